@@ -1,0 +1,72 @@
+# aprfs build. `make` builds build/libaprfs.a, build/aprfs and the test programs;
+# `make test` runs every test (unit, kernels on every ISA, bats end to end, ARM under qemu
+# when the cross tools are present); `make bench` prints the benchmark figures.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+PKGS    := fuse3 liblz4 libcjson libdeflate zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -pthread -D_FILE_OFFSET_BITS=64 $(PKG_CFLAGS) -Ilib
+LDLIBS  := $(PKG_LIBS) -pthread -lm
+
+B := build
+LIB_SRCS  := $(sort $(wildcard lib/*.c lib/quant/*.c lib/kernels/*.c lib/kernels/x86/*.c lib/kernels/arm/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
+FS_SRCS   := $(sort $(wildcard fs/*.c))
+FS_OBJS   := $(FS_SRCS:%.c=$(B)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
+TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
+
+.PHONY: all test unit bats bench clean format lint
+all: $(B)/libaprfs.a $(B)/aprfs $(UNIT_BINS) $(TOOL_BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/libaprfs.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/aprfs: $(FS_OBJS) $(B)/libaprfs.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJS) $(B)/libaprfs.a $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libaprfs.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(B)/libaprfs.a $(LDLIBS)
+
+$(B)/tools/%: tests/gen/%.c $(B)/libaprfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libaprfs.a $(LDLIBS)
+
+$(B)/tools/%: tests/bench/%.c $(B)/libaprfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libaprfs.a $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; timeout 300 $$t; done
+
+bats: all
+	timeout 900 bats tests/bats
+
+test: all
+	scripts/run-tests.sh
+
+bench: all
+	scripts/bench.sh
+
+format:
+	clang-format -i $(LIB_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*.h lib/*/*.h lib/*/*/*.h fs/*.h tests/unit/*.h)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr -Ilib $(LIB_SRCS) $(FS_SRCS)
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,76 @@
+/* aprfile.h - THE RANGE API. An aprfs_file is one virtual APR v2 file: a checkpoint
+ * (aprfs_source) seen through one variant. Opening it plans the whole layout from shapes
+ * alone (no quantization); aprfs_file_read() then produces any byte range [off, off+len)
+ * by quantizing only the tensor chunks that overlap it. `aprfs convert` and the FUSE
+ * daemon both read files through this API and nothing else. */
+#ifndef APRFS_APRFILE_H
+#define APRFS_APRFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "source.h"
+
+typedef struct aprfs_cache aprfs_cache;
+
+#define APRFS_VARIANT_COUNT 9
+/* Variant names in the contract's order: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary. */
+extern const char *const aprfs_variant_names[APRFS_VARIANT_COUNT];
+int aprfs_variant_index(const char *name); /* -1 if unknown */
+
+typedef struct aprfs_opts {
+	uint32_t nf4_block;	/* NF4 block size B, even, > 0 (default 64) */
+	uint32_t chunk_elems;	/* target elements per chunk (default 65536); chunks are
+				 * max(1, chunk_elems / block_elems) whole blocks */
+	const char *source_rel; /* metadata "source": path relative to the source root;
+				 * NULL means the source file's base name */
+} aprfs_opts;
+
+void aprfs_opts_default(aprfs_opts *o);
+
+typedef struct aprfs_file aprfs_file;
+
+/* Plan variant `variant` of source s (takes its own reference on s). Cheap: parses
+ * nothing, quantizes nothing. -EINVAL with a message for an unknown variant or bad opts. */
+int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o,
+		    aprfs_file **out, aprfs_err *err);
+void aprfs_file_ref(aprfs_file *f);
+void aprfs_file_unref(aprfs_file *f);
+
+uint64_t aprfs_file_size(const aprfs_file *f);
+const char *aprfs_file_variant(const aprfs_file *f);
+int aprfs_file_variant_index(const aprfs_file *f);
+aprfs_source *aprfs_file_source(const aprfs_file *f);
+uint64_t aprfs_file_id(const aprfs_file *f); /* unique per open, the cache key's half */
+
+/* Read bytes [off, off+len) (clipped at the end of file) into buf. Returns the number of
+ * bytes produced, or -errno with err filled (e.g. -EIO when the source changed or could
+ * not be read). cache may be NULL (chunks are then computed for this call only).
+ * Thread-safe: any number of threads may read one file at once. */
+ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, uint64_t off, size_t len,
+			void *buf, aprfs_err *err);
+
+/* Chunks: the unit of quantization. Global chunk numbers run over all tensors in data
+ * order. These let a read-ahead worker warm the cache ahead of a sequential reader. */
+uint64_t aprfs_file_chunk_count(const aprfs_file *f);
+/* The chunks overlapping [off, off+len): sets *first and *count (count 0 if none). */
+void aprfs_file_chunks_in(const aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
+			  uint64_t *count);
+/* Make sure chunk c is in the cache (computing it if needed). 0 or -errno. */
+int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, uint64_t c, aprfs_err *err);
+
+/* The file's layout, for inspect/stats/tests. Tensor i is in data order. */
+typedef struct aprfs_file_tensor {
+	const aprfs_tensor *src;
+	uint8_t dtype;	   /* APR dtype written */
+	const char *codec; /* codec used ("q8" for a fallback), or "raw" for pass-through */
+	uint64_t offset;   /* absolute file offset of its payload */
+	uint64_t size;	   /* unpadded payload bytes */
+} aprfs_file_tensor;
+size_t aprfs_file_tensor_count(const aprfs_file *f);
+void aprfs_file_tensor_info(const aprfs_file *f, size_t i, aprfs_file_tensor *out);
+uint64_t aprfs_file_data_offset(const aprfs_file *f);
+
+#endif
