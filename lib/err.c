@@ -19,10 +19,11 @@ int aprfs_fail(aprfs_err *err, int code, const char *fmt, ...)
 
 void aprfs_err_prefix(aprfs_err *err, const char *what)
 {
-	char tmp[sizeof(err->msg)];
+	char tmp[2 * sizeof(err->msg)];
 
 	if (!err || !what)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s: %s", what, err->msg);
-	memcpy(err->msg, tmp, sizeof(tmp));
+	tmp[sizeof(err->msg) - 1] = '\0'; /* truncate to fit */
+	memcpy(err->msg, tmp, sizeof(err->msg));
 }

@@ -1,0 +1,231 @@
+/* cmd_convert.c - `aprfs convert`: materialise one virtual APR file by reading it
+ * sequentially through the range API (the same bytes the mount serves), into a temporary
+ * file beside OUTPUT that is renamed into place only once complete and synced. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aprfile.h"
+#include "cache.h"
+#include "cmd.h"
+
+#define CONVERT_BUF (4u << 20)
+#define CONVERT_CACHE (16u << 20) /* keeps chunks that straddle two reads */
+
+/* The temporary file a signal must remove. Only the CLI process has one at a time. */
+static char tmp_path[PATH_MAX];
+
+static void on_signal(int sig)
+{
+	if (tmp_path[0])
+		unlink(tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] "
+		    "SOURCE OUTPUT\n"
+		    "  SOURCE  X.safetensors or X.safetensors.index.json\n"
+		    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
+		    "  --root DIR  directory the metadata 'source' path is relative to (default:\n"
+		    "              SOURCE's directory; the mount uses its SOURCE_DIR)\n"
+		    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
+}
+
+/* "x/model.q4k.apr" -> "q4k" */
+static int variant_from_name(const char *out, char *v, size_t cap)
+{
+	const char *base = strrchr(out, '/');
+	base = base ? base + 1 : out;
+	size_t n = strlen(base);
+	if (n < 5 || strcmp(base + n - 4, ".apr") != 0)
+		return -1;
+	const char *end = base + n - 4, *dot = end;
+	while (dot > base && dot[-1] != '.')
+		dot--;
+	if (dot == base || (size_t)(end - dot) >= cap)
+		return -1;
+	memcpy(v, dot, (size_t)(end - dot));
+	v[end - dot] = '\0';
+	return aprfs_variant_index(v) < 0 ? -1 : 0;
+}
+
+/* SOURCE relative to DIR, both made absolute first. */
+static int relative_to(const char *path, const char *dir, char *out, size_t cap)
+{
+	char rp[PATH_MAX], rd[PATH_MAX];
+	if (!realpath(path, rp) || !realpath(dir, rd))
+		return -1;
+	size_t n = strlen(rd);
+	if (strncmp(rp, rd, n) != 0 || (rp[n] != '/' && n != 1))
+		return -1;
+	snprintf(out, cap, "%s", rp + n + (n != 1));
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress(aprfs_file *f, uint64_t done, double t0, int final)
+{
+	uint64_t size = aprfs_file_size(f);
+	size_t nt = aprfs_file_tensor_count(f), td = 0;
+	for (size_t i = 0; i < nt; i++) {
+		aprfs_file_tensor ti;
+		aprfs_file_tensor_info(f, i, &ti);
+		td += ti.offset + ti.size <= done;
+	}
+	double dt = now_s() - t0;
+	fprintf(stderr, "\r%s: tensors %zu/%zu  %.1f/%.1f MiB  %.1f MB/s%s",
+		aprfs_file_variant(f), td, nt, done / 1048576.0, size / 1048576.0,
+		dt > 0 ? done / dt / 1e6 : 0.0, final ? "\n" : "  ");
+}
+
+/* Stream the whole virtual file into fd. */
+static int copy_out(aprfs_file *f, int fd, int show, aprfs_err *err)
+{
+	aprfs_cache *cache = aprfs_cache_new(CONVERT_CACHE);
+	uint8_t *buf = malloc(CONVERT_BUF);
+	uint64_t size = aprfs_file_size(f), pos = 0;
+	double t0 = now_s(), last = 0;
+	int rc = 0;
+
+	if (!cache || !buf)
+		rc = aprfs_fail(err, ENOMEM, "out of memory");
+	while (!rc && pos < size) {
+		ssize_t n = aprfs_file_read(f, cache, pos, CONVERT_BUF, buf, err);
+		if (n <= 0) {
+			rc = n < 0 ? (int)n : aprfs_fail(err, EIO, "short read at %llu",
+							 (unsigned long long)pos);
+			break;
+		}
+		for (ssize_t w = 0; w < n;) {
+			ssize_t k = write(fd, buf + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				rc = aprfs_fail(err, errno, "write: %s", strerror(errno));
+				break;
+			}
+			w += k;
+		}
+		pos += (uint64_t)n;
+		if (show && (now_s() - last > 0.25 || pos == size)) {
+			progress(f, pos, t0, pos == size);
+			last = now_s();
+		}
+	}
+	free(buf);
+	aprfs_cache_free(cache);
+	return rc;
+}
+
+static int write_atomically(aprfs_file *f, const char *output, int show, aprfs_err *err)
+{
+	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp.XXXXXX", output);
+	int fd = mkstemp(tmp_path);
+	if (fd < 0) {
+		int e = errno;
+		tmp_path[0] = '\0';
+		return aprfs_fail(err, e, "%s: cannot create a temporary file beside it: %s", output,
+				  strerror(e));
+	}
+	int rc = copy_out(f, fd, show, err);
+	if (!rc && fchmod(fd, 0644) != 0)
+		rc = aprfs_fail(err, errno, "%s: chmod: %s", tmp_path, strerror(errno));
+	if (!rc && fsync(fd) != 0)
+		rc = aprfs_fail(err, errno, "%s: fsync: %s", tmp_path, strerror(errno));
+	if (close(fd) != 0 && !rc)
+		rc = aprfs_fail(err, errno, "%s: close: %s", tmp_path, strerror(errno));
+	if (!rc && rename(tmp_path, output) != 0)
+		rc = aprfs_fail(err, errno, "%s: rename: %s", output, strerror(errno));
+	if (rc)
+		unlink(tmp_path);
+	tmp_path[0] = '\0';
+	return rc;
+}
+
+int aprfs_cmd_convert(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"variant", required_argument, NULL, 'v'}, {"nf4-block", required_argument, NULL, 'b'},
+		{"root", required_argument, NULL, 'r'},	   {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0}};
+	char variant[32] = "", rel[PATH_MAX];
+	const char *root = NULL;
+	aprfs_opts o;
+	int quiet = 0, c;
+
+	aprfs_opts_default(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "v:b:r:qh", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'v': snprintf(variant, sizeof(variant), "%s", optarg); break;
+		case 'b':
+			o.nf4_block = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || !*optarg) {
+				fprintf(stderr, "aprfs convert: --nf4-block: not a number: %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'r': root = optarg; break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *source = argv[optind], *output = argv[optind + 1];
+	if (!variant[0] && variant_from_name(output, variant, sizeof(variant)) != 0) {
+		fprintf(stderr, "aprfs convert: %s: name it X.<variant>.apr or pass --variant\n",
+			output);
+		return 2;
+	}
+	if (root) {
+		if (relative_to(source, root, rel, sizeof(rel)) != 0) {
+			fprintf(stderr, "aprfs convert: %s is not inside --root %s\n", source, root);
+			return 2;
+		}
+		o.source_rel = rel;
+	}
+
+	aprfs_err err = {0};
+	aprfs_source *src = NULL;
+	aprfs_file *f = NULL;
+	int rc = aprfs_source_open(source, &src, &err);
+	if (!rc)
+		rc = aprfs_file_open(src, variant, &o, &f, &err);
+	if (!rc) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		rc = write_atomically(f, output, !quiet && isatty(STDERR_FILENO), &err);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+	}
+	aprfs_file_unref(f);
+	if (src)
+		aprfs_source_unref(src);
+	if (rc) {
+		fprintf(stderr, "aprfs convert: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}

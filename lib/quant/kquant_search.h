@@ -1,0 +1,98 @@
+/* kquant_search.h - arithmetic shared by the Q4_K and Q6_K reference encoders: input
+ * sanitising, power-of-two normalisation of a sub-block, round-half-even and the
+ * fixed-order sums a SIMD encoder must reproduce bit for bit. */
+#ifndef APRFS_KQUANT_SEARCH_H
+#define APRFS_KQUANT_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* A sub-block whose largest |x| is below this is encoded as exact zeros: no f16 scale
+ * (smallest subnormal 2^-24) could bring it closer, and skipping it keeps the power-of-two
+ * normaliser below within float range. */
+#define KQ_TINY 0x1p-64f
+
+/* Round to nearest, ties to even, for |v| <= 2^22. Adding 1.5 * 2^23 pushes the fraction
+ * bits out of the mantissa, so the FPU's own round-to-nearest-even does the work; the
+ * subtraction is exact. This is GGML's nearest_int trick kept in float, where it maps to
+ * one vector add and one subtract (or a single cvtps2dq/vrndn). The compiler may not fold
+ * the two operations away: that needs -fassociative-math, which this project never uses. */
+static inline float kq_round(float v)
+{
+	const float magic = 0x1.8p23f;
+	return (v + magic) - magic;
+}
+
+static inline float kq_clamp(float v, float lo, float hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Sums of 16 and 32 floats in one documented order: fold the upper half onto the lower
+ * half (a[i] + a[i + half]) until one value is left, i.e. for 16 values
+ * b[i] = a[i] + a[i+8], c[i] = b[i] + b[i+4], then (c0 + c2) + (c1 + c3); 32 values first
+ * fold 16. That is the natural reduction of vector registers (add the high register or
+ * lane-half to the low one), so an AVX2, AVX-512 or NEON encoder gets the identical
+ * float. Written out so the compiler keeps it in registers. */
+static inline float kq_fold8(const float *b)
+{
+	const float c0 = b[0] + b[4], c1 = b[1] + b[5], c2 = b[2] + b[6], c3 = b[3] + b[7];
+	return (c0 + c2) + (c1 + c3);
+}
+
+static inline float kq_sum16(const float *a)
+{
+	float b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = a[i] + a[i + 8];
+	return kq_fold8(b);
+}
+
+static inline float kq_sum32(const float *a)
+{
+	float b[16];
+	for (int i = 0; i < 16; i++)
+		b[i] = a[i] + a[i + 16];
+	return kq_sum16(b);
+}
+
+/* The input rule of both k-quant encoders: NaN reads as 0 and +-inf as +-FLT_MAX, so the
+ * search only ever sees finite values. Copies n values from x into out. */
+void kq_sanitize(const float *x, size_t n, float *out);
+
+/* Largest |x| over n sanitised values (order-free, so no ordering rule is needed). */
+float kq_absmax(const float *x, int n);
+
+/* 2^p as a float for p in [-149, 127], built from its bits (exact; no libm call on the
+ * hot path). Below -126 it is a subnormal. */
+static inline float kq_pow2(int p)
+{
+	uint32_t u = p >= -126 ? (uint32_t)(p + 127) << 23 : 1u << (p + 149);
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/* For a normal amax (>= KQ_TINY): the exponent e with amax * 2^-e in [0.5, 1), what
+ * frexpf returns. Multiplying a sub-block by kq_pow2(-e) is exact (barring underflow of
+ * values far below amax, which quantize to nothing anyway), so the scale search runs on
+ * values of order one whatever the input magnitude (denormals to 1e38), and its result
+ * is scaled back with kq_unscale. */
+static inline int kq_norm_exponent(float amax)
+{
+	uint32_t u;
+	memcpy(&u, &amax, sizeof(u));
+	return (int)((u >> 23) & 0xff) - 126;
+}
+
+/* v * 2^e for e in [-126, 128], saturated to [-cap, cap] (the caps keep the super-block
+ * f16 scale finite). Two power-of-two steps because 2^128 is not a float; each step is
+ * exact unless it overflows to inf, which the clamp turns into the cap. */
+static inline float kq_unscale(float v, int e, float cap)
+{
+	const int half = e / 2;
+	return kq_clamp(v * kq_pow2(half) * kq_pow2(e - half), -cap, cap);
+}
+
+#endif
