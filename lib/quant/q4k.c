@@ -189,7 +189,10 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 
 /* Final 4-bit codes of one sub-block with the stored scale dj and min mj, as the decoder
  * will apply them. A zero scale leaves codes 0 (the decoder then yields -mj whatever the
@@ -197,7 +200,8 @@ static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static void q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 {
 	for (int i = 0; i < SUB; i++)
-		L[i] = dj == 0.0f ? 0 : (uint8_t)kq_round(kq_clamp((x[i] + mj) / dj, 0.0f, 15.0f));
+		L[i] =
+		    dj == 0.0f ? 0 : (uint8_t)kq_round(kq_clamp((x[i] + mj) / dj, 0.0f, 15.0f));
 }
 
 /* Encode one super-block of 256 sanitised values. */
@@ -278,12 +282,12 @@ static void q4k_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, floa
 }
 
 const aprfs_codec aprfs_codec_q4k = {
-	.name = "q4k",
-	.dtype = APR_DT_Q4_K,
-	.stat = APRFS_STAT_NONE,
-	.prefix_bytes = 0,
-	.block_elems = QK,
-	.block_bytes = Q4K_BYTES,
-	.encode = q4k_encode,
-	.decode = q4k_decode,
+    .name = "q4k",
+    .dtype = APR_DT_Q4_K,
+    .stat = APRFS_STAT_NONE,
+    .prefix_bytes = 0,
+    .block_elems = QK,
+    .block_bytes = Q4K_BYTES,
+    .encode = q4k_encode,
+    .decode = q4k_decode,
 };

@@ -102,7 +102,10 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 
 /* Final 6-bit codes (q + 32) of one sub-block with the stored scale dj. A zero scale
  * gives code 32, which decodes to +0. The quotient is clamped before rounding so
@@ -122,8 +125,8 @@ static void q6k_pack(const uint8_t *L, uint8_t *ql, uint8_t *qh)
 		for (int l = 0; l < 32; l++) {
 			ql[l] = (uint8_t)((L[l] & 15) | (L[l + 64] & 15) << 4);
 			ql[l + 32] = (uint8_t)((L[l + 32] & 15) | (L[l + 96] & 15) << 4);
-			qh[l] = (uint8_t)(L[l] >> 4 | (L[l + 32] >> 4) << 2 | (L[l + 64] >> 4) << 4 |
-					  (L[l + 96] >> 4) << 6);
+			qh[l] = (uint8_t)(L[l] >> 4 | (L[l + 32] >> 4) << 2 |
+					  (L[l + 64] >> 4) << 4 | (L[l + 96] >> 4) << 6);
 		}
 	}
 }
@@ -203,12 +206,12 @@ static void q6k_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, floa
 }
 
 const aprfs_codec aprfs_codec_q6k = {
-	.name = "q6k",
-	.dtype = APR_DT_Q6_K,
-	.stat = APRFS_STAT_NONE,
-	.prefix_bytes = 0,
-	.block_elems = QK,
-	.block_bytes = Q6K_BYTES,
-	.encode = q6k_encode,
-	.decode = q6k_decode,
+    .name = "q6k",
+    .dtype = APR_DT_Q6_K,
+    .stat = APRFS_STAT_NONE,
+    .prefix_bytes = 0,
+    .block_elems = QK,
+    .block_bytes = Q6K_BYTES,
+    .encode = q6k_encode,
+    .decode = q6k_decode,
 };

@@ -1,0 +1,986 @@
+/* tree.c - the virtual tree: mirrored directories, pass-through files, the naming rule
+ * that turns checkpoints into X.<variant>.apr names, and the table of opened checkpoints
+ * (keyed by path, validated by file identity and aprfs_source_stale on every use). */
+#include "tree.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define ST_SUFFIX ".safetensors"
+#define INDEX_SUFFIX ".safetensors.index.json"
+#define APR_SUFFIX ".apr"
+#define META_DIR ".aprfs"
+#define STATS_NAME "stats.json"
+#define NBUCKETS 1024
+/* A broken index is read only to learn which files are its shards; a bigger one is not
+ * worth the memory (its shards then list as checkpoints of their own). */
+#define INDEX_PEEK_MAX (16u << 20)
+
+/* One checkpoint as last seen: opened and planned per variant, or broken with a reason.
+ * Immutable once in the table, except handed[] (under the tree lock). */
+typedef struct ckpt {
+	struct ckpt *next; /* hash chain */
+	int refs;	   /* under the tree lock: the table's plus borrowers' */
+	char *rel;	   /* the checkpoint file relative to the root: the key */
+	char *real;	   /* the path it resolved to */
+	struct stat id;	   /* stat of real when opened: identity */
+	struct timespec dir_mtime; /* broken index only: its shards may be fixed */
+	aprfs_source *src;	   /* NULL when broken */
+	aprfs_file *files[APRFS_VARIANT_COUNT];
+	int handed[APRFS_VARIANT_COUNT]; /* this snapshot was opened before */
+	char **shards;			 /* base names of its shard files */
+	size_t nshards;
+	struct stat st; /* attributes of its .apr files, size aside */
+	uint64_t used;	/* LRU tick */
+} ckpt;
+
+struct aprfs_tree {
+	char *root; /* realpath */
+	size_t root_len;
+	aprfs_tree_conf conf;
+	pthread_mutex_t lock;
+	ckpt *buckets[NBUCKETS];
+	size_t count;
+	uint64_t tick;
+};
+
+/* ---- paths ---------------------------------------------------------------------- */
+
+static const char *skip_slashes(const char *p)
+{
+	while (*p == '/')
+		p++;
+	return p;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* "a" + "b" -> "a/b", "" + "b" -> "b". NULL when it does not fit PATH_MAX. */
+static char *join(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	char *p;
+
+	if (dl + nl + 2 > PATH_MAX)
+		return NULL;
+	p = malloc(dl + nl + 2);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, dl);
+	if (dl)
+		p[dl++] = '/';
+	memcpy(p + dl, name, nl + 1);
+	return p;
+}
+
+static int inside_root(const aprfs_tree *t, const char *real)
+{
+	if (t->root_len == 1) /* the root is "/" */
+		return 1;
+	return strncmp(real, t->root, t->root_len) == 0 &&
+	       (real[t->root_len] == '\0' || real[t->root_len] == '/');
+}
+
+/* The real path behind rel, following symlinks, only if it stays under the root: a link
+ * that leaves it is treated as if it did not exist (never followed, never served).
+ * Fills real (PATH_MAX bytes) and st (stat of the target). */
+static int resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st)
+{
+	char full[PATH_MAX];
+
+	if ((size_t)snprintf(full, sizeof(full), "%s/%s", t->root, rel) >= sizeof(full))
+		return -ENAMETOOLONG;
+	if (!realpath(full, real))
+		return errno == ENAMETOOLONG ? -ENAMETOOLONG : -ENOENT;
+	if (!inside_root(t, real))
+		return -ENOENT;
+	if (stat(real, st) != 0)
+		return -errno;
+	return 0;
+}
+
+/* "stem.q8.apr" -> stem and variant index, if that variant is served. */
+static int parse_apr_name(const aprfs_tree *t, const char *name, char *stem, size_t size,
+			  int *variant)
+{
+	size_t n = strlen(name), sl = strlen(APR_SUFFIX);
+	const char *dot;
+	char var[16];
+	int v;
+
+	if (!ends_with(name, APR_SUFFIX) || n - sl >= size)
+		return 0;
+	memcpy(stem, name, n - sl);
+	stem[n - sl] = '\0';
+	dot = strrchr(stem, '.');
+	if (!dot || dot == stem || strlen(dot + 1) >= sizeof(var))
+		return 0;
+	strcpy(var, dot + 1);
+	v = aprfs_variant_index(var);
+	if (v < 0 || !(t->conf.variants & (1u << v)))
+		return 0;
+	stem[dot - stem] = '\0';
+	*variant = v;
+	return 1;
+}
+
+/* ---- checkpoints ----------------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static void ckpt_destroy(aprfs_tree *t, ckpt *c)
+{
+	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
+		if (!c->files[v])
+			continue;
+		/* Its chunks can only serve handles still open on this snapshot; new
+		 * opens get a new file id, so the cache would carry them as dead weight. */
+		if (t->conf.cache)
+			aprfs_cache_forget_file(t->conf.cache, aprfs_file_id(c->files[v]));
+		aprfs_file_unref(c->files[v]);
+	}
+	if (c->src)
+		aprfs_source_unref(c->src);
+	for (size_t i = 0; i < c->nshards; i++)
+		free(c->shards[i]);
+	free(c->shards);
+	free(c->rel);
+	free(c->real);
+	free(c);
+}
+
+static void ckpt_put(aprfs_tree *t, ckpt *c)
+{
+	int last;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&t->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&t->lock);
+	if (last)
+		ckpt_destroy(t, c);
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int add_shard(ckpt *c, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char **grown = realloc(c->shards, (c->nshards + 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	c->shards = grown;
+	c->shards[c->nshards] = strdup(slash ? slash + 1 : path);
+	if (!c->shards[c->nshards])
+		return -ENOMEM;
+	c->nshards++;
+	return 0;
+}
+
+/* The shard names of an index that failed to open, best effort, so its shards are
+ * still not mistaken for checkpoints of their own. */
+static void peek_index_shards(ckpt *c)
+{
+	FILE *f = fopen(c->real, "rb");
+	char *buf = malloc(INDEX_PEEK_MAX + 1);
+	size_t n = 0;
+	cJSON *root = NULL, *map, *e;
+
+	if (f && buf)
+		n = fread(buf, 1, INDEX_PEEK_MAX + 1, f);
+	if (n && n <= INDEX_PEEK_MAX) {
+		buf[n] = '\0';
+		root = cJSON_Parse(buf);
+	}
+	map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+	cJSON_ArrayForEach(e, map)
+	{
+		int seen = 0;
+
+		if (!cJSON_IsString(e))
+			continue;
+		for (size_t i = 0; i < c->nshards && !seen; i++)
+			seen = strcmp(c->shards[i], e->valuestring) == 0;
+		if (!seen && !strchr(e->valuestring, '/') && add_shard(c, e->valuestring) < 0)
+			break;
+	}
+	cJSON_Delete(root);
+	free(buf);
+	if (f)
+		fclose(f);
+}
+
+/* A shard (or config.json's directory) may be a symlink out of the root: such a
+ * checkpoint is refused as a whole rather than served from outside. */
+static int check_shards_inside(aprfs_tree *t, ckpt *c, aprfs_err *err)
+{
+	for (size_t i = 0; i < aprfs_source_shard_count(c->src); i++) {
+		const char *p = aprfs_source_shard_path(c->src, i);
+		char real[PATH_MAX];
+		struct stat st;
+
+		if (!realpath(p, real) || !inside_root(t, real))
+			return aprfs_fail(err, EPERM, "%s: shard %s leaves the source directory",
+					  c->rel, p);
+		if (stat(real, &st) == 0 && (st.st_mtim.tv_sec > c->st.st_mtim.tv_sec ||
+					     (st.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+					      st.st_mtim.tv_nsec > c->st.st_mtim.tv_nsec)))
+			c->st.st_mtim = st.st_mtim;
+		if (add_shard(c, p) < 0)
+			return aprfs_fail(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static void plan_variants(aprfs_tree *t, ckpt *c)
+{
+	aprfs_opts o;
+
+	aprfs_opts_default(&o);
+	o.nf4_block = t->conf.nf4_block ? t->conf.nf4_block : o.nf4_block;
+	if (t->conf.chunk_elems)
+		o.chunk_elems = t->conf.chunk_elems;
+	o.source_rel = c->rel;
+	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
+		aprfs_err err = {0};
+
+		if (!(t->conf.variants & (1u << v)))
+			continue;
+		if (aprfs_file_open(c->src, aprfs_variant_names[v], &o, &c->files[v], &err) < 0)
+			aprfs_log_once(APRFS_LOG_WARN, err.msg, "%s: variant %s not served: %s",
+				       c->rel, aprfs_variant_names[v], err.msg);
+	}
+}
+
+static void dir_mtime(const char *real, struct timespec *out)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", real);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	memset(out, 0, sizeof(*out));
+	if (stat(dir, &st) == 0)
+		*out = st.st_mtim;
+}
+
+/* Open and plan a checkpoint (outside the tree lock: this parses headers). */
+static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const struct stat *st,
+			int is_index)
+{
+	ckpt *c = calloc(1, sizeof(*c));
+	aprfs_err err = {0};
+
+	if (!c)
+		return NULL;
+	c->refs = 1;
+	c->rel = strdup(rel);
+	c->real = strdup(real);
+	c->id = *st;
+	c->st = *st;
+	if (!c->rel || !c->real) {
+		ckpt_destroy(t, c);
+		return NULL;
+	}
+	if (aprfs_source_open(real, &c->src, &err) == 0 && check_shards_inside(t, c, &err) < 0) {
+		aprfs_source_unref(c->src);
+		c->src = NULL;
+	}
+	if (!c->src) {
+		/* Keyed by the reason, which names the file: logged once per file and
+		 * problem, however often the kernel looks the name up. */
+		aprfs_log_once(APRFS_LOG_WARN, err.msg, "not listing %s: %s", rel, err.msg);
+		for (size_t i = 0; i < c->nshards; i++)
+			free(c->shards[i]);
+		c->nshards = 0;
+		if (is_index) {
+			peek_index_shards(c);
+			dir_mtime(real, &c->dir_mtime);
+		}
+		return c;
+	}
+	c->st.st_mode = S_IFREG | (st->st_mode & 0444);
+	c->st.st_nlink = 1;
+	c->st.st_atim = c->st.st_mtim;
+	c->st.st_ctim = c->st.st_mtim;
+	c->st.st_blksize = 1 << 20;
+	plan_variants(t, c);
+	return c;
+}
+
+/* Still what is on disk? Broken entries are retried when the file changes, or (for an
+ * index, whose shards may be what was broken) when its directory changes. */
+static int ckpt_current(const ckpt *c, const char *real, const struct stat *st)
+{
+	struct timespec dm;
+
+	if (strcmp(c->real, real) != 0 || !same_file(&c->id, st))
+		return 0;
+	if (c->src)
+		return 1; /* aprfs_source_stale is checked outside the lock */
+	if (c->dir_mtime.tv_sec == 0 && c->dir_mtime.tv_nsec == 0)
+		return 1;
+	dir_mtime(real, &dm);
+	return dm.tv_sec == c->dir_mtime.tv_sec && dm.tv_nsec == c->dir_mtime.tv_nsec;
+}
+
+static ckpt **slot_of(aprfs_tree *t, const char *rel)
+{
+	ckpt **p = &t->buckets[hash_str(rel) % NBUCKETS];
+
+	while (*p && strcmp((*p)->rel, rel) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+/* With the lock held: unlink the least recently used entry if over the limit. */
+static ckpt *evict_one(aprfs_tree *t)
+{
+	ckpt **victim = NULL;
+
+	if (t->count <= t->conf.max_sources)
+		return NULL;
+	for (size_t b = 0; b < NBUCKETS; b++)
+		for (ckpt **p = &t->buckets[b]; *p; p = &(*p)->next)
+			if (!victim || (*p)->used < (*victim)->used)
+				victim = p;
+	if (!victim)
+		return NULL;
+	ckpt *c = *victim;
+	*victim = c->next;
+	t->count--;
+	return --c->refs == 0 ? c : NULL;
+}
+
+/* Borrow the table's entry for rel if it is current (a reference the caller puts). An
+ * entry found but out of date is reported in *rejected, only to be compared later. */
+static ckpt *ckpt_find(aprfs_tree *t, const char *rel, const char *real, const struct stat *st,
+		       const ckpt **rejected)
+{
+	ckpt *c;
+
+	*rejected = NULL;
+	pthread_mutex_lock(&t->lock);
+	c = *slot_of(t, rel);
+	if (c && ckpt_current(c, real, st)) {
+		c->refs++;
+		c->used = ++t->tick;
+	} else {
+		*rejected = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (c && c->src && aprfs_source_stale(c->src)) {
+		*rejected = c;
+		ckpt_put(t, c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Insert a freshly built entry in place of the one found out of date. If another thread
+ * replaced that one meanwhile with an entry for the same file, use theirs: two threads
+ * listing one directory must not keep swapping snapshots. */
+static ckpt *ckpt_insert(aprfs_tree *t, ckpt *fresh, const ckpt *rejected)
+{
+	ckpt **slot, *old, *evicted;
+
+	pthread_mutex_lock(&t->lock);
+	slot = slot_of(t, fresh->rel);
+	old = *slot;
+	if (old && old != rejected && strcmp(old->real, fresh->real) == 0 &&
+	    same_file(&old->id, &fresh->id)) {
+		old->refs++;
+		old->used = ++t->tick;
+		pthread_mutex_unlock(&t->lock);
+		ckpt_put(t, fresh);
+		return old;
+	}
+	if (old) {
+		*slot = old->next;
+		t->count--;
+		old = --old->refs == 0 ? old : NULL;
+	}
+	fresh->next = t->buckets[hash_str(fresh->rel) % NBUCKETS];
+	t->buckets[hash_str(fresh->rel) % NBUCKETS] = fresh;
+	fresh->refs++; /* the table's */
+	fresh->used = ++t->tick;
+	t->count++;
+	evicted = evict_one(t);
+	pthread_mutex_unlock(&t->lock);
+	if (old)
+		ckpt_destroy(t, old);
+	if (evicted)
+		ckpt_destroy(t, evicted);
+	return fresh;
+}
+
+/* The checkpoint whose file is rel (a regular file under the root), opened or broken;
+ * NULL if there is no such file. */
+static ckpt *ckpt_get(aprfs_tree *t, const char *rel, int is_index)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	ckpt *c;
+
+	if (resolve(t, rel, real, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	const ckpt *rejected;
+
+	c = ckpt_find(t, rel, real, &st, &rejected);
+	if (c)
+		return c;
+	c = ckpt_build(t, rel, real, &st, is_index);
+	return c ? ckpt_insert(t, c, rejected) : NULL;
+}
+
+static int ckpt_has_shard(const ckpt *c, const char *name)
+{
+	for (size_t i = 0; i < c->nshards; i++)
+		if (strcmp(c->shards[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void apr_stat(const ckpt *c, int v, struct stat *st)
+{
+	*st = c->st;
+	st->st_size = (off_t)aprfs_file_size(c->files[v]);
+	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+/* ---- the tree --------------------------------------------------------------------- */
+
+int aprfs_tree_new(const char *root, const aprfs_tree_conf *conf, aprfs_tree **out,
+		   aprfs_err *err)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	aprfs_tree *t;
+
+	if (!realpath(root, real) || stat(real, &st) != 0)
+		return aprfs_fail(err, errno, "%s: %s", root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return aprfs_fail(err, ENOTDIR, "%s: not a directory", root);
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->root = strdup(real))) {
+		free(t);
+		return aprfs_fail(err, ENOMEM, "out of memory");
+	}
+	t->root_len = strlen(real);
+	t->conf = *conf;
+	if (!t->conf.max_sources)
+		t->conf.max_sources = 512;
+	pthread_mutex_init(&t->lock, NULL);
+	*out = t;
+	return 0;
+}
+
+void aprfs_tree_free(aprfs_tree *t)
+{
+	if (!t)
+		return;
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		while (t->buckets[b]) {
+			ckpt *c = t->buckets[b];
+
+			t->buckets[b] = c->next;
+			if (--c->refs == 0)
+				ckpt_destroy(t, c);
+		}
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t->root);
+	free(t);
+}
+
+const char *aprfs_tree_root(const aprfs_tree *t) { return t->root; }
+
+void aprfs_tree_counts(aprfs_tree *t, size_t *open, size_t *broken)
+{
+	size_t ok = 0, bad = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t b = 0; b < NBUCKETS; b++)
+		for (ckpt *c = t->buckets[b]; c; c = c->next)
+			c->src ? ok++ : bad++;
+	pthread_mutex_unlock(&t->lock);
+	if (open)
+		*open = ok;
+	if (broken)
+		*broken = bad;
+}
+
+/* What a path is. For APR nodes *cp is a borrowed checkpoint (put it) and *variant set;
+ * for FILE nodes real is filled. */
+typedef struct node {
+	aprfs_node_kind kind;
+	struct stat st;
+	ckpt *cp;
+	int variant;
+	char real[PATH_MAX];
+} node;
+
+/* The checkpoint that owns the name stem in directory dir: the index if one exists (even
+ * broken: it claims the stem), else stem.safetensors unless that is some index's shard. */
+static ckpt *ckpt_for_stem(aprfs_tree *t, const char *dir, const char *stem)
+{
+	char name[NAME_MAX + 1], *rel;
+	ckpt *c = NULL;
+	int shard = 0;
+
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, INDEX_SUFFIX) < sizeof(name) &&
+	    (rel = join(dir, name))) {
+		c = ckpt_get(t, rel, 1);
+		free(rel);
+		if (c)
+			return c;
+	}
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, ST_SUFFIX) >= sizeof(name))
+		return NULL;
+	/* Is it a shard of some index beside it? */
+	char real[PATH_MAX];
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+
+	if (resolve(t, dir, real, &st) < 0 || !(d = opendir(real)))
+		return NULL;
+	while (!shard && (e = readdir(d))) {
+		if (!ends_with(e->d_name, INDEX_SUFFIX) || !(rel = join(dir, e->d_name)))
+			continue;
+		ckpt *ix = ckpt_get(t, rel, 1);
+		free(rel);
+		shard = ix && ckpt_has_shard(ix, name);
+		ckpt_put(t, ix);
+	}
+	closedir(d);
+	if (shard || !(rel = join(dir, name)))
+		return NULL;
+	c = ckpt_get(t, rel, 0);
+	free(rel);
+	return c;
+}
+
+static void meta_dir_stat(const aprfs_tree *t, struct stat *st)
+{
+	struct stat rs;
+
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFDIR | 0555;
+	st->st_nlink = 2;
+	if (stat(t->root, &rs) == 0) {
+		st->st_uid = rs.st_uid;
+		st->st_gid = rs.st_gid;
+		st->st_mtim = st->st_atim = st->st_ctim = rs.st_mtim;
+	}
+}
+
+/* The virtual files under /.aprfs. */
+static int lookup_meta(aprfs_tree *t, const char *rel, node *n)
+{
+	meta_dir_stat(t, &n->st);
+	if (strcmp(rel, META_DIR) == 0) {
+		n->kind = APRFS_NODE_DIR;
+		return 0;
+	}
+	if (strcmp(rel, META_DIR "/" STATS_NAME) != 0)
+		return -ENOENT;
+	n->kind = APRFS_NODE_STATS;
+	n->st.st_mode = S_IFREG | 0444;
+	n->st.st_nlink = 1;
+	return 0;
+}
+
+static int lookup(aprfs_tree *t, const char *path, node *n)
+{
+	const char *rel = skip_slashes(path), *slash = strrchr(rel, '/');
+	char dir[PATH_MAX], stem[NAME_MAX + 1];
+	size_t dlen = slash ? (size_t)(slash - rel) : 0;
+	int rc;
+
+	memset(n, 0, sizeof(*n));
+	if (strncmp(rel, META_DIR, strlen(META_DIR)) == 0 &&
+	    (rel[strlen(META_DIR)] == '\0' || rel[strlen(META_DIR)] == '/'))
+		return lookup_meta(t, rel, n);
+	if (dlen >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, rel, dlen);
+	dir[dlen] = '\0';
+	if (parse_apr_name(t, slash ? slash + 1 : rel, stem, sizeof(stem), &n->variant)) {
+		ckpt *c = ckpt_for_stem(t, dir, stem);
+
+		if (c && c->src && c->files[n->variant]) {
+			n->kind = APRFS_NODE_APR;
+			n->cp = c;
+			apr_stat(c, n->variant, &n->st);
+			return 0;
+		}
+		ckpt_put(t, c); /* not a virtual name after all: maybe a real file */
+	}
+	rc = resolve(t, rel, n->real, &n->st);
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(n->st.st_mode))
+		n->kind = APRFS_NODE_DIR;
+	else if (S_ISREG(n->st.st_mode))
+		n->kind = APRFS_NODE_FILE;
+	else
+		return -ENOENT; /* FIFOs, sockets, devices: never served */
+	n->st.st_mode &= ~(mode_t)0222;
+	return 0;
+}
+
+int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node_kind *kind)
+{
+	node *n = malloc(sizeof(*n));
+	int rc;
+
+	if (!n)
+		return -ENOMEM;
+	rc = lookup(t, path, n);
+	if (rc == 0) {
+		*st = n->st;
+		if (kind)
+			*kind = n->kind;
+	}
+	ckpt_put(t, n->cp);
+	free(n);
+	return rc;
+}
+
+int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out,
+		    aprfs_err *err)
+{
+	node *n = malloc(sizeof(*n));
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (!n)
+		return aprfs_fail(err, ENOMEM, "out of memory");
+	rc = lookup(t, path, n);
+	if (rc < 0) {
+		aprfs_fail(err, -rc, "%s: %s", path, strerror(-rc));
+	} else if (n->kind == APRFS_NODE_DIR) {
+		rc = aprfs_fail(err, EISDIR, "%s: is a directory", path);
+	} else if (n->kind == APRFS_NODE_FILE) {
+		/* O_NONBLOCK: if the file was swapped for a FIFO since the stat, opening
+		 * it must not hang a FUSE thread; the fstat below then refuses it. */
+		struct stat st;
+		int fd = open(n->real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0)
+			rc = aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
+		else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			rc = aprfs_fail(err, ENOENT, "%s: not a regular file", path);
+		} else
+			out->fd = fd;
+	} else if (n->kind == APRFS_NODE_APR) {
+		out->file = n->cp->files[n->variant];
+		aprfs_file_ref(out->file);
+		out->source_path = strdup(n->cp->rel);
+		pthread_mutex_lock(&t->lock);
+		out->fresh = !n->cp->handed[n->variant];
+		n->cp->handed[n->variant] = 1;
+		pthread_mutex_unlock(&t->lock);
+	}
+	if (rc == 0)
+		out->kind = n->kind;
+	ckpt_put(t, n->cp);
+	free(n);
+	return rc;
+}
+
+/* ---- listing ---------------------------------------------------------------------- */
+
+typedef struct entry {
+	char *name;
+	unsigned char type;
+} entry;
+
+typedef struct listing {
+	entry *e;
+	size_t n;
+	ckpt **cps; /* the checkpoints found, borrowed */
+	char **stems;
+	size_t ncps;
+} listing;
+
+static void listing_free(aprfs_tree *t, listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	for (size_t i = 0; i < l->ncps; i++) {
+		ckpt_put(t, l->cps[i]);
+		free(l->stems[i]);
+	}
+	free(l->e);
+	free(l->cps);
+	free(l->stems);
+}
+
+static int read_entries(const char *real, listing *l)
+{
+	DIR *d = opendir(real);
+	struct dirent *de;
+	size_t cap = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (l->n == cap) {
+			entry *grown = realloc(l->e, (cap = cap ? cap * 2 : 64) * sizeof(*grown));
+
+			if (!grown)
+				break;
+			l->e = grown;
+		}
+		if (!(l->e[l->n].name = strdup(de->d_name)))
+			break;
+		l->e[l->n++].type = de->d_type;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int add_ckpt(listing *l, ckpt *c, const char *stem, size_t len)
+{
+	ckpt **cps = realloc(l->cps, (l->ncps + 1) * sizeof(*cps));
+	char **stems;
+
+	if (cps)
+		l->cps = cps;
+	stems = cps ? realloc(l->stems, (l->ncps + 1) * sizeof(*stems)) : NULL;
+	if (!stems) {
+		return -ENOMEM;
+	}
+	l->stems = stems;
+	if (!(l->stems[l->ncps] = strndup(stem, len)))
+		return -ENOMEM;
+	l->cps[l->ncps++] = c;
+	return 0;
+}
+
+static int is_shard(const listing *l, const char *name)
+{
+	for (size_t i = 0; i < l->ncps; i++)
+		if (ckpt_has_shard(l->cps[i], name))
+			return 1;
+	return 0;
+}
+
+static int claimed_stem(const listing *l, const char *stem, size_t len)
+{
+	for (size_t i = 0; i < l->ncps; i++)
+		if (strlen(l->stems[i]) == len && strncmp(l->stems[i], stem, len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Find the checkpoints of a directory: indexes first (they claim their stem and shards),
+ * then single files that no index claims. */
+static int find_ckpts(aprfs_tree *t, const char *dir, listing *l, int is_index)
+{
+	const char *suffix = is_index ? INDEX_SUFFIX : ST_SUFFIX;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const char *name = l->e[i].name;
+		size_t stem_len = strlen(name) - strlen(suffix);
+		char *rel;
+		ckpt *c;
+
+		if (!ends_with(name, suffix) || (!is_index && is_shard(l, name)) ||
+		    claimed_stem(l, name, stem_len) || !(rel = join(dir, name)))
+			continue;
+		c = ckpt_get(t, rel, is_index);
+		free(rel);
+		if (c && add_ckpt(l, c, name, stem_len) < 0) {
+			ckpt_put(t, c);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* A real entry named like one of our virtual files is hidden behind it. */
+static int shadowed(aprfs_tree *t, const listing *l, const char *name)
+{
+	char stem[NAME_MAX + 1];
+	int v;
+
+	if (!parse_apr_name(t, name, stem, sizeof(stem), &v))
+		return 0;
+	for (size_t i = 0; i < l->ncps; i++)
+		if (l->cps[i]->src && l->cps[i]->files[v] && strcmp(l->stems[i], stem) == 0)
+			return 1;
+	return 0;
+}
+
+static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
+{
+	char name[NAME_MAX + 1];
+	struct stat st;
+
+	for (size_t i = 0; i < l->ncps; i++) {
+		const ckpt *c = l->cps[i];
+
+		for (int v = 0; c->src && v < APRFS_VARIANT_COUNT; v++) {
+			if (!c->files[v] || (size_t)snprintf(name, sizeof(name), "%s.%s%s",
+							     l->stems[i], aprfs_variant_names[v],
+							     APR_SUFFIX) >= sizeof(name))
+				continue;
+			apr_stat(c, v, &st);
+			if (fill(name, &st, ctx))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Type of a real entry as served: DT_REG and DT_DIR are trusted from readdir; symlinks
+ * (and file systems that do not report types) are resolved and must stay inside. */
+static int real_type(aprfs_tree *t, const char *dir, const entry *e, struct stat *st)
+{
+	char real[PATH_MAX], *rel;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (e->type == DT_REG || e->type == DT_DIR) {
+		st->st_mode = e->type == DT_REG ? S_IFREG | 0444 : S_IFDIR | 0555;
+		return 0;
+	}
+	if ((e->type != DT_LNK && e->type != DT_UNKNOWN) || !(rel = join(dir, e->name)))
+		return -ENOENT;
+	rc = resolve(t, rel, real, st);
+	free(rel);
+	if (rc < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
+		return -ENOENT;
+	st->st_mode &= ~(mode_t)0222;
+	return 0;
+}
+
+int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void *ctx)
+{
+	const char *rel = skip_slashes(path);
+	listing l = {0};
+	struct stat st;
+	node *n = malloc(sizeof(*n));
+	int rc = n ? lookup(t, rel, n) : -ENOMEM;
+
+	if (rc == 0 && n->kind != APRFS_NODE_DIR)
+		rc = -ENOTDIR;
+	if (rc == 0 && strcmp(rel, META_DIR) == 0) {
+		lookup_meta(t, META_DIR "/" STATS_NAME, n);
+		fill(STATS_NAME, &n->st, ctx);
+		free(n);
+		return 0;
+	}
+	if (rc == 0)
+		rc = read_entries(n->real, &l);
+	free(n);
+	if (rc == 0 && *rel == '\0') {
+		meta_dir_stat(t, &st);
+		if (fill(META_DIR, &st, ctx))
+			goto out;
+	}
+	if (rc == 0)
+		rc = find_ckpts(t, rel, &l, 1);
+	if (rc == 0)
+		rc = find_ckpts(t, rel, &l, 0);
+	if (rc < 0 || fill_virtual(&l, fill, ctx))
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		if ((*rel == '\0' && strcmp(l.e[i].name, META_DIR) == 0) ||
+		    shadowed(t, &l, l.e[i].name) || real_type(t, rel, &l.e[i], &st) < 0)
+			continue;
+		if (fill(l.e[i].name, &st, ctx))
+			break;
+	}
+out:
+	listing_free(t, &l);
+	return rc;
+}
+
+/* ---- statistics ------------------------------------------------------------------- */
+
+static void add_u64(cJSON *o, const char *key, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, key, (double)v);
+}
+
+char *aprfs_tree_stats_json(aprfs_tree *t, const aprfs_cache_stats *cs,
+			    const aprfs_ra_stats *rs)
+{
+	cJSON *root = cJSON_CreateObject(), *vars, *cache, *ra, *src;
+	size_t ok, bad;
+	char *out;
+
+	if (!root)
+		return NULL;
+	vars = cJSON_AddObjectToObject(root, "variants");
+	for (int v = 0; vars && v < APRFS_VARIANT_COUNT; v++) {
+		cJSON *o = cJSON_AddObjectToObject(vars, aprfs_variant_names[v]);
+
+		if (!o)
+			break;
+		add_u64(o, "chunks_computed", cs->chunks_computed[v]);
+		add_u64(o, "cache_hits", cs->cache_hits[v]);
+		add_u64(o, "bytes_quantized", cs->bytes_quantized[v]);
+		add_u64(o, "bytes_served", cs->bytes_served[v]);
+	}
+	if ((cache = cJSON_AddObjectToObject(root, "cache"))) {
+		add_u64(cache, "evictions", cs->evictions);
+		add_u64(cache, "bytes_cached", cs->bytes_cached);
+		add_u64(cache, "budget", cs->budget);
+	}
+	if (rs && (ra = cJSON_AddObjectToObject(root, "readahead"))) {
+		add_u64(ra, "queued", rs->queued);
+		add_u64(ra, "warmed", rs->warmed);
+		add_u64(ra, "failed", rs->failed);
+		add_u64(ra, "dropped", rs->dropped);
+		add_u64(ra, "pending", rs->pending);
+	}
+	aprfs_tree_counts(t, &ok, &bad);
+	if ((src = cJSON_AddObjectToObject(root, "checkpoints"))) {
+		add_u64(src, "open", ok);
+		add_u64(src, "broken", bad);
+	}
+	out = cJSON_Print(root);
+	cJSON_Delete(root);
+	return out;
+}
