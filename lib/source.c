@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "safetensors.h"
@@ -149,35 +150,54 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Reads until EOF or n bytes; returns the count, or -errno. */
+static ssize_t read_all(int fd, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* The whole of a small file, NUL-terminated, and the identity of what was read. */
 static int read_small_file(const char *path, size_t limit, char **buf, size_t *len,
 			   aprfs_file_id *id, aprfs_err *err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-	ssize_t r = 0;
+	ssize_t got = 0;
 
 	*buf = NULL;
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if (fd < 0 || fstat(fd, &st) != 0)
 		rc = aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
-	} else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > limit) {
+	else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > limit)
 		rc = aprfs_fail(err, EINVAL, "%s: not a regular file of at most %zu bytes",
 				path, limit);
-	} else if (!(*buf = malloc((size_t)st.st_size + 1))) {
+	else if (!(*buf = malloc((size_t)st.st_size + 1)))
 		rc = aprfs_fail(err, ENOMEM, "%s: out of memory", path);
-	} else {
-		aprfs_file_id_of(&st, id);
-		*len = 0;
-		while (*len < (size_t)st.st_size &&
-		       ((r = read(fd, *buf + *len, (size_t)st.st_size - *len)) > 0 ||
-			(r < 0 && errno == EINTR)))
-			*len += r > 0 ? (size_t)r : 0;
-		if (r < 0)
-			rc = aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
-		(*buf)[*len] = 0;
-	}
+	else if ((got = read_all(fd, *buf, (size_t)st.st_size)) < 0)
+		rc = aprfs_fail(err, (int)-got, "%s: %s", path, strerror((int)-got));
 	if (fd >= 0)
 		close(fd);
-	return rc;
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+		return rc;
+	}
+	aprfs_file_id_of(&st, id);
+	*len = (size_t)got;
+	(*buf)[*len] = 0;
+	return 0;
 }
 
 /* Parse the index into (tensor, shard name) pairs; the shard name list comes back
@@ -249,8 +269,7 @@ static int open_shards(aprfs_source *s, const char **names, size_t n, aprfs_err 
 		rc = aprfs_st_open(p, (uint32_t)i, &s->shards[i], err);
 		free(p);
 		if (rc) {
-			/* A missing or unreadable shard is the index's fault: say which index.
-			 */
+			/* A missing shard is the index's fault: say which index. */
 			if (err && err->code != EINVAL)
 				aprfs_err_prefix(err, s->path);
 			return rc;
@@ -483,6 +502,20 @@ static int shard_unchanged(const aprfs_st_file *f)
 	return aprfs_file_id_equal(&now, &f->id);
 }
 
+/* Drop the whole pages of a range just copied from the mapping. They stay in the page
+ * cache; only our mapping lets go of them, so a sequential pass over a 100 GiB checkpoint
+ * keeps a resident set of a few chunks instead of the whole file. The pages are clean
+ * and private, so another thread touching one merely faults it back in. */
+static void release_pages(const uint8_t *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size_t len,
 		      void *dst, aprfs_err *err)
 {
@@ -505,6 +538,7 @@ int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size
 	    aprfs_guarded_copy(dst, f->map + t->file_off + off, len) != 0 ||
 	    !shard_unchanged(f))
 		return aprfs_fail(err, EIO, "%s: changed since it was opened", f->path);
+	release_pages(f->map + t->file_off + off, len);
 	return 0;
 }
 

@@ -1,0 +1,304 @@
+/* ops.c - the fuse_operations callbacks: map a path to the tree, a read to
+ * aprfs_file_read (plus read-ahead) or pread, a snapshot of the statistics to
+ * /.aprfs/stats.json, and every modification to EROFS. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "log.h"
+
+typedef struct handle {
+	aprfs_node_kind kind;
+	int fd;		  /* FILE */
+	aprfs_file *file; /* APR */
+	char *source;	  /* APR: checkpoint path, for messages */
+	aprfs_ra_stream ra;
+	char *text; /* STATS: the snapshot taken at open */
+	size_t len;
+} handle;
+
+static aprfs_mount *mount_of(void) { return fuse_get_context()->private_data; }
+
+static handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (handle *)(uintptr_t)fi->fh;
+}
+
+static char *stats_text(aprfs_mount *m)
+{
+	aprfs_cache_stats cs;
+	aprfs_ra_stats rs;
+
+	aprfs_cache_get_stats(m->cache, &cs);
+	if (m->ra)
+		aprfs_ra_get_stats(m->ra, &rs);
+	return aprfs_tree_stats_json(m->tree, &cs, m->ra ? &rs : NULL);
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	aprfs_mount *m = mount_of();
+
+	/* Caching is decided per open (keep_cache while the snapshot is unchanged), not
+	 * by the blanket kernel_cache/auto_cache options. */
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	cfg->nullpath_ok = 0;
+	cfg->no_rofd_flush = 1;
+	aprfs_log(APRFS_LOG_INFO, "mounted %s (kernel read-ahead %u KiB, max_write %u KiB)",
+		  aprfs_tree_root(m->tree), conn->max_readahead >> 10, conn->max_write >> 10);
+	/* The kernel caps this at what it offered; asking for more costs nothing. */
+	conn->max_readahead = UINT_MAX;
+	return m;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	aprfs_mount *m = mount_of();
+	aprfs_node_kind kind;
+	int rc = aprfs_tree_stat(m->tree, path, st, &kind);
+
+	if (rc == 0 && kind == APRFS_NODE_STATS) {
+		char *text = stats_text(m);
+
+		/* Only a hint (reads use direct_io); the size of a snapshot taken now. */
+		st->st_size = text ? (off_t)strlen(text) : 0;
+		free(text);
+	}
+	return rc;
+}
+
+static int op_access(const char *path, int mask)
+{
+	struct stat st;
+	int rc = aprfs_tree_stat(mount_of()->tree, path, &st, NULL);
+
+	if (rc == 0 && (mask & W_OK))
+		return -EROFS;
+	return rc;
+}
+
+typedef struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+} fill_ctx;
+
+static int fill_one(const char *name, const struct stat *st, void *ctx)
+{
+	fill_ctx *f = ctx;
+
+	return f->filler(f->buf, name, st, 0, 0);
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	fill_ctx ctx = {buf, filler};
+
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	return aprfs_tree_list(mount_of()->tree, path, fill_one, &ctx);
+}
+
+static int open_stats(aprfs_mount *m, handle *h, struct fuse_file_info *fi)
+{
+	h->text = stats_text(m);
+	if (!h->text)
+		return -ENOMEM;
+	h->len = strlen(h->text);
+	/* A snapshot per open, its size unknown to the kernel: bypass the page cache. */
+	fi->direct_io = 1;
+	return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	aprfs_mount *m = mount_of();
+	aprfs_tree_open_result r;
+	aprfs_err err = {0};
+	handle *h;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	rc = aprfs_tree_open(m->tree, path, &r, &err);
+	if (rc < 0)
+		return rc;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		if (r.fd >= 0)
+			close(r.fd);
+		aprfs_file_unref(r.file);
+		free(r.source_path);
+		return -ENOMEM;
+	}
+	h->kind = r.kind;
+	h->fd = r.fd;
+	h->file = r.file;
+	h->source = r.source_path;
+	aprfs_ra_stream_init(&h->ra);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->noflush = 1;
+	if (h->kind == APRFS_NODE_STATS)
+		return open_stats(m, h, fi);
+	/* Same snapshot as before: the pages the kernel holds are still right. A new
+	 * snapshot must not be served from pages of the old one. */
+	fi->keep_cache = h->kind == APRFS_NODE_APR && !r.fresh;
+	return 0;
+}
+
+static int read_apr(aprfs_mount *m, handle *h, char *buf, size_t size, off_t off)
+{
+	aprfs_err err = {0};
+	ssize_t n = aprfs_file_read(h->file, m->cache, (uint64_t)off, size, buf, &err);
+
+	if (n < 0) {
+		/* Never wrong bytes: a changed or unreadable source is an I/O error. */
+		aprfs_log_once(APRFS_LOG_ERROR, err.msg, "read of %s (%s) failed: %s",
+			       h->source ? h->source : "?", aprfs_file_variant(h->file),
+			       err.msg);
+		return -EIO;
+	}
+	aprfs_ra_note_read(m->ra, &h->ra, h->file, (uint64_t)off, (size_t)n,
+			   (uint64_t)m->conf.readahead_mb << 20);
+	return (int)n;
+}
+
+static int read_fd(int fd, char *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (int)done;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	handle *h = handle_of(fi);
+
+	if (off < 0)
+		return -EINVAL;
+	switch (h->kind) {
+	case APRFS_NODE_APR: return read_apr(mount_of(), h, buf, size, off);
+	case APRFS_NODE_FILE: return read_fd(h->fd, buf, size, off);
+	case APRFS_NODE_STATS:
+		if ((size_t)off >= h->len)
+			return 0;
+		if (size > h->len - (size_t)off)
+			size = h->len - (size_t)off;
+		memcpy(buf, h->text + off, size);
+		return (int)size;
+	default: return -EIO;
+	}
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	aprfs_mount *m = mount_of();
+	handle *h = handle_of(fi);
+
+	if (m->ra)
+		aprfs_ra_cancel(m->ra, &h->ra);
+	if (h->fd >= 0)
+		close(h->fd);
+	aprfs_file_unref(h->file);
+	aprfs_ra_stream_destroy(&h->ra);
+	free(h->source);
+	free(h->text);
+	free(h);
+	return 0;
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	if (statvfs(aprfs_tree_root(mount_of()->tree), sv) != 0)
+		return -errno;
+	sv->f_flag |= ST_RDONLY;
+	sv->f_bfree = sv->f_bavail = 0;
+	sv->f_ffree = sv->f_favail = 0;
+	return 0;
+}
+
+/* Every modification: the mount is a read-only view. */
+static int ro_path(const char *path) { return -EROFS; }
+static int ro_mode(const char *path, mode_t mode) { return -EROFS; }
+static int ro_two(const char *from, const char *to) { return -EROFS; }
+static int ro_rename(const char *from, const char *to, unsigned int flags) { return -EROFS; }
+static int ro_mknod(const char *path, mode_t mode, dev_t dev) { return -EROFS; }
+static int ro_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) { return -EROFS; }
+static int ro_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int ro_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int ro_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int ro_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int ro_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+static int ro_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	return -EROFS;
+}
+static int ro_removexattr(const char *path, const char *name) { return -EROFS; }
+static int ro_fallocate(const char *path, int mode, off_t off, off_t len,
+			struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+const struct fuse_operations aprfs_fuse_ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.access = op_access,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.statfs = op_statfs,
+	.mknod = ro_mknod,
+	.mkdir = ro_mode,
+	.unlink = ro_path,
+	.rmdir = ro_path,
+	.symlink = ro_two,
+	.rename = ro_rename,
+	.link = ro_two,
+	.chmod = ro_chmod,
+	.chown = ro_chown,
+	.truncate = ro_truncate,
+	.write = ro_write,
+	.create = ro_create,
+	.utimens = ro_utimens,
+	.setxattr = ro_setxattr,
+	.removexattr = ro_removexattr,
+	.fallocate = ro_fallocate,
+};

@@ -1,0 +1,25 @@
+/* ops.h - the FUSE side of a mount: the state one mount owns (handed to libfuse as
+ * private_data) and the fuse_operations table. Everything here delegates to lib/: the
+ * tree decides what exists, the range API produces bytes, the pool reads ahead. */
+#ifndef APRFS_FS_OPS_H
+#define APRFS_FS_OPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse.h>
+#include <fuse_lowlevel.h> /* fuse_parse_cmdline and its options */
+
+#include "cache.h"
+#include "conf.h"
+#include "readahead.h"
+#include "tree.h"
+
+typedef struct aprfs_mount {
+	aprfs_conf conf;
+	aprfs_tree *tree;
+	aprfs_cache *cache;
+	aprfs_ra *ra; /* started after daemonizing (threads do not survive fork) */
+} aprfs_mount;
+
+extern const struct fuse_operations aprfs_fuse_ops;
+
+#endif
