@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "cmd.h"
+#include "kernel_ra.h"
 #include "log.h"
 #include "ops.h"
 
@@ -19,9 +20,11 @@
 enum { KEY_HELP, KEY_VERSION };
 
 static const struct fuse_opt cmdline_spec[] = {
-	FUSE_OPT_KEY("-h", KEY_HELP),	    FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),    FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_END,
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_END,
 };
 
 typedef struct cmdline {
@@ -35,26 +38,28 @@ typedef struct cmdline {
 
 static void usage(FILE *out, const char *prog)
 {
-	fprintf(out,
-		"usage: %s [options] SOURCE_DIR MOUNTPOINT\n"
-		"       %s convert [--variant V] [--root DIR] [--nf4-block N] SOURCE OUTPUT\n"
-		"       %s inspect [--json] FILE\n"
-		"\n"
-		"Mirrors SOURCE_DIR read-only at MOUNTPOINT and adds, beside each safetensors\n"
-		"checkpoint X, virtual APR v2 files X.<variant>.apr quantized on read.\n"
-		"\n"
-		"aprfs options:\n"
-		"    --config FILE          read options from FILE (key = value lines)\n"
-		"    -o variants=V[,V...]   f32 f16 bf16 q8 q4 q4k q6k nf4 ternary (default all)\n"
-		"    -o cache_mb=N          chunk cache budget in MiB (default 256)\n"
-		"    -o threads=N           read-ahead quantization workers (default: cores)\n"
-		"    -o nf4_block=N         NF4 block size, even (default 64)\n"
-		"    -o readahead_mb=N      warmed ahead of sequential readers (default 16, 0 off)\n"
-		"    -o log_level=L         error, warn, info or debug (default warn)\n"
-		"    -h, --help             this help and libfuse's options\n"
-		"    -V, --version          versions\n"
-		"\n",
-		prog, prog, prog);
+	fprintf(
+	    out,
+	    "usage: %s [options] SOURCE_DIR MOUNTPOINT\n"
+	    "       %s convert [--variant V] [--root DIR] [--nf4-block N] SOURCE OUTPUT\n"
+	    "       %s inspect [--json] FILE\n"
+	    "\n"
+	    "Mirrors SOURCE_DIR read-only at MOUNTPOINT and adds, beside each safetensors\n"
+	    "checkpoint X, virtual APR v2 files X.<variant>.apr quantized on read.\n"
+	    "\n"
+	    "aprfs options:\n"
+	    "    --config FILE          read options from FILE (key = value lines)\n"
+	    "    -o variants=V[,V...]   f32 f16 bf16 q8 q4 q4k q6k nf4 ternary (default all)\n"
+	    "    -o cache_mb=N          chunk cache budget in MiB (default 256)\n"
+	    "    -o threads=N           read-ahead quantization workers (default: cores)\n"
+	    "    -o nf4_block=N         NF4 block size, even (default 64)\n"
+	    "    -o readahead_mb=N      warmed ahead of sequential readers (default 16, 0 "
+	    "off)\n"
+	    "    -o log_level=L         error, warn, info or debug (default warn)\n"
+	    "    -h, --help             this help and libfuse's options\n"
+	    "    -V, --version          versions\n"
+	    "\n",
+	    prog, prog, prog);
 }
 
 static int cmdline_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -156,8 +161,8 @@ static int parse_args(struct fuse_args *args, cmdline *c, struct fuse_cmdline_op
 		usage(stderr, args->argv[0]);
 		return 2;
 	}
-	if (c->conf.fuse_opts[0] &&
-	    (fuse_opt_insert_arg(args, 1, "-o") || fuse_opt_insert_arg(args, 2, c->conf.fuse_opts)))
+	if (c->conf.fuse_opts[0] && (fuse_opt_insert_arg(args, 1, "-o") ||
+				     fuse_opt_insert_arg(args, 2, c->conf.fuse_opts)))
 		return 1;
 	if (fuse_parse_cmdline(args, fo) != 0)
 		return 2;
@@ -200,7 +205,8 @@ static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *fo)
 static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_opts *fo)
 {
 	struct fuse_session *se = fuse_get_session(fuse);
-	int rc;
+	pthread_t ra_tuner;
+	int rc, tuning;
 
 	if (fuse_daemonize(fo->foreground) != 0)
 		return 1;
@@ -211,13 +217,17 @@ static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_op
 	m->ra = aprfs_ra_new(m->conf.threads, RA_QUEUE, m->cache);
 	if (!m->ra)
 		aprfs_log(APRFS_LOG_WARN, "read-ahead workers did not start; reading without");
+	tuning = aprfs_kernel_ra_start(&ra_tuner, fo->mountpoint) == 0;
 	rc = run_loop(fuse, fo);
 	fuse_remove_signal_handlers(se);
 	aprfs_log(APRFS_LOG_INFO, "unmounting %s", fo->mountpoint);
 	fuse_unmount(fuse);
+	if (tuning)
+		pthread_join(ra_tuner, NULL);
 	aprfs_ra_free(m->ra);
 	m->ra = NULL;
-	return rc ? 1 : 0;
+	/* A positive value is the signal that ended the loop: a clean exit. */
+	return rc < 0 ? 1 : 0;
 }
 
 static int mount_main(int argc, char **argv)
@@ -235,6 +245,13 @@ static int mount_main(int argc, char **argv)
 		goto out;
 	m.conf = c.conf;
 	aprfs_log_setup(fo.debug ? APRFS_LOG_DEBUG : m.conf.log_level, 0);
+	/* Chunks warmed ahead must still be cached when the reader gets there. */
+	m.ra_window = (uint64_t)m.conf.readahead_mb << 20;
+	if (m.ra_window > ((uint64_t)m.conf.cache_mb << 20) / 2) {
+		m.ra_window = ((uint64_t)m.conf.cache_mb << 20) / 2;
+		aprfs_log(APRFS_LOG_INFO, "read-ahead limited to half the cache: %u MiB",
+			  m.conf.cache_mb / 2);
+	}
 	raise_fd_limit();
 	rc = 1;
 	if (!(m.cache = aprfs_cache_new((size_t)m.conf.cache_mb << 20)))
@@ -242,6 +259,7 @@ static int mount_main(int argc, char **argv)
 	tc.variants = m.conf.variants;
 	tc.nf4_block = m.conf.nf4_block;
 	tc.cache = m.cache;
+	tc.hide = fo.mountpoint;
 	if (aprfs_tree_new(c.source, &tc, &m.tree, &err) < 0) {
 		fprintf(stderr, "aprfs: source %s\n", err.msg);
 		rc = 2;

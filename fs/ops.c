@@ -14,16 +14,16 @@
 #include "log.h"
 
 typedef struct handle {
-	aprfs_node_kind kind;
-	int fd;		  /* FILE */
-	aprfs_file *file; /* APR */
-	char *source;	  /* APR: checkpoint path, for messages */
+	aprfs_tree_open_result r; /* what is open: fd (FILE) or snapshot (APR) */
 	aprfs_ra_stream ra;
 	char *text; /* STATS: the snapshot taken at open */
 	size_t len;
 } handle;
 
-static aprfs_mount *mount_of(void) { return fuse_get_context()->private_data; }
+static aprfs_mount *mount_of(void)
+{
+	return fuse_get_context()->private_data;
+}
 
 static handle *handle_of(const struct fuse_file_info *fi)
 {
@@ -45,11 +45,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	aprfs_mount *m = mount_of();
 
-	/* Caching is decided per open (keep_cache while the snapshot is unchanged), not
-	 * by the blanket kernel_cache/auto_cache options. */
-	cfg->kernel_cache = 0;
-	cfg->auto_cache = 0;
-	cfg->nullpath_ok = 0;
+	/* Page caching is decided per open (aprfs_tree_open's pages); kernel_cache and
+	 * auto_cache stay off unless the user asks for them. A read-only handle has
+	 * nothing to flush on close. */
 	cfg->no_rofd_flush = 1;
 	aprfs_log(APRFS_LOG_INFO, "mounted %s (kernel read-ahead %u KiB, max_write %u KiB)",
 		  aprfs_tree_root(m->tree), conn->max_readahead >> 10, conn->max_write >> 10);
@@ -120,53 +118,52 @@ static int open_stats(aprfs_mount *m, handle *h, struct fuse_file_info *fi)
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
 	aprfs_mount *m = mount_of();
-	aprfs_tree_open_result r;
 	aprfs_err err = {0};
 	handle *h;
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return -EROFS;
-	rc = aprfs_tree_open(m->tree, path, &r, &err);
-	if (rc < 0)
-		return rc;
 	h = calloc(1, sizeof(*h));
-	if (!h) {
-		if (r.fd >= 0)
-			close(r.fd);
-		aprfs_file_unref(r.file);
-		free(r.source_path);
+	if (!h)
 		return -ENOMEM;
+	rc = aprfs_tree_open(m->tree, path, &h->r, &err);
+	if (rc < 0) {
+		free(h);
+		return rc;
 	}
-	h->kind = r.kind;
-	h->fd = r.fd;
-	h->file = r.file;
-	h->source = r.source_path;
 	aprfs_ra_stream_init(&h->ra);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->noflush = 1;
-	if (h->kind == APRFS_NODE_STATS)
-		return open_stats(m, h, fi);
-	/* Same snapshot as before: the pages the kernel holds are still right. A new
-	 * snapshot must not be served from pages of the old one. */
-	fi->keep_cache = h->kind == APRFS_NODE_APR && !r.fresh;
+	if (h->r.kind == APRFS_NODE_STATS) {
+		rc = open_stats(m, h, fi);
+		if (rc < 0) { /* no release follows a failed open */
+			aprfs_tree_close(m->tree, &h->r);
+			aprfs_ra_stream_destroy(&h->ra);
+			free(h);
+		}
+		return rc;
+	}
+	/* Same snapshot as the kernel's pages: keep them. A new one: drop them, or, while
+	 * handles on an older snapshot still read through them, bypass them. */
+	fi->keep_cache = h->r.pages != APRFS_PAGES_DROP;
+	fi->direct_io = h->r.pages == APRFS_PAGES_BYPASS;
 	return 0;
 }
 
 static int read_apr(aprfs_mount *m, handle *h, char *buf, size_t size, off_t off)
 {
 	aprfs_err err = {0};
-	ssize_t n = aprfs_file_read(h->file, m->cache, (uint64_t)off, size, buf, &err);
+	ssize_t n = aprfs_file_read(h->r.file, m->cache, (uint64_t)off, size, buf, &err);
 
 	if (n < 0) {
 		/* Never wrong bytes: a changed or unreadable source is an I/O error. */
 		aprfs_log_once(APRFS_LOG_ERROR, err.msg, "read of %s (%s) failed: %s",
-			       h->source ? h->source : "?", aprfs_file_variant(h->file),
-			       err.msg);
+			       h->r.source_path ? h->r.source_path : "?",
+			       aprfs_file_variant(h->r.file), err.msg);
 		return -EIO;
 	}
-	aprfs_ra_note_read(m->ra, &h->ra, h->file, (uint64_t)off, (size_t)n,
-			   (uint64_t)m->conf.readahead_mb << 20);
+	aprfs_ra_note_read(m->ra, &h->ra, h->r.file, (uint64_t)off, (size_t)n, m->ra_window);
 	return (int)n;
 }
 
@@ -195,9 +192,9 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 
 	if (off < 0)
 		return -EINVAL;
-	switch (h->kind) {
+	switch (h->r.kind) {
 	case APRFS_NODE_APR: return read_apr(mount_of(), h, buf, size, off);
-	case APRFS_NODE_FILE: return read_fd(h->fd, buf, size, off);
+	case APRFS_NODE_FILE: return read_fd(h->r.fd, buf, size, off);
 	case APRFS_NODE_STATS:
 		if ((size_t)off >= h->len)
 			return 0;
@@ -216,11 +213,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 
 	if (m->ra)
 		aprfs_ra_cancel(m->ra, &h->ra);
-	if (h->fd >= 0)
-		close(h->fd);
-	aprfs_file_unref(h->file);
+	aprfs_tree_close(m->tree, &h->r);
 	aprfs_ra_stream_destroy(&h->ra);
-	free(h->source);
 	free(h->text);
 	free(h);
 	return 0;
@@ -237,12 +231,30 @@ static int op_statfs(const char *path, struct statvfs *sv)
 }
 
 /* Every modification: the mount is a read-only view. */
-static int ro_path(const char *path) { return -EROFS; }
-static int ro_mode(const char *path, mode_t mode) { return -EROFS; }
-static int ro_two(const char *from, const char *to) { return -EROFS; }
-static int ro_rename(const char *from, const char *to, unsigned int flags) { return -EROFS; }
-static int ro_mknod(const char *path, mode_t mode, dev_t dev) { return -EROFS; }
-static int ro_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) { return -EROFS; }
+static int ro_path(const char *path)
+{
+	return -EROFS;
+}
+static int ro_mode(const char *path, mode_t mode)
+{
+	return -EROFS;
+}
+static int ro_two(const char *from, const char *to)
+{
+	return -EROFS;
+}
+static int ro_rename(const char *from, const char *to, unsigned int flags)
+{
+	return -EROFS;
+}
+static int ro_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return -EROFS;
+}
+static int ro_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
 static int ro_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	return -EROFS;
@@ -269,7 +281,10 @@ static int ro_setxattr(const char *path, const char *name, const char *value, si
 {
 	return -EROFS;
 }
-static int ro_removexattr(const char *path, const char *name) { return -EROFS; }
+static int ro_removexattr(const char *path, const char *name)
+{
+	return -EROFS;
+}
 static int ro_fallocate(const char *path, int mode, off_t off, off_t len,
 			struct fuse_file_info *fi)
 {
@@ -277,28 +292,28 @@ static int ro_fallocate(const char *path, int mode, off_t off, off_t len,
 }
 
 const struct fuse_operations aprfs_fuse_ops = {
-	.init = op_init,
-	.getattr = op_getattr,
-	.access = op_access,
-	.readdir = op_readdir,
-	.open = op_open,
-	.read = op_read,
-	.release = op_release,
-	.statfs = op_statfs,
-	.mknod = ro_mknod,
-	.mkdir = ro_mode,
-	.unlink = ro_path,
-	.rmdir = ro_path,
-	.symlink = ro_two,
-	.rename = ro_rename,
-	.link = ro_two,
-	.chmod = ro_chmod,
-	.chown = ro_chown,
-	.truncate = ro_truncate,
-	.write = ro_write,
-	.create = ro_create,
-	.utimens = ro_utimens,
-	.setxattr = ro_setxattr,
-	.removexattr = ro_removexattr,
-	.fallocate = ro_fallocate,
+    .init = op_init,
+    .getattr = op_getattr,
+    .access = op_access,
+    .readdir = op_readdir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .statfs = op_statfs,
+    .mknod = ro_mknod,
+    .mkdir = ro_mode,
+    .unlink = ro_path,
+    .rmdir = ro_path,
+    .symlink = ro_two,
+    .rename = ro_rename,
+    .link = ro_two,
+    .chmod = ro_chmod,
+    .chown = ro_chown,
+    .truncate = ro_truncate,
+    .write = ro_write,
+    .create = ro_create,
+    .utimens = ro_utimens,
+    .setxattr = ro_setxattr,
+    .removexattr = ro_removexattr,
+    .fallocate = ro_fallocate,
 };

@@ -17,7 +17,8 @@ typedef struct aprfs_mount {
 	aprfs_conf conf;
 	aprfs_tree *tree;
 	aprfs_cache *cache;
-	aprfs_ra *ra; /* started after daemonizing (threads do not survive fork) */
+	aprfs_ra *ra;	    /* started after daemonizing (threads do not survive fork) */
+	uint64_t ra_window; /* bytes warmed ahead of a sequential reader */
 } aprfs_mount;
 
 extern const struct fuse_operations aprfs_fuse_ops;

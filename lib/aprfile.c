@@ -33,8 +33,8 @@ static atomic_uint_fast64_t next_file_id = 1;
  * the ternary alpha is the same whatever the variant's chunking. */
 #define STAT_SPAN 65536
 
-int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o,
-		    aprfs_file **out, aprfs_err *err)
+int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o, aprfs_file **out,
+		    aprfs_err *err)
 {
 	int v = aprfs_variant_index(variant);
 	aprfs_opts def;
@@ -44,10 +44,13 @@ int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o,
 		o = &def;
 	}
 	if (v < 0)
-		return aprfs_fail(err, EINVAL, "unknown variant '%s' (one of f32 f16 bf16 q8 q4 "
-				  "q4k q6k nf4 ternary)", variant);
+		return aprfs_fail(err, EINVAL,
+				  "unknown variant '%s' (one of f32 f16 bf16 q8 q4 "
+				  "q4k q6k nf4 ternary)",
+				  variant);
 	if (o->nf4_block == 0 || o->nf4_block % 2 || o->nf4_block > (1u << 20))
-		return aprfs_fail(err, EINVAL, "nf4 block size %u must be even, from 2 to 1048576",
+		return aprfs_fail(err, EINVAL,
+				  "nf4 block size %u must be even, from 2 to 1048576",
 				  o->nf4_block);
 	if (o->chunk_elems == 0)
 		return aprfs_fail(err, EINVAL, "chunk size must be positive");
@@ -73,7 +76,10 @@ int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o,
 	return 0;
 }
 
-void aprfs_file_ref(aprfs_file *f) { atomic_fetch_add(&f->refs, 1); }
+void aprfs_file_ref(aprfs_file *f)
+{
+	atomic_fetch_add(&f->refs, 1);
+}
 
 void aprfs_file_unref(aprfs_file *f)
 {
@@ -86,14 +92,38 @@ void aprfs_file_unref(aprfs_file *f)
 	aprfs_source_unref(s);
 }
 
-uint64_t aprfs_file_size(const aprfs_file *f) { return f->L.file_size; }
-const char *aprfs_file_variant(const aprfs_file *f) { return aprfs_variant_names[f->L.variant]; }
-int aprfs_file_variant_index(const aprfs_file *f) { return f->L.variant; }
-aprfs_source *aprfs_file_source(const aprfs_file *f) { return f->L.src; }
-uint64_t aprfs_file_id(const aprfs_file *f) { return f->id; }
-uint64_t aprfs_file_chunk_count(const aprfs_file *f) { return f->L.nchunks; }
-size_t aprfs_file_tensor_count(const aprfs_file *f) { return f->L.ntensors; }
-uint64_t aprfs_file_data_offset(const aprfs_file *f) { return f->L.data_offset; }
+uint64_t aprfs_file_size(const aprfs_file *f)
+{
+	return f->L.file_size;
+}
+const char *aprfs_file_variant(const aprfs_file *f)
+{
+	return aprfs_variant_names[f->L.variant];
+}
+int aprfs_file_variant_index(const aprfs_file *f)
+{
+	return f->L.variant;
+}
+aprfs_source *aprfs_file_source(const aprfs_file *f)
+{
+	return f->L.src;
+}
+uint64_t aprfs_file_id(const aprfs_file *f)
+{
+	return f->id;
+}
+uint64_t aprfs_file_chunk_count(const aprfs_file *f)
+{
+	return f->L.nchunks;
+}
+size_t aprfs_file_tensor_count(const aprfs_file *f)
+{
+	return f->L.ntensors;
+}
+uint64_t aprfs_file_data_offset(const aprfs_file *f)
+{
+	return f->L.data_offset;
+}
 
 void aprfs_file_tensor_info(const aprfs_file *f, size_t i, aprfs_file_tensor *out)
 {
@@ -140,8 +170,8 @@ static int compute_stat(aprfs_file *f, tensor_plan *t, aprfs_err *err)
 	}
 	free(x);
 	t->stat_value = t->codec->stat == APRFS_STAT_MAXABS
-				? aprfs_q8_scale_from_maxabs(maxabs)
-				: aprfs_ternary_alpha_from_sum(sum, s->nelem);
+			    ? aprfs_q8_scale_from_maxabs(maxabs)
+			    : aprfs_ternary_alpha_from_sum(sum, s->nelem);
 	return 0;
 }
 
@@ -171,7 +201,8 @@ static void record_crc(aprfs_file *f, uint64_t c, const uint8_t *data, size_t le
 }
 
 /* Compute local chunk k of tensor t into out (layout_chunk_bytes(t, k) bytes). */
-static int compute_chunk(aprfs_file *f, tensor_plan *t, uint64_t k, uint8_t *out, aprfs_err *err)
+static int compute_chunk(aprfs_file *f, tensor_plan *t, uint64_t k, uint8_t *out,
+			 aprfs_err *err)
 {
 	uint64_t len = layout_chunk_bytes(t, k);
 	uint64_t e0 = k * t->chunk_blocks * t->block_elems;
@@ -183,15 +214,10 @@ static int compute_chunk(aprfs_file *f, tensor_plan *t, uint64_t k, uint8_t *out
 		uint64_t e1 = e0 + t->chunk_blocks * t->block_elems;
 		size_t n = (size_t)((e1 < t->src->nelem ? e1 : t->src->nelem) - e0);
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
-		float *x = malloc(n * sizeof(float));
-		if (!x)
-			return aprfs_fail(err, ENOMEM, "out of memory");
 		rc = t->codec->stat != APRFS_STAT_NONE ? tensor_stat(f, t, &q.scale, err) : 0;
-		if (rc == 0)
-			rc = read_f32(f, t->src, e0, n, x, err);
-		if (rc == 0)
-			f->k->encode[t->slot](x, n, &q, out);
-		free(x);
+		if (rc == 0) /* fused: bf16/f16 are widened tile by tile, never as a chunk */
+			rc = aprfs_tensor_encode(f->L.src, f->k, t->src, e0, n, t->slot, &q, out,
+						 err);
 	}
 	if (rc == 0)
 		record_crc(f, t->first_chunk + k, out, len);
@@ -213,7 +239,8 @@ static int chunk_get(aprfs_file *f, aprfs_cache *cache, tensor_plan *t, uint64_t
 	r->len = layout_chunk_bytes(t, k);
 	int must = 1;
 	if (cache) {
-		r->entry = cache_acquire(cache, f->id, t->first_chunk + k, f->L.variant, &must, err);
+		r->entry =
+		    cache_acquire(cache, f->id, t->first_chunk + k, f->L.variant, &must, err);
 		if (!r->entry)
 			return -(err ? err->code : EIO);
 		if (!must) {
@@ -222,7 +249,8 @@ static int chunk_get(aprfs_file *f, aprfs_cache *cache, tensor_plan *t, uint64_t
 		}
 	}
 	uint8_t *buf = malloc(r->len ? r->len : 1);
-	int rc = buf ? compute_chunk(f, t, k, buf, err) : aprfs_fail(err, ENOMEM, "out of memory");
+	int rc =
+	    buf ? compute_chunk(f, t, k, buf, err) : aprfs_fail(err, ENOMEM, "out of memory");
 	if (cache) {
 		cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err);
 		if (rc) {
@@ -282,7 +310,8 @@ void aprfs_file_chunks_in(const aprfs_file *f, uint64_t off, uint64_t len, uint6
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, uint64_t c, aprfs_err *err)
 {
 	if (c >= f->L.nchunks)
-		return aprfs_fail(err, EINVAL, "chunk %llu out of range", (unsigned long long)c);
+		return aprfs_fail(err, EINVAL, "chunk %llu out of range",
+				  (unsigned long long)c);
 	tensor_plan *t = layout_tensor_of_chunk(&f->L, c);
 	chunk_ref r;
 	int rc = chunk_get(f, cache, t, c - t->first_chunk, &r, err);
@@ -301,7 +330,8 @@ static int chunk_crc(aprfs_file *f, tensor_plan *t, uint64_t k, uint32_t *crc, a
 	if (!(v >> 32)) {
 		size_t len = layout_chunk_bytes(t, k);
 		uint8_t *buf = malloc(len ? len : 1);
-		int rc = buf ? compute_chunk(f, t, k, buf, err) : aprfs_fail(err, ENOMEM, "out of memory");
+		int rc = buf ? compute_chunk(f, t, k, buf, err)
+			     : aprfs_fail(err, ENOMEM, "out of memory");
 		free(buf);
 		if (rc)
 			return rc;
@@ -375,7 +405,8 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, tensor_plan *t, ui
 		return copy_part(dst, p, t->prefix, rel, want);
 	}
 	if (rel >= t->size) {
-		uint64_t n = apr_align64(t->size) - rel < want ? apr_align64(t->size) - rel : want;
+		uint64_t n =
+		    apr_align64(t->size) - rel < want ? apr_align64(t->size) - rel : want;
 		memset(dst, 0, n);
 		return (ssize_t)n;
 	}

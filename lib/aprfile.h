@@ -34,8 +34,8 @@ typedef struct aprfs_file aprfs_file;
 
 /* Plan variant `variant` of source s (takes its own reference on s). Cheap: parses
  * nothing, quantizes nothing. -EINVAL with a message for an unknown variant or bad opts. */
-int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o,
-		    aprfs_file **out, aprfs_err *err);
+int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o, aprfs_file **out,
+		    aprfs_err *err);
 void aprfs_file_ref(aprfs_file *f);
 void aprfs_file_unref(aprfs_file *f);
 
@@ -49,8 +49,8 @@ uint64_t aprfs_file_id(const aprfs_file *f); /* unique per open, the cache key's
  * bytes produced, or -errno with err filled (e.g. -EIO when the source changed or could
  * not be read). cache may be NULL (chunks are then computed for this call only).
  * Thread-safe: any number of threads may read one file at once. */
-ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, uint64_t off, size_t len,
-			void *buf, aprfs_err *err);
+ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, uint64_t off, size_t len, void *buf,
+			aprfs_err *err);
 
 /* Chunks: the unit of quantization. Global chunk numbers run over all tensors in data
  * order. These let a read-ahead worker warm the cache ahead of a sequential reader. */

@@ -20,12 +20,18 @@
 uint64_t apr_dtype_payload(uint8_t dtype, uint64_t n, uint64_t nf4_block)
 {
 	switch (dtype) {
-	case APR_DT_F32: case APR_DT_I32: return 4 * n;
-	case APR_DT_F16: case APR_DT_BF16: return 2 * n;
-	case APR_DT_F64: case APR_DT_I64: return 8 * n;
-	case APR_DT_I8: case APR_DT_U8: return n;
-	case APR_DT_APR_Q8: case 9: return n ? 4 + n : 0;
-	case APR_DT_APR_Q4: case 8: return 18 * ((n + 31) / 32);
+	case APR_DT_F32:
+	case APR_DT_I32: return 4 * n;
+	case APR_DT_F16:
+	case APR_DT_BF16: return 2 * n;
+	case APR_DT_F64:
+	case APR_DT_I64: return 8 * n;
+	case APR_DT_I8:
+	case APR_DT_U8: return n;
+	case APR_DT_APR_Q8:
+	case 9: return n ? 4 + n : 0;
+	case APR_DT_APR_Q4:
+	case 8: return 18 * ((n + 31) / 32);
 	case APR_DT_Q4_K: return n % 256 ? UINT64_MAX : 144 * (n / 256);
 	case APR_DT_Q6_K: return n % 256 ? UINT64_MAX : 210 * (n / 256);
 	case APR_DT_NF4:
@@ -64,8 +70,8 @@ static int check_header(apr_file *f, aprfs_err *err)
 	f->header_crc = apr_get32(h + APR_OFF_CHECKSUM);
 	f->footer_crc = apr_get32(f->map + f->size - APR_FOOTER_SIZE);
 	if (f->header_crc != apr_header_checksum(h))
-		return BAD("%s: header checksum 0x%08x does not match the header (0x%08x)", f->path,
-			   f->header_crc, apr_header_checksum(h));
+		return BAD("%s: header checksum 0x%08x does not match the header (0x%08x)",
+			   f->path, f->header_crc, apr_header_checksum(h));
 	if (f->version_major != 2)
 		return BAD("%s: version %u.%u, expected 2.x", f->path, h[4], h[5]);
 	if (f->flags & APR_FLAG_COLUMN_MAJOR)
@@ -91,7 +97,8 @@ static int check_metadata(apr_file *f, aprfs_err *err)
 {
 	const char *json = (const char *)f->map + APR_HEADER_SIZE;
 	if (f->meta_size == 0 || f->meta_offset + f->meta_size > f->index_offset)
-		return BAD("%s: metadata size %u does not fit before the index", f->path, f->meta_size);
+		return BAD("%s: metadata size %u does not fit before the index", f->path,
+			   f->meta_size);
 	f->meta = cJSON_ParseWithLength(json, f->meta_size);
 	if (!f->meta || !cJSON_IsObject(f->meta))
 		return BAD("%s: metadata is not a JSON object", f->path);
@@ -104,15 +111,25 @@ static int check_metadata(apr_file *f, aprfs_err *err)
 /* The JSON types upstream readers demand for the keys they know. */
 static int meta_key_ok(const cJSON *v, const char *k)
 {
-	static const char *strs[] = {"model_type",  "name",	     "original_format", "source",
-				     "description", "author",	     "version",		"created_at",
-				     "chat_template", "chat_format", "hf_architecture", "hf_model_type",
-				     "architecture"};
-	static const char *u64s[] = {"total_size",	  "param_count",      "rope_type",
-				     "head_dim",	  "num_experts",      "num_experts_per_tok",
-				     "moe_intermediate_size", "hidden_size",  "num_layers",
-				     "num_heads",	  "num_kv_heads",     "vocab_size",
-				     "intermediate_size", "max_position_embeddings"};
+	static const char *strs[] = {
+	    "model_type",    "name",	    "original_format", "source",
+	    "description",   "author",	    "version",	       "created_at",
+	    "chat_template", "chat_format", "hf_architecture", "hf_model_type",
+	    "architecture"};
+	static const char *u64s[] = {"total_size",
+				     "param_count",
+				     "rope_type",
+				     "head_dim",
+				     "num_experts",
+				     "num_experts_per_tok",
+				     "moe_intermediate_size",
+				     "hidden_size",
+				     "num_layers",
+				     "num_heads",
+				     "num_kv_heads",
+				     "vocab_size",
+				     "intermediate_size",
+				     "max_position_embeddings"};
 	static const char *nullable_strs[] = {"license", "data_source", "data_license"};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 		if (!strcmp(k, strs[i]))
@@ -126,7 +143,8 @@ static int meta_key_ok(const cJSON *v, const char *k)
 			return cJSON_IsString(v) || cJSON_IsNull(v);
 	if (!strcmp(k, "rope_theta") || !strcmp(k, "rms_norm_eps"))
 		return cJSON_IsNumber(v);
-	if (!strcmp(k, "special_tokens") || !strcmp(k, "sharding") || !strcmp(k, "quantization"))
+	if (!strcmp(k, "special_tokens") || !strcmp(k, "sharding") ||
+	    !strcmp(k, "quantization"))
 		return cJSON_IsObject(v);
 	return 1;
 }
@@ -140,12 +158,15 @@ static int check_quantization(apr_file *f, const cJSON *q, aprfs_err *err)
 	if (!cJSON_IsString(qt) || !cJSON_IsNumber(bits) || bits->valuedouble < 0 ||
 	    bits->valuedouble > 255 || !cJSON_IsBool(sym))
 		return BAD("%s: metadata quantization needs quant_type (string), bits (u8), "
-			   "symmetric (bool)", f->path);
+			   "symmetric (bool)",
+			   f->path);
 	if (bs && !cJSON_IsNull(bs) &&
 	    !(cJSON_IsNumber(bs) && bs->valuedouble >= 0 &&
 	      bs->valuedouble == (double)(uint64_t)bs->valuedouble))
-		return BAD("%s: metadata quantization.block_size must be a non-negative integer or "
-			   "null", f->path);
+		return BAD(
+		    "%s: metadata quantization.block_size must be a non-negative integer or "
+		    "null",
+		    f->path);
 	return 0;
 }
 
@@ -154,9 +175,11 @@ static int check_meta_types(apr_file *f, aprfs_err *err)
 	for (const cJSON *v = f->meta->child; v; v = v->next) {
 		for (const cJSON *w = v->next; w; w = w->next)
 			if (!strcmp(v->string, w->string))
-				return BAD("%s: metadata key '%s' appears twice", f->path, v->string);
+				return BAD("%s: metadata key '%s' appears twice", f->path,
+					   v->string);
 		if (!meta_key_ok(v, v->string))
-			return BAD("%s: metadata key '%s' has the wrong JSON type", f->path, v->string);
+			return BAD("%s: metadata key '%s' has the wrong JSON type", f->path,
+				   v->string);
 	}
 	const cJSON *q = cJSON_GetObjectItemCaseSensitive(f->meta, "quantization");
 	return q ? check_quantization(f, q, err) : 0;
@@ -175,7 +198,8 @@ static int parse_entry(apr_file *f, uint64_t *pos, uint64_t end, apr_entry *e, a
 	const uint8_t *p = f->map;
 	uint64_t at = *pos;
 	if (end - at < 2)
-		return BAD("%s: index entry at %llu is truncated", f->path, (unsigned long long)at);
+		return BAD("%s: index entry at %llu is truncated", f->path,
+			   (unsigned long long)at);
 	e->name_len = apr_get16(p + at);
 	if (e->name_len == 0 || e->name_len > APR_MAX_NAME || end - at - 2 < e->name_len + 2u)
 		return BAD("%s: index entry at %llu has a bad name length %u", f->path,
@@ -187,7 +211,8 @@ static int parse_entry(apr_file *f, uint64_t *pos, uint64_t end, apr_entry *e, a
 	e->ndim = p[at + 1];
 	at += 2;
 	if (e->ndim > APR_MAX_NDIM || end - at < 8ull * e->ndim + 16)
-		return BAD("%s: tensor '%s': bad ndim %u or truncated entry", f->path, e->name, e->ndim);
+		return BAD("%s: tensor '%s': bad ndim %u or truncated entry", f->path, e->name,
+			   e->ndim);
 	e->nelem = 1;
 	for (int d = 0; d < e->ndim; d++, at += 8) {
 		e->dims[d] = apr_get64(p + at);
@@ -229,8 +254,9 @@ static int check_index(apr_file *f, aprfs_err *err)
 				   f->entries[i].name);
 	}
 	if (apr_align64(pos) != end || !all_zero(f->map + pos, end - pos))
-		return BAD("%s: index padding is not zero or data_offset does not follow the index",
-			   f->path);
+		return BAD(
+		    "%s: index padding is not zero or data_offset does not follow the index",
+		    f->path);
 	return 0;
 }
 
@@ -257,17 +283,21 @@ static int check_data(apr_file *f, aprfs_err *err)
 	for (uint32_t i = 0; i < f->nentries && !rc; i++) {
 		const apr_entry *e = order[i];
 		if (e->offset % APR_ALIGN)
-			rc = BAD("%s: tensor '%s': offset %llu is not 64-aligned", f->path, e->name,
-				 (unsigned long long)e->offset);
+			rc = BAD("%s: tensor '%s': offset %llu is not 64-aligned", f->path,
+				 e->name, (unsigned long long)e->offset);
 		else if (e->offset > data_len || e->size > data_len - e->offset)
-			rc = BAD("%s: tensor '%s': extent beyond the data section", f->path, e->name);
+			rc = BAD("%s: tensor '%s': extent beyond the data section", f->path,
+				 e->name);
 		else if (apr_dtype_payload(e->dtype, e->nelem, nf4) != e->size)
-			rc = BAD("%s: tensor '%s': size %llu does not match %s of %llu elements",
-				 f->path, e->name, (unsigned long long)e->size,
-				 aprfs_apr_dtype_name(e->dtype) ? aprfs_apr_dtype_name(e->dtype) : "?",
-				 (unsigned long long)e->nelem);
+			rc =
+			    BAD("%s: tensor '%s': size %llu does not match %s of %llu elements",
+				f->path, e->name, (unsigned long long)e->size,
+				aprfs_apr_dtype_name(e->dtype) ? aprfs_apr_dtype_name(e->dtype)
+							       : "?",
+				(unsigned long long)e->nelem);
 		else if (e->offset < pos)
-			rc = BAD("%s: tensor '%s' overlaps the previous tensor", f->path, e->name);
+			rc = BAD("%s: tensor '%s' overlaps the previous tensor", f->path,
+				 e->name);
 		else if (!all_zero(f->map + f->data_offset + pos, e->offset - pos))
 			rc = BAD("%s: non-zero bytes before tensor '%s'", f->path, e->name);
 		else
@@ -277,8 +307,8 @@ static int check_data(apr_file *f, aprfs_err *err)
 	if (!rc && !all_zero(f->map + f->data_offset + pos, data_len - pos))
 		rc = BAD("%s: non-zero padding after the last tensor", f->path);
 	if (!rc && apr_align64(pos) != data_len)
-		rc = BAD("%s: %llu bytes of data section after the last tensor's padding", f->path,
-			 (unsigned long long)(data_len - apr_align64(pos)));
+		rc = BAD("%s: %llu bytes of data section after the last tensor's padding",
+			 f->path, (unsigned long long)(data_len - apr_align64(pos)));
 	return rc;
 }
 
@@ -286,8 +316,8 @@ static int check_footer(apr_file *f, aprfs_err *err)
 {
 	uint32_t crc = aprfs_crc32(0, f->map, f->size - APR_FOOTER_SIZE);
 	if (crc != f->footer_crc)
-		return BAD("%s: footer CRC 0x%08x does not match the contents (0x%08x)", f->path,
-			   f->footer_crc, crc);
+		return BAD("%s: footer CRC 0x%08x does not match the contents (0x%08x)",
+			   f->path, f->footer_crc, crc);
 	return 0;
 }
 

@@ -14,15 +14,15 @@ enum { ENTRY_COMPUTING, ENTRY_READY, ENTRY_FAILED };
 
 struct cache_entry {
 	uint64_t file_id, chunk;
-	cache_entry *hnext;		/* hash chain (while in the table) */
-	cache_entry *prev, *next;	/* LRU list (ready entries only), head = most recent */
+	cache_entry *hnext;	  /* hash chain (while in the table) */
+	cache_entry *prev, *next; /* LRU list (ready entries only), head = most recent */
 	uint8_t *data;
 	size_t len;
-	int refs;			/* pins: readers copying out, the computing thread */
+	int refs; /* pins: readers copying out, the computing thread */
 	int state;
 	int in_table;
 	int variant;
-	aprfs_err err;			/* why it failed, for the waiters */
+	aprfs_err err; /* why it failed, for the waiters */
 };
 
 #define NBUCKETS (1u << 16)
@@ -79,7 +79,8 @@ void aprfs_cache_free(aprfs_cache *c)
 
 static size_t bucket_of(uint64_t file_id, uint64_t chunk)
 {
-	uint64_t h = file_id * 0x9E3779B97F4A7C15ull ^ (chunk + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
+	uint64_t h = file_id * 0x9E3779B97F4A7C15ull ^
+		     (chunk + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
 	return (size_t)(h >> 40) & (NBUCKETS - 1);
 }
 

@@ -17,7 +17,7 @@
 #include "cache.h"
 #include "cmd.h"
 
-#define CONVERT_BUF (4u << 20)
+#define CONVERT_BUF   (4u << 20)
 #define CONVERT_CACHE (16u << 20) /* keeps chunks that straddle two reads */
 
 /* The temporary file a signal must remove. Only the CLI process has one at a time. */
@@ -33,13 +33,15 @@ static void on_signal(int sig)
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] "
-		    "SOURCE OUTPUT\n"
-		    "  SOURCE  X.safetensors or X.safetensors.index.json\n"
-		    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
-		    "  --root DIR  directory the metadata 'source' path is relative to (default:\n"
-		    "              SOURCE's directory; the mount uses its SOURCE_DIR)\n"
-		    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
+	fprintf(
+	    to,
+	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] "
+	    "SOURCE OUTPUT\n"
+	    "  SOURCE  X.safetensors or X.safetensors.index.json\n"
+	    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
+	    "  --root DIR  directory the metadata 'source' path is relative to (default:\n"
+	    "              SOURCE's directory; the mount uses its SOURCE_DIR)\n"
+	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
 }
 
 /* "x/model.q4k.apr" -> "q4k" */
@@ -109,8 +111,9 @@ static int copy_out(aprfs_file *f, int fd, int show, aprfs_err *err)
 	while (!rc && pos < size) {
 		ssize_t n = aprfs_file_read(f, cache, pos, CONVERT_BUF, buf, err);
 		if (n <= 0) {
-			rc = n < 0 ? (int)n : aprfs_fail(err, EIO, "short read at %llu",
-							 (unsigned long long)pos);
+			rc = n < 0 ? (int)n
+				   : aprfs_fail(err, EIO, "short read at %llu",
+						(unsigned long long)pos);
 			break;
 		}
 		for (ssize_t w = 0; w < n;) {
@@ -141,8 +144,8 @@ static int write_atomically(aprfs_file *f, const char *output, int show, aprfs_e
 	if (fd < 0) {
 		int e = errno;
 		tmp_path[0] = '\0';
-		return aprfs_fail(err, e, "%s: cannot create a temporary file beside it: %s", output,
-				  strerror(e));
+		return aprfs_fail(err, e, "%s: cannot create a temporary file beside it: %s",
+				  output, strerror(e));
 	}
 	int rc = copy_out(f, fd, show, err);
 	if (!rc && fchmod(fd, 0644) != 0)
@@ -161,10 +164,12 @@ static int write_atomically(aprfs_file *f, const char *output, int show, aprfs_e
 
 int aprfs_cmd_convert(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"variant", required_argument, NULL, 'v'}, {"nf4-block", required_argument, NULL, 'b'},
-		{"root", required_argument, NULL, 'r'},	   {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"variant", required_argument, NULL, 'v'},
+						 {"nf4-block", required_argument, NULL, 'b'},
+						 {"root", required_argument, NULL, 'r'},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
 	char variant[32] = "", rel[PATH_MAX];
 	const char *root = NULL;
 	aprfs_opts o;
@@ -179,7 +184,9 @@ int aprfs_cmd_convert(int argc, char **argv)
 		case 'b':
 			o.nf4_block = (uint32_t)strtoul(optarg, &end, 10);
 			if (*end || !*optarg) {
-				fprintf(stderr, "aprfs convert: --nf4-block: not a number: %s\n", optarg);
+				fprintf(stderr,
+					"aprfs convert: --nf4-block: not a number: %s\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -195,13 +202,15 @@ int aprfs_cmd_convert(int argc, char **argv)
 	}
 	const char *source = argv[optind], *output = argv[optind + 1];
 	if (!variant[0] && variant_from_name(output, variant, sizeof(variant)) != 0) {
-		fprintf(stderr, "aprfs convert: %s: name it X.<variant>.apr or pass --variant\n",
+		fprintf(stderr,
+			"aprfs convert: %s: name it X.<variant>.apr or pass --variant\n",
 			output);
 		return 2;
 	}
 	if (root) {
 		if (relative_to(source, root, rel, sizeof(rel)) != 0) {
-			fprintf(stderr, "aprfs convert: %s is not inside --root %s\n", source, root);
+			fprintf(stderr, "aprfs convert: %s is not inside --root %s\n", source,
+				root);
 			return 2;
 		}
 		o.source_rel = rel;

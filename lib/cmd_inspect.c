@@ -29,8 +29,10 @@ static const aprfs_codec *codec_of_dtype(uint8_t d)
 	case APR_DT_F32: return &aprfs_codec_f32;
 	case APR_DT_F16: return &aprfs_codec_f16;
 	case APR_DT_BF16: return &aprfs_codec_bf16;
-	case APR_DT_APR_Q8: case 9: return &aprfs_codec_q8;
-	case APR_DT_APR_Q4: case 8: return &aprfs_codec_q4;
+	case APR_DT_APR_Q8:
+	case 9: return &aprfs_codec_q8;
+	case APR_DT_APR_Q4:
+	case 8: return &aprfs_codec_q4;
 	case APR_DT_Q4_K: return &aprfs_codec_q4k;
 	case APR_DT_Q6_K: return &aprfs_codec_q6k;
 	case APR_DT_NF4: return &aprfs_codec_nf4;
@@ -49,7 +51,8 @@ static const aprfs_tensor *find_source_tensor(aprfs_source *s, const char *name)
 
 /* Decode e's payload span by span and compare with the source's f32 values. */
 static int measure_float(const apr_file *f, const apr_entry *e, const aprfs_codec *c,
-			 aprfs_source *s, const aprfs_tensor *t, tensor_stats *st, aprfs_err *err)
+			 aprfs_source *s, const aprfs_tensor *t, tensor_stats *st,
+			 aprfs_err *err)
 {
 	const aprfs_kernels *k = aprfs_kernels_get();
 	const uint8_t *p = f->map + f->data_offset + e->offset;
@@ -109,10 +112,11 @@ static int measure_all(const apr_file *f, const char *source, tensor_stats *st, 
 		const aprfs_tensor *t = find_source_tensor(s, e->name);
 		const aprfs_codec *c = codec_of_dtype(e->dtype);
 		if (!t)
-			rc = aprfs_fail(err, EINVAL, "%s: tensor '%s' is not in %s", f->path, e->name,
-					source);
+			rc = aprfs_fail(err, EINVAL, "%s: tensor '%s' is not in %s", f->path,
+					e->name, source);
 		else if (t->nelem != e->nelem)
-			rc = aprfs_fail(err, EINVAL, "%s: tensor '%s' has %llu elements, the source %llu",
+			rc = aprfs_fail(err, EINVAL,
+					"%s: tensor '%s' has %llu elements, the source %llu",
 					f->path, e->name, (unsigned long long)e->nelem,
 					(unsigned long long)t->nelem);
 		else if (c && aprfs_src_dtype_is_float(t->dtype))
@@ -137,9 +141,10 @@ static void shape_str(const apr_entry *e, char *out, size_t cap)
 
 static void flags_str(uint16_t fl, char *out, size_t cap)
 {
-	static const char *names[] = {"LZ4_COMPRESSED", "ZSTD", "ENCRYPTED", "SIGNED", "SHARDED",
-				      "QUANTIZED", "HAS_FILTERBANK", "HAS_MODEL_CARD", "STREAMING",
-				      "HAS_VOCAB", "LAYOUT_ROW_MAJOR", "LAYOUT_COLUMN_MAJOR"};
+	static const char *names[] = {
+	    "LZ4_COMPRESSED", "ZSTD",	   "ENCRYPTED",	       "SIGNED",
+	    "SHARDED",	      "QUANTIZED", "HAS_FILTERBANK",   "HAS_MODEL_CARD",
+	    "STREAMING",      "HAS_VOCAB", "LAYOUT_ROW_MAJOR", "LAYOUT_COLUMN_MAJOR"};
 	size_t n = 0;
 	out[0] = '\0';
 	for (int b = 0; b < 12; b++)
@@ -153,9 +158,11 @@ static void print_text(const apr_file *f, const tensor_stats *st, int have_stats
 	flags_str(f->flags, flags, sizeof(flags));
 	printf("file:     %s (%llu bytes)\n", f->path, (unsigned long long)f->size);
 	printf("header:   APR v%u.%u, flags 0x%04x (%s), %u tensors, checksum 0x%08x\n",
-	       f->version_major, f->version_minor, f->flags, flags, f->tensor_count, f->header_crc);
-	printf("sections: metadata 64+%u, index %llu, data %llu, footer CRC 0x%08x\n", f->meta_size,
-	       (unsigned long long)f->index_offset, (unsigned long long)f->data_offset, f->footer_crc);
+	       f->version_major, f->version_minor, f->flags, flags, f->tensor_count,
+	       f->header_crc);
+	printf("sections: metadata 64+%u, index %llu, data %llu, footer CRC 0x%08x\n",
+	       f->meta_size, (unsigned long long)f->index_offset,
+	       (unsigned long long)f->data_offset, f->footer_crc);
 	if (f->meta) {
 		char *m = cJSON_Print(f->meta);
 		printf("metadata: %s\n", m ? m : "?");
@@ -168,9 +175,11 @@ static void print_text(const apr_file *f, const tensor_stats *st, int have_stats
 		const char *dn = aprfs_apr_dtype_name(e->dtype);
 		shape_str(e, shape, sizeof(shape));
 		printf("%-48s %-8s %-20s %12llu %12llu", e->name, dn ? dn : "?", shape,
-		       (unsigned long long)(f->data_offset + e->offset), (unsigned long long)e->size);
+		       (unsigned long long)(f->data_offset + e->offset),
+		       (unsigned long long)e->size);
 		if (have_stats && st[i].measured && !st[i].exact && codec_of_dtype(e->dtype))
-			printf("  %9.3g  %8.5f  %8.4f", st[i].mse, st[i].rel_rmse, st[i].sparsity);
+			printf("  %9.3g  %8.5f  %8.4f", st[i].mse, st[i].rel_rmse,
+			       st[i].sparsity);
 		else if (have_stats && st[i].measured)
 			printf("  %s", st[i].exact ? "exact" : "DIFFERS");
 		printf("\n");
@@ -202,7 +211,9 @@ static void print_json(const apr_file *f, const tensor_stats *st, int have_stats
 		const apr_entry *e = &f->entries[i];
 		cJSON *t = cJSON_CreateObject(), *shape = cJSON_AddArrayToObject(t, "shape");
 		cJSON_AddStringToObject(t, "name", e->name);
-		cJSON_AddStringToObject(t, "dtype", aprfs_apr_dtype_name(e->dtype) ? aprfs_apr_dtype_name(e->dtype) : "?");
+		cJSON_AddStringToObject(
+		    t, "dtype",
+		    aprfs_apr_dtype_name(e->dtype) ? aprfs_apr_dtype_name(e->dtype) : "?");
 		cJSON_AddNumberToObject(t, "dtype_id", e->dtype);
 		for (int d = 0; d < e->ndim; d++)
 			cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)e->dims[d]));
@@ -263,8 +274,9 @@ int aprfs_cmd_inspect(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "aprfs inspect: %s\n", err.msg);
 	else if (!json)
-		printf("verified: magic, version, header checksum, metadata types, sorted index, "
-		       "alignment, extents, sizes, padding, footer CRC\n");
+		printf(
+		    "verified: magic, version, header checksum, metadata types, sorted index, "
+		    "alignment, extents, sizes, padding, footer CRC\n");
 	free(st);
 	apr_close(&f);
 	return rc ? 1 : 0;

@@ -12,20 +12,20 @@
 typedef enum { APRFS_STAT_NONE, APRFS_STAT_MAXABS, APRFS_STAT_MEANABS } aprfs_stat_kind;
 
 typedef struct aprfs_qparams {
-	float scale;	     /* q8: maxabs/127 (1.0 if maxabs is 0); ternary: alpha = mean|x| */
-	uint32_t nf4_block;  /* nf4 block size B (even); unused by the others */
+	float scale;	    /* q8: maxabs/127 (1.0 if maxabs is 0); ternary: alpha = mean|x| */
+	uint32_t nf4_block; /* nf4 block size B (even); unused by the others */
 } aprfs_qparams;
 
 /* A tensor's payload is prefix_bytes (the statistic, f32 LE; q8 and ternary only) followed
  * by ceil(n / block_elems) blocks of block_bytes each. Chunks are whole blocks, so any
  * run of blocks can be encoded independently once the statistic is known. */
 typedef struct aprfs_codec {
-	const char *name;	   /* variant name: "q4k" */
-	uint8_t dtype;		   /* APR dtype id */
+	const char *name; /* variant name: "q4k" */
+	uint8_t dtype;	  /* APR dtype id */
 	aprfs_stat_kind stat;
 	uint32_t prefix_bytes;
-	uint32_t block_elems;	   /* 0: the nf4 block size from qparams */
-	uint32_t block_bytes;	   /* 0: derived from block_elems (nf4: 4 + B/2) */
+	uint32_t block_elems; /* 0: the nf4 block size from qparams */
+	uint32_t block_bytes; /* 0: derived from block_elems (nf4: 4 + B/2) */
 	/* Encode n elements starting at a block boundary into ceil(n/block_elems) blocks.
 	 * n is a multiple of block_elems except at the tensor's end, where the codec
 	 * handles the short last block as the contract says. */
@@ -35,7 +35,7 @@ typedef struct aprfs_codec {
 } aprfs_codec;
 
 extern const aprfs_codec aprfs_codec_f32, aprfs_codec_f16, aprfs_codec_bf16, aprfs_codec_q8,
-	aprfs_codec_q4, aprfs_codec_q4k, aprfs_codec_q6k, aprfs_codec_nf4, aprfs_codec_ternary;
+    aprfs_codec_q4, aprfs_codec_q4k, aprfs_codec_q6k, aprfs_codec_nf4, aprfs_codec_ternary;
 
 /* Codec by variant name ("q4k"), or NULL. */
 const aprfs_codec *aprfs_codec_find(const char *name);

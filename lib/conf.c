@@ -54,7 +54,8 @@ static int parse_u32(const char *key, const char *s, uint32_t lo, uint32_t hi, u
 	if (*end != '\0')
 		return aprfs_fail(err, EINVAL, "%s: '%s' is not a number", key, s);
 	if (errno == ERANGE || v < lo || v > hi)
-		return aprfs_fail(err, EINVAL, "%s: %s is out of range [%u, %u]", key, s, lo, hi);
+		return aprfs_fail(err, EINVAL, "%s: %s is out of range [%u, %u]", key, s, lo,
+				  hi);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -76,10 +77,11 @@ static int parse_variants(const char *s, uint32_t *out, aprfs_err *err)
 			continue;
 		}
 		if (v < 0)
-			return aprfs_fail(err, EINVAL,
-					  "variants: unknown variant '%s' (known: f32 f16 bf16 q8 "
-					  "q4 q4k q6k nf4 ternary)",
-					  tok);
+			return aprfs_fail(
+			    err, EINVAL,
+			    "variants: unknown variant '%s' (known: f32 f16 bf16 q8 "
+			    "q4 q4k q6k nf4 ternary)",
+			    tok);
 		mask |= 1u << v;
 	}
 	if (!mask)
@@ -105,7 +107,8 @@ int aprfs_conf_set(aprfs_conf *c, const char *key, const char *value, aprfs_err 
 		if (rc < 0)
 			return rc;
 		if (b % 2)
-			return aprfs_fail(err, EINVAL, "nf4_block: %u is odd (must be even)", b);
+			return aprfs_fail(err, EINVAL, "nf4_block: %u is odd (must be even)",
+					  b);
 		c->nf4_block = b;
 		return 0;
 	}
@@ -114,7 +117,8 @@ int aprfs_conf_set(aprfs_conf *c, const char *key, const char *value, aprfs_err 
 
 		if (l < 0)
 			return aprfs_fail(err, EINVAL,
-					  "log_level: '%s' (use error, warn, info or debug)", value);
+					  "log_level: '%s' (use error, warn, info or debug)",
+					  value);
 		c->log_level = l;
 		return 0;
 	}

@@ -10,16 +10,17 @@
 #include "err.h"
 
 typedef struct aprfs_conf {
-	uint32_t variants;     /* bit i = aprfs_variant_names[i] is served (default all) */
-	uint32_t cache_mb;     /* chunk cache budget (default 256) */
-	uint32_t threads;      /* read-ahead / quantization workers (default: online cores) */
-	uint32_t nf4_block;    /* NF4 block size, even, > 0 (default 64) */
-	uint32_t readahead_mb; /* warmed ahead of a sequential reader; 0 disables (default 16) */
-	int log_level;	       /* APRFS_LOG_* (default warn) */
-	char fuse_opts[1024];  /* "fuse_options" from the config file: handed to libfuse as -o */
-	int variants_open;     /* the previous -o item was variants=...: libfuse splits
-				* "-o variants=q8,q4" at the comma, so a bare variant name
-				* that follows continues the list */
+	uint32_t variants;  /* bit i = aprfs_variant_names[i] is served (default all) */
+	uint32_t cache_mb;  /* chunk cache budget (default 256) */
+	uint32_t threads;   /* read-ahead / quantization workers (default: online cores) */
+	uint32_t nf4_block; /* NF4 block size, even, > 0 (default 64) */
+	uint32_t
+	    readahead_mb;     /* warmed ahead of a sequential reader; 0 disables (default 16) */
+	int log_level;	      /* APRFS_LOG_* (default warn) */
+	char fuse_opts[1024]; /* "fuse_options" from the config file: handed to libfuse as -o */
+	int variants_open;    /* the previous -o item was variants=...: libfuse splits
+			       * "-o variants=q8,q4" at the comma, so a bare variant name
+			       * that follows continues the list */
 } aprfs_conf;
 
 void aprfs_conf_default(aprfs_conf *c);

@@ -23,8 +23,8 @@ enum {
 };
 
 typedef struct aprfs_model_config {
-	int present;	       /* a config.json was found and parsed */
-	uint32_t has;	       /* APRFS_CFG_* bits of the fields below that are set */
+	int present;		/* a config.json was found and parsed */
+	uint32_t has;		/* APRFS_CFG_* bits of the fields below that are set */
 	char architecture[128]; /* architectures[0], e.g. "LlamaForCausalLM" */
 	char model_type[64];	/* "llama" */
 	uint64_t hidden_size, num_layers, num_heads, num_kv_heads, vocab_size;

@@ -33,5 +33,6 @@ uint32_t aprfs_crc32_zeros(uint64_t n)
 uint32_t apr_header_checksum(const uint8_t header[APR_HEADER_SIZE])
 {
 	uint32_t crc = aprfs_crc32(0, header, APR_OFF_CHECKSUM);
-	return aprfs_crc32(crc, header + APR_OFF_CHECKSUM + 4, APR_HEADER_SIZE - APR_OFF_CHECKSUM - 4);
+	return aprfs_crc32(crc, header + APR_OFF_CHECKSUM + 4,
+			   APR_HEADER_SIZE - APR_OFF_CHECKSUM - 4);
 }

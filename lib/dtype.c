@@ -8,16 +8,25 @@ static const struct {
 	size_t size;
 	uint8_t apr_id;
 } src_types[APRFS_SRC_COUNT] = {
-	[APRFS_SRC_F32] = {"F32", 4, APR_DT_F32},   [APRFS_SRC_F16] = {"F16", 2, APR_DT_F16},
-	[APRFS_SRC_BF16] = {"BF16", 2, APR_DT_BF16}, [APRFS_SRC_F64] = {"F64", 8, APR_DT_F64},
-	[APRFS_SRC_I64] = {"I64", 8, APR_DT_I64},   [APRFS_SRC_I32] = {"I32", 4, APR_DT_I32},
-	[APRFS_SRC_I8] = {"I8", 1, APR_DT_I8},	     [APRFS_SRC_U8] = {"U8", 1, APR_DT_U8},
-	[APRFS_SRC_BOOL] = {"BOOL", 1, APR_DT_U8},
+    [APRFS_SRC_F32] = {"F32", 4, APR_DT_F32},	 [APRFS_SRC_F16] = {"F16", 2, APR_DT_F16},
+    [APRFS_SRC_BF16] = {"BF16", 2, APR_DT_BF16}, [APRFS_SRC_F64] = {"F64", 8, APR_DT_F64},
+    [APRFS_SRC_I64] = {"I64", 8, APR_DT_I64},	 [APRFS_SRC_I32] = {"I32", 4, APR_DT_I32},
+    [APRFS_SRC_I8] = {"I8", 1, APR_DT_I8},	 [APRFS_SRC_U8] = {"U8", 1, APR_DT_U8},
+    [APRFS_SRC_BOOL] = {"BOOL", 1, APR_DT_U8},
 };
 
-size_t aprfs_src_dtype_size(aprfs_src_dtype d) { return src_types[d].size; }
-const char *aprfs_src_dtype_name(aprfs_src_dtype d) { return src_types[d].name; }
-uint8_t aprfs_src_dtype_passthrough_id(aprfs_src_dtype d) { return src_types[d].apr_id; }
+size_t aprfs_src_dtype_size(aprfs_src_dtype d)
+{
+	return src_types[d].size;
+}
+const char *aprfs_src_dtype_name(aprfs_src_dtype d)
+{
+	return src_types[d].name;
+}
+uint8_t aprfs_src_dtype_passthrough_id(aprfs_src_dtype d)
+{
+	return src_types[d].apr_id;
+}
 
 int aprfs_src_dtype_is_float(aprfs_src_dtype d)
 {

@@ -37,7 +37,7 @@ enum {
 	APR_DT_TERNARY = 131,
 };
 
-size_t aprfs_src_dtype_size(aprfs_src_dtype d);	 /* bytes per element */
+size_t aprfs_src_dtype_size(aprfs_src_dtype d);	     /* bytes per element */
 const char *aprfs_src_dtype_name(aprfs_src_dtype d); /* safetensors spelling, "BF16" */
 int aprfs_src_dtype_is_float(aprfs_src_dtype d);     /* F32/F16/BF16 (quantizable) */
 /* Parse a safetensors dtype string; returns 0 and sets *out, or -1 if unknown. */

@@ -7,13 +7,13 @@
 #include <stddef.h>
 
 typedef struct aprfs_err {
-	int code;	/* positive errno (EINVAL for bad input, EIO, ENOMEM, ...) */
-	char msg[512];	/* "path: reason", NUL-terminated */
+	int code;      /* positive errno (EINVAL for bad input, EIO, ENOMEM, ...) */
+	char msg[512]; /* "path: reason", NUL-terminated */
 } aprfs_err;
 
 /* Record an error (err may be NULL) and return -code. */
 int aprfs_fail(aprfs_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix err->msg with "what: " (used when a lower layer did not know the file name). */
 void aprfs_err_prefix(aprfs_err *err, const char *what);

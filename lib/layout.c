@@ -11,7 +11,7 @@
 #include "crc.h"
 
 const char *const aprfs_variant_names[APRFS_VARIANT_COUNT] = {
-	"f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary",
+    "f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary",
 };
 
 int aprfs_variant_index(const char *name)
@@ -105,8 +105,8 @@ static uint8_t *put_index_entry(uint8_t *w, const tensor_plan *p, uint64_t data_
 
 static int is_quantized_dtype(uint8_t d)
 {
-	return d == APR_DT_Q4_K || d == APR_DT_Q6_K || d == APR_DT_APR_Q4 || d == APR_DT_APR_Q8 ||
-	       d == APR_DT_NF4 || d == APR_DT_TERNARY;
+	return d == APR_DT_Q4_K || d == APR_DT_Q6_K || d == APR_DT_APR_Q4 ||
+	       d == APR_DT_APR_Q8 || d == APR_DT_NF4 || d == APR_DT_TERNARY;
 }
 
 static void put_header(uint8_t *h, const layout *L, uint32_t meta_size, uint64_t index_offset)
@@ -190,8 +190,8 @@ int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, a
 		tensor_plan *p = &L->tensors[i];
 		p->src = aprfs_source_tensor(s, i);
 		p->codec = aprfs_src_dtype_is_float(p->src->dtype)
-				   ? codec_for(p->src, vc, o->nf4_block)
-				   : NULL;
+			       ? codec_for(p->src, vc, o->nf4_block)
+			       : NULL;
 		plan_geometry(p, o);
 		p->first_chunk = L->nchunks;
 		L->nchunks += p->nchunks;
@@ -220,7 +220,8 @@ uint64_t layout_chunk_offset(const tensor_plan *t, uint64_t k)
 uint64_t layout_chunk_bytes(const tensor_plan *t, uint64_t k)
 {
 	uint64_t first = k * t->chunk_blocks;
-	uint64_t blocks = t->nblocks - first < t->chunk_blocks ? t->nblocks - first : t->chunk_blocks;
+	uint64_t blocks =
+	    t->nblocks - first < t->chunk_blocks ? t->nblocks - first : t->chunk_blocks;
 	return blocks * t->block_bytes;
 }
 

@@ -20,7 +20,7 @@ void aprfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2,
  * as "<file>: <reason>"; the remembered set is bounded (it is cleared when full, so an
  * endless stream of distinct keys costs memory once, not forever). */
 int aprfs_log_once(int level, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* "error" "warn" "info" "debug" (and "warning") -> level, -1 if unknown. */
 int aprfs_log_level_parse(const char *s);

@@ -38,8 +38,9 @@ static const struct {
 	int block; /* 0: null, -1: the nf4 block size */
 	int symmetric;
 } quant_info[APRFS_VARIANT_COUNT] = {
-	{"f32", 32, 0, 1}, {"f16", 16, 0, 1},	{"bf16", 16, 0, 1}, {"q8", 8, 0, 1},	 {"q4", 4, 32, 1},
-	{"q4k", 4, 256, 0}, {"q6k", 6, 256, 1}, {"nf4", 4, -1, 1},  {"ternary", 2, 0, 1},
+    {"f32", 32, 0, 1},	{"f16", 16, 0, 1}, {"bf16", 16, 0, 1},
+    {"q8", 8, 0, 1},	{"q4", 4, 32, 1},  {"q4k", 4, 256, 0},
+    {"q6k", 6, 256, 1}, {"nf4", 4, -1, 1}, {"ternary", 2, 0, 1},
 };
 
 static void add_quantization(cJSON *root, const layout *L)
@@ -70,19 +71,20 @@ static void add_config(cJSON *root, const aprfs_model_config *c)
 		const char *key;
 		size_t off;
 	} ints[] = {
-		{APRFS_CFG_HIDDEN, "hidden_size", offsetof(aprfs_model_config, hidden_size)},
-		{APRFS_CFG_LAYERS, "num_layers", offsetof(aprfs_model_config, num_layers)},
-		{APRFS_CFG_HEADS, "num_heads", offsetof(aprfs_model_config, num_heads)},
-		{APRFS_CFG_KV_HEADS, "num_kv_heads", offsetof(aprfs_model_config, num_kv_heads)},
-		{APRFS_CFG_VOCAB, "vocab_size", offsetof(aprfs_model_config, vocab_size)},
-		{APRFS_CFG_INTER, "intermediate_size",
-		 offsetof(aprfs_model_config, intermediate_size)},
-		{APRFS_CFG_MAXPOS, "max_position_embeddings",
-		 offsetof(aprfs_model_config, max_position_embeddings)},
+	    {APRFS_CFG_HIDDEN, "hidden_size", offsetof(aprfs_model_config, hidden_size)},
+	    {APRFS_CFG_LAYERS, "num_layers", offsetof(aprfs_model_config, num_layers)},
+	    {APRFS_CFG_HEADS, "num_heads", offsetof(aprfs_model_config, num_heads)},
+	    {APRFS_CFG_KV_HEADS, "num_kv_heads", offsetof(aprfs_model_config, num_kv_heads)},
+	    {APRFS_CFG_VOCAB, "vocab_size", offsetof(aprfs_model_config, vocab_size)},
+	    {APRFS_CFG_INTER, "intermediate_size",
+	     offsetof(aprfs_model_config, intermediate_size)},
+	    {APRFS_CFG_MAXPOS, "max_position_embeddings",
+	     offsetof(aprfs_model_config, max_position_embeddings)},
 	};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
 		if (c->has & ints[i].bit)
-			add_u64(root, ints[i].key, *(const uint64_t *)((const char *)c + ints[i].off));
+			add_u64(root, ints[i].key,
+				*(const uint64_t *)((const char *)c + ints[i].off));
 	if (c->has & APRFS_CFG_ROPE_THETA)
 		add_f32(root, "rope_theta", c->rope_theta);
 	if (c->has & APRFS_CFG_RMS_EPS)
@@ -120,7 +122,8 @@ char *layout_metadata_json(const layout *L, aprfs_err *err)
 
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "model_type",
-				cfg && (cfg->has & APRFS_CFG_MODEL_TYPE) ? cfg->model_type : "unknown");
+				cfg && (cfg->has & APRFS_CFG_MODEL_TYPE) ? cfg->model_type
+									 : "unknown");
 	cJSON_AddStringToObject(root, "name", name);
 	cJSON_AddStringToObject(root, "original_format", aprfs_source_format(L->src));
 	cJSON_AddStringToObject(root, "source", rel);

@@ -22,8 +22,8 @@ typedef struct ra_job {
 
 struct aprfs_ra {
 	pthread_mutex_t lock;
-	pthread_cond_t work;  /* a job arrived or stop was set */
-	pthread_cond_t idle;  /* the queue emptied and no job runs */
+	pthread_cond_t work; /* a job arrived or stop was set */
+	pthread_cond_t idle; /* the queue emptied and no job runs */
 	ra_job *ring;
 	size_t cap, head, len;
 	unsigned running;

@@ -38,9 +38,9 @@ void aprfs_ra_cancel(aprfs_ra *ra, const void *owner);
 /* The sequential-read detector of one open handle. */
 typedef struct aprfs_ra_stream {
 	pthread_mutex_t lock;
-	uint64_t next_off;   /* where a sequential reader continues */
-	uint64_t warm_next;  /* first chunk not yet queued */
-	unsigned seq_reads;  /* consecutive sequential reads */
+	uint64_t next_off;  /* where a sequential reader continues */
+	uint64_t warm_next; /* first chunk not yet queued */
+	unsigned seq_reads; /* consecutive sequential reads */
 } aprfs_ra_stream;
 
 void aprfs_ra_stream_init(aprfs_ra_stream *s);

@@ -15,15 +15,15 @@
 #define APRFS_MAX_NAME 256
 
 typedef struct aprfs_tensor {
-	char *name;		     /* NUL-terminated, valid UTF-8, 1..256 bytes */
+	char *name; /* NUL-terminated, valid UTF-8, 1..256 bytes */
 	uint16_t name_len;
 	aprfs_src_dtype dtype;
-	uint8_t ndim;		     /* 0..8; 0 is a scalar (nelem 1) */
+	uint8_t ndim; /* 0..8; 0 is a scalar (nelem 1) */
 	uint64_t dims[APRFS_MAX_NDIM];
-	uint64_t nelem;		     /* product of dims (1 for ndim 0); may be 0 */
-	uint64_t nbytes;	     /* nelem * dtype size, checked against the file */
-	uint32_t shard;		     /* which shard file holds it (0 for a single file) */
-	uint64_t file_off;	     /* absolute byte offset of its data in that shard file */
+	uint64_t nelem;	   /* product of dims (1 for ndim 0); may be 0 */
+	uint64_t nbytes;   /* nelem * dtype size, checked against the file */
+	uint32_t shard;	   /* which shard file holds it (0 for a single file) */
+	uint64_t file_off; /* absolute byte offset of its data in that shard file */
 } aprfs_tensor;
 
 typedef struct aprfs_source aprfs_source;

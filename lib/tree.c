@@ -16,42 +16,55 @@
 
 #include "log.h"
 
-#define ST_SUFFIX ".safetensors"
+#define ST_SUFFIX    ".safetensors"
 #define INDEX_SUFFIX ".safetensors.index.json"
-#define APR_SUFFIX ".apr"
-#define META_DIR ".aprfs"
-#define STATS_NAME "stats.json"
-#define NBUCKETS 1024
+#define APR_SUFFIX   ".apr"
+#define META_DIR     ".aprfs"
+#define STATS_NAME   "stats.json"
+#define NBUCKETS     1024
 /* A broken index is read only to learn which files are its shards; a bigger one is not
  * worth the memory (its shards then list as checkpoints of their own). */
 #define INDEX_PEEK_MAX (16u << 20)
 
 /* One checkpoint as last seen: opened and planned per variant, or broken with a reason.
- * Immutable once in the table, except handed[] (under the tree lock). */
+ * Immutable once in the table. */
 typedef struct ckpt {
-	struct ckpt *next; /* hash chain */
-	int refs;	   /* under the tree lock: the table's plus borrowers' */
-	char *rel;	   /* the checkpoint file relative to the root: the key */
-	char *real;	   /* the path it resolved to */
-	struct stat id;	   /* stat of real when opened: identity */
+	struct ckpt *next;	   /* hash chain */
+	int refs;		   /* under the tree lock: the table's plus borrowers' */
+	char *rel;		   /* the checkpoint file relative to the root: the key */
+	char *real;		   /* the path it resolved to */
+	struct stat id;		   /* stat of real when opened: identity */
 	struct timespec dir_mtime; /* broken index only: its shards may be fixed */
+	int is_index;		   /* a *.safetensors.index.json: its shards are not models */
 	aprfs_source *src;	   /* NULL when broken */
 	aprfs_file *files[APRFS_VARIANT_COUNT];
-	int handed[APRFS_VARIANT_COUNT]; /* this snapshot was opened before */
-	char **shards;			 /* base names of its shard files */
+	char **shards; /* base names of its shard files */
 	size_t nshards;
 	struct stat st; /* attributes of its .apr files, size aside */
 	uint64_t used;	/* LRU tick */
 } ckpt;
 
+/* What the kernel's page cache of one path may hold, and which snapshots are open on
+ * it. Kept per path (not per checkpoint) because the kernel's cache is per path and
+ * outlives our checkpoint entries. */
+typedef struct pages {
+	struct pages *next;
+	char *path;
+	uint64_t cached;   /* snapshot whose pages the kernel may hold (0: none) */
+	uint64_t current;  /* snapshot of the latest open */
+	unsigned open_cur; /* handles open on current */
+	unsigned open_old; /* handles open on older snapshots */
+} pages;
+
 struct aprfs_tree {
 	char *root; /* realpath */
-	size_t root_len;
+	char *hide; /* realpath of aprfs_tree_conf.hide, or NULL */
 	aprfs_tree_conf conf;
 	pthread_mutex_t lock;
 	ckpt *buckets[NBUCKETS];
 	size_t count;
 	uint64_t tick;
+	pages *pages[NBUCKETS];
 };
 
 /* ---- paths ---------------------------------------------------------------------- */
@@ -88,12 +101,26 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
+/* path is dir or below it. */
+static int under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
 static int inside_root(const aprfs_tree *t, const char *real)
 {
-	if (t->root_len == 1) /* the root is "/" */
-		return 1;
-	return strncmp(real, t->root, t->root_len) == 0 &&
-	       (real[t->root_len] == '\0' || real[t->root_len] == '/');
+	return under(real, t->root);
+}
+
+/* The mountpoint, when it lies inside the source: never shown, or the tree would
+ * contain itself (and a lookup would go through our own mount). */
+static int hidden(const aprfs_tree *t, const char *path)
+{
+	return t->hide && under(path, t->hide);
 }
 
 /* The real path behind rel, following symlinks, only if it stays under the root: a link
@@ -105,9 +132,11 @@ static int resolve(const aprfs_tree *t, const char *rel, char *real, struct stat
 
 	if ((size_t)snprintf(full, sizeof(full), "%s/%s", t->root, rel) >= sizeof(full))
 		return -ENAMETOOLONG;
+	if (hidden(t, full)) /* checked before realpath walks into it */
+		return -ENOENT;
 	if (!realpath(full, real))
 		return errno == ENAMETOOLONG ? -ENAMETOOLONG : -ENOENT;
-	if (!inside_root(t, real))
+	if (!inside_root(t, real) || hidden(t, real))
 		return -ENOENT;
 	if (stat(real, st) != 0)
 		return -errno;
@@ -187,7 +216,8 @@ static void ckpt_put(aprfs_tree *t, ckpt *c)
 static int same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 static int add_shard(ckpt *c, const char *path)
@@ -248,8 +278,8 @@ static int check_shards_inside(aprfs_tree *t, ckpt *c, aprfs_err *err)
 		struct stat st;
 
 		if (!realpath(p, real) || !inside_root(t, real))
-			return aprfs_fail(err, EPERM, "%s: shard %s leaves the source directory",
-					  c->rel, p);
+			return aprfs_fail(
+			    err, EPERM, "%s: shard %s leaves the source directory", c->rel, p);
 		if (stat(real, &st) == 0 && (st.st_mtim.tv_sec > c->st.st_mtim.tv_sec ||
 					     (st.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
 					      st.st_mtim.tv_nsec > c->st.st_mtim.tv_nsec)))
@@ -305,6 +335,7 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 	if (!c)
 		return NULL;
 	c->refs = 1;
+	c->is_index = is_index;
 	c->rel = strdup(rel);
 	c->real = strdup(real);
 	c->id = *st;
@@ -313,7 +344,8 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 		ckpt_destroy(t, c);
 		return NULL;
 	}
-	if (aprfs_source_open(real, &c->src, &err) == 0 && check_shards_inside(t, c, &err) < 0) {
+	if (aprfs_source_open(real, &c->src, &err) == 0 &&
+	    check_shards_inside(t, c, &err) < 0) {
 		aprfs_source_unref(c->src);
 		c->src = NULL;
 	}
@@ -467,6 +499,8 @@ static ckpt *ckpt_get(aprfs_tree *t, const char *rel, int is_index)
 
 static int ckpt_has_shard(const ckpt *c, const char *name)
 {
+	if (!c->is_index)
+		return 0;
 	for (size_t i = 0; i < c->nshards; i++)
 		if (strcmp(c->shards[i], name) == 0)
 			return 1;
@@ -498,8 +532,13 @@ int aprfs_tree_new(const char *root, const aprfs_tree_conf *conf, aprfs_tree **o
 		free(t);
 		return aprfs_fail(err, ENOMEM, "out of memory");
 	}
-	t->root_len = strlen(real);
 	t->conf = *conf;
+	if (conf->hide && realpath(conf->hide, real) && under(real, t->root) &&
+	    !(t->hide = strdup(real))) {
+		free(t->root);
+		free(t);
+		return aprfs_fail(err, ENOMEM, "out of memory");
+	}
 	if (!t->conf.max_sources)
 		t->conf.max_sources = 512;
 	pthread_mutex_init(&t->lock, NULL);
@@ -520,12 +559,25 @@ void aprfs_tree_free(aprfs_tree *t)
 				ckpt_destroy(t, c);
 		}
 	}
+	for (size_t b = 0; b < NBUCKETS; b++) {
+		while (t->pages[b]) {
+			pages *p = t->pages[b];
+
+			t->pages[b] = p->next;
+			free(p->path);
+			free(p);
+		}
+	}
 	pthread_mutex_destroy(&t->lock);
+	free(t->hide);
 	free(t->root);
 	free(t);
 }
 
-const char *aprfs_tree_root(const aprfs_tree *t) { return t->root; }
+const char *aprfs_tree_root(const aprfs_tree *t)
+{
+	return t->root;
+}
 
 void aprfs_tree_counts(aprfs_tree *t, size_t *open, size_t *broken)
 {
@@ -680,6 +732,102 @@ int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node
 	return rc;
 }
 
+/* ---- opening ---------------------------------------------------------------------- */
+
+static pages *pages_of(aprfs_tree *t, const char *path, int create)
+{
+	pages **slot = &t->pages[hash_str(path) % NBUCKETS];
+
+	for (pages *p = *slot; p; p = p->next)
+		if (strcmp(p->path, path) == 0)
+			return p;
+	if (!create)
+		return NULL;
+	pages *p = calloc(1, sizeof(*p));
+	if (!p || !(p->path = strdup(path))) {
+		free(p);
+		return NULL;
+	}
+	p->next = *slot;
+	*slot = p;
+	return p;
+}
+
+/* Decide the caching of a new handle on snapshot id of path. */
+static aprfs_pages pages_open(aprfs_tree *t, const char *path, uint64_t id)
+{
+	aprfs_pages mode;
+	pages *p;
+
+	pthread_mutex_lock(&t->lock);
+	p = pages_of(t, path, 1);
+	if (!p) {
+		pthread_mutex_unlock(&t->lock);
+		return APRFS_PAGES_BYPASS; /* cannot track it: the safe choice */
+	}
+	if (p->current != id) {
+		p->open_old += p->open_cur;
+		p->open_cur = 0;
+		p->current = id;
+	}
+	if (p->open_old) {
+		mode = APRFS_PAGES_BYPASS;
+	} else if (p->cached == id) {
+		mode = APRFS_PAGES_KEEP;
+	} else {
+		mode = APRFS_PAGES_DROP;
+		p->cached = id;
+	}
+	p->open_cur++;
+	pthread_mutex_unlock(&t->lock);
+	return mode;
+}
+
+static void pages_close(aprfs_tree *t, const char *path, uint64_t id)
+{
+	pages *p;
+
+	pthread_mutex_lock(&t->lock);
+	p = pages_of(t, path, 0);
+	if (p && p->current == id && p->open_cur)
+		p->open_cur--;
+	else if (p && p->current != id && p->open_old)
+		p->open_old--;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The identity of a pass-through file's bytes: a new inode, size or mtime is a new
+ * snapshot. Never 0 (0 means "no pages cached"). */
+static uint64_t file_snapshot(const struct stat *st)
+{
+	uint64_t v[5] = {st->st_dev, st->st_ino, (uint64_t)st->st_size,
+			 (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec};
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < 5 * sizeof(uint64_t); i++)
+		h = (h ^ ((const uint8_t *)v)[i]) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static int open_file(const node *n, const char *path, aprfs_tree_open_result *out,
+		     aprfs_err *err)
+{
+	/* O_NONBLOCK: if the file was swapped for a FIFO since the stat, opening it must
+	 * not hang a FUSE thread; the fstat below then refuses it. */
+	int fd = open(n->real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return aprfs_fail(err, ENOENT, "%s: not a regular file", path);
+	}
+	out->fd = fd;
+	out->snapshot = file_snapshot(&st);
+	return 0;
+}
+
 int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out,
 		    aprfs_err *err)
 {
@@ -691,37 +839,42 @@ int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out
 	if (!n)
 		return aprfs_fail(err, ENOMEM, "out of memory");
 	rc = lookup(t, path, n);
-	if (rc < 0) {
+	if (rc < 0)
 		aprfs_fail(err, -rc, "%s: %s", path, strerror(-rc));
-	} else if (n->kind == APRFS_NODE_DIR) {
+	else if (n->kind == APRFS_NODE_DIR)
 		rc = aprfs_fail(err, EISDIR, "%s: is a directory", path);
-	} else if (n->kind == APRFS_NODE_FILE) {
-		/* O_NONBLOCK: if the file was swapped for a FIFO since the stat, opening
-		 * it must not hang a FUSE thread; the fstat below then refuses it. */
-		struct stat st;
-		int fd = open(n->real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-		if (fd < 0)
-			rc = aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
-		else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			rc = aprfs_fail(err, ENOENT, "%s: not a regular file", path);
-		} else
-			out->fd = fd;
-	} else if (n->kind == APRFS_NODE_APR) {
+	else if (n->kind == APRFS_NODE_FILE)
+		rc = open_file(n, path, out, err);
+	if (rc == 0 && n->kind == APRFS_NODE_APR) {
 		out->file = n->cp->files[n->variant];
 		aprfs_file_ref(out->file);
+		out->snapshot = aprfs_file_id(out->file);
 		out->source_path = strdup(n->cp->rel);
-		pthread_mutex_lock(&t->lock);
-		out->fresh = !n->cp->handed[n->variant];
-		n->cp->handed[n->variant] = 1;
-		pthread_mutex_unlock(&t->lock);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		out->kind = n->kind;
+		out->path = strdup(skip_slashes(path));
+		if (n->kind != APRFS_NODE_STATS && out->path)
+			out->pages = pages_open(t, out->path, out->snapshot);
+		else
+			out->pages = APRFS_PAGES_BYPASS;
+	}
 	ckpt_put(t, n->cp);
 	free(n);
 	return rc;
+}
+
+void aprfs_tree_close(aprfs_tree *t, aprfs_tree_open_result *r)
+{
+	if (r->path && r->kind != APRFS_NODE_STATS)
+		pages_close(t, r->path, r->snapshot);
+	if (r->fd >= 0)
+		close(r->fd);
+	aprfs_file_unref(r->file);
+	free(r->source_path);
+	free(r->path);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
 }
 
 /* ---- listing ---------------------------------------------------------------------- */
@@ -732,6 +885,7 @@ typedef struct entry {
 } entry;
 
 typedef struct listing {
+	char dir_real[PATH_MAX];
 	entry *e;
 	size_t n;
 	ckpt **cps; /* the checkpoints found, borrowed */
@@ -764,7 +918,8 @@ static int read_entries(const char *real, listing *l)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (l->n == cap) {
-			entry *grown = realloc(l->e, (cap = cap ? cap * 2 : 64) * sizeof(*grown));
+			entry *grown =
+			    realloc(l->e, (cap = cap ? cap * 2 : 64) * sizeof(*grown));
 
 			if (!grown)
 				break;
@@ -860,9 +1015,10 @@ static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
 		const ckpt *c = l->cps[i];
 
 		for (int v = 0; c->src && v < APRFS_VARIANT_COUNT; v++) {
-			if (!c->files[v] || (size_t)snprintf(name, sizeof(name), "%s.%s%s",
-							     l->stems[i], aprfs_variant_names[v],
-							     APR_SUFFIX) >= sizeof(name))
+			if (!c->files[v] ||
+			    (size_t)snprintf(name, sizeof(name), "%s.%s%s", l->stems[i],
+					     aprfs_variant_names[v],
+					     APR_SUFFIX) >= sizeof(name))
 				continue;
 			apr_stat(c, v, &st);
 			if (fill(name, &st, ctx))
@@ -870,6 +1026,16 @@ static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
 		}
 	}
 	return 0;
+}
+
+static int is_hidden_entry(const aprfs_tree *t, const listing *l, const char *name)
+{
+	char full[PATH_MAX];
+
+	return t->hide &&
+	       (size_t)snprintf(full, sizeof(full), "%s/%s", l->dir_real, name) <
+		   sizeof(full) &&
+	       hidden(t, full);
 }
 
 /* Type of a real entry as served: DT_REG and DT_DIR are trusted from readdir; symlinks
@@ -910,8 +1076,10 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 		free(n);
 		return 0;
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		memcpy(l.dir_real, n->real, sizeof(l.dir_real));
 		rc = read_entries(n->real, &l);
+	}
 	free(n);
 	if (rc == 0 && *rel == '\0') {
 		meta_dir_stat(t, &st);
@@ -926,7 +1094,8 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		if ((*rel == '\0' && strcmp(l.e[i].name, META_DIR) == 0) ||
-		    shadowed(t, &l, l.e[i].name) || real_type(t, rel, &l.e[i], &st) < 0)
+		    shadowed(t, &l, l.e[i].name) || is_hidden_entry(t, &l, l.e[i].name) ||
+		    real_type(t, rel, &l.e[i], &st) < 0)
 			continue;
 		if (fill(l.e[i].name, &st, ctx))
 			break;

@@ -23,6 +23,8 @@ typedef struct aprfs_tree_conf {
 	size_t max_sources;   /* checkpoints kept open at once, 0 = 512 */
 	aprfs_cache *cache;   /* chunks of replaced snapshots are dropped from it; may be
 			       * NULL; must outlive the tree */
+	const char *hide;     /* a directory never shown, e.g. the mountpoint when it lies
+			       * inside the root; may be NULL */
 } aprfs_tree_conf;
 
 /* root must be a directory. -errno with a message otherwise. */
@@ -49,19 +51,32 @@ int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node
 typedef int (*aprfs_tree_fill)(const char *name, const struct stat *st, void *ctx);
 int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void *ctx);
 
+/* How the kernel may cache the pages of an opened file. Its page cache is per path, shared
+ * by every handle, so when a handle on an older snapshot is still open, a new snapshot
+ * must not go through it (either would see the other's bytes). */
+typedef enum aprfs_pages {
+	APRFS_PAGES_KEEP = 1, /* same snapshot as the cached pages: keep them */
+	APRFS_PAGES_DROP,     /* a new snapshot, no older handle open: drop them */
+	APRFS_PAGES_BYPASS,   /* older handles still read the cache: direct I/O */
+} aprfs_pages;
+
 typedef struct aprfs_tree_open_result {
 	aprfs_node_kind kind;
 	int fd;		   /* APRFS_NODE_FILE: an O_RDONLY descriptor of the source file */
-	aprfs_file *file;  /* APRFS_NODE_APR: a reference the caller must drop */
-	int fresh;	   /* APRFS_NODE_APR: first open of this snapshot, so pages the
-			    * kernel cached from an older one must go */
-	char *source_path; /* APRFS_NODE_APR: the checkpoint file (malloc'd; for logs) */
+	aprfs_file *file;  /* APRFS_NODE_APR: the snapshot this handle reads */
+	aprfs_pages pages; /* FILE and APR */
+	char *source_path; /* APR: the checkpoint file relative to the root (for logs) */
+	char *path;	   /* the normalized path opened (for aprfs_tree_close) */
+	uint64_t snapshot; /* identity of what was opened (for aprfs_tree_close) */
 } aprfs_tree_open_result;
 
 /* Open path for reading. Directories give -EISDIR. A new open of a checkpoint that
- * changed on disk gets a new snapshot; handles opened earlier keep theirs. */
+ * changed on disk gets a new snapshot; handles opened earlier keep theirs. Every
+ * successful open is ended by aprfs_tree_close. */
 int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out,
 		    aprfs_err *err);
+/* Release what the open returned (descriptor, file reference, strings). */
+void aprfs_tree_close(aprfs_tree *t, aprfs_tree_open_result *r);
 
 /* The /.aprfs/stats.json document (malloc'd, NUL-terminated): cache counters per
  * variant, cache totals, read-ahead counters (ra may be NULL) and checkpoint counts. */

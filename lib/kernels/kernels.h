@@ -74,9 +74,10 @@ void aprfs_widen(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, siz
 /* Encode n source elements of type d (F32, F16 or BF16) at raw with codec slot, exactly as
  * widening them all and calling k->encode[slot] would, but widening a few KiB at a time
  * into a cache-resident tile instead of materialising the f32 chunk. Like encode, n
- * starts at a block boundary. */
-void aprfs_encode_src(const aprfs_kernels *k, aprfs_kslot slot, aprfs_src_dtype d,
-		      const void *raw, size_t n, const aprfs_qparams *p, uint8_t *out);
+ * starts at a block boundary. 0, or -ENOMEM when an nf4 block larger than the tile cannot
+ * be allocated. */
+int aprfs_encode_src(const aprfs_kernels *k, aprfs_kslot slot, aprfs_src_dtype d,
+		     const void *raw, size_t n, const aprfs_qparams *p, uint8_t *out);
 
 /* Internal: the SIMD files fill a table (pre-set to the scalar one) with what they have. */
 void aprfs_kernels_fill_avx2(aprfs_kernels *t);

@@ -664,9 +664,16 @@ def enc_nf4(xs, B):
     return bytes(out)
 
 
-def tern_alpha(xs):
+def tern_alphas(xs):
+    """f32(mean|x|) with the sum accumulated in double: sequentially (as a C loop does)
+    and exactly (math.fsum); an implementation may land on either."""
     n = len(xs)
-    return f32(math.fsum(abs(x) for x in xs) / n) if n else 0.0
+    if not n:
+        return (0.0,)
+    seq = 0.0
+    for x in xs:
+        seq += abs(x)
+    return (f32(seq / n), f32(math.fsum(abs(x) for x in xs) / n))
 
 
 def enc_ternary(xs, alpha):
@@ -721,6 +728,7 @@ def first_diff(a, b, unit):
     return min(len(a), len(b)) // unit
 
 
+NOTES = []
 RMSE_BOUND = {DT_NF4: 0.12, DT_TERN: 0.75, DT_Q4K: 0.08, DT_Q6K: 0.025}
 
 
@@ -752,10 +760,17 @@ def check_tensor(e, st, blob, ctx, errs):
     exact = ctx["exact"] and n <= ctx["exact_limit"] and finite
     d = e.dtype
     if d == DT_F32:
-        want_b = array("f", xs).tobytes() if sys.byteorder == "little" else None
-        if want_b is not None and blob != want_b:
-            errs.append("%s: F32 values differ from the source (first at element %d)"
-                        % (name, first_diff(blob, want_b, 4)))
+        if st.dtype == "F32":
+            if blob != raw:
+                errs.append("%s: F32 bytes differ from the source (first at element %d)"
+                            % (name, first_diff(blob, raw, 4)))
+            return
+        got = struct.unpack("<%df" % n, blob)
+        bad = [i for i in range(n) if not (got[i] == xs[i] or (math.isnan(got[i]) and
+                                                                math.isnan(xs[i])))]
+        if bad:
+            errs.append("%s: F32 values differ from the %s source at %d elements (first %d)"
+                        % (name, st.dtype, len(bad), bad[0]))
         return
     if d in (DT_F16, DT_BF16):
         # re-rounding is exactly defined: the byte check is the precision check
@@ -771,10 +786,13 @@ def check_tensor(e, st, blob, ctx, errs):
                                    struct.unpack("<%dH" % n, want_b), xs))
             if not nan_only:
                 errs.append("%s: %s element %d is %04x, round-to-nearest-even of %r is %04x"
-                            % (name, DTYPE_NAMES[d], i, got, exp, xs[i]))
+                            % (name, DTYPE_NAMES[d], i, got, xs[i], exp))
         return
     if not finite:
-        errs.append("%s: source holds non-finite values; precision not checked" % name)
+        # the contract does not define the quantized encoding of NaN/inf: nothing to check
+        # beyond the container (size, extents) already checked
+        NOTES.append("%s: source holds NaN/inf; %s values not checked"
+                     % (name, DTYPE_NAMES[d]))
         return
     if d == DT_Q8:
         ys, s = dec_q8(blob, n)
@@ -829,29 +847,34 @@ def check_tensor(e, st, blob, ctx, errs):
     if d == DT_NF4:
         B = ctx["nf4_b"]
         ys = dec_nf4(blob, n, B)
-        check_rmse(name, d, xs, ys, errs)
         if exact:
             want_b = enc_nf4(xs, B)
+            # the byte-exact match is the stronger check; the RMSE bound is calibrated on
+            # Gaussian weights and need not hold for the crafted tensors
+            check_rmse(name, d, xs, ys, errs if blob != want_b else None)
             if blob != want_b:
                 i = first_diff(blob, want_b, 1)
                 blk, off = divmod(i, 4 + B // 2)
                 errs.append("%s: nf4 bytes differ from the contract's encoding at byte %d "
                             "(block %d offset %d: got %02x, want %02x)"
                             % (name, i, blk, off, blob[i], want_b[i]))
+        else:
+            check_rmse(name, d, xs, ys, errs)
         return
     if d == DT_TERN:
         ys, a = dec_ternary(blob, n)
-        ref = tern_alpha(xs)
-        ulp = abs(f32_from_bits(f32_bits(ref) + 1) - ref) if ref else 0.0
-        if abs(a - ref) > ulp:
-            errs.append("%s: ternary alpha %r, want f32(mean|x|) = %r" % (name, a, ref))
-        check_rmse(name, d, xs, ys, errs)
+        refs = tern_alphas(xs)
+        if a not in refs:
+            errs.append("%s: ternary alpha %r, want f32(mean|x|) = %r" % (name, a, refs[-1]))
         if exact:
             want_b = enc_ternary(xs, a)
+            check_rmse(name, d, xs, ys, errs if blob != want_b else None)
             if blob != want_b:
                 i = first_diff(blob, want_b, 1)
                 errs.append("%s: ternary trits differ from clamp(round(x/alpha)) at byte %d "
                             "(got %02x, want %02x)" % (name, i, blob[i], want_b[i]))
+        else:
+            check_rmse(name, d, xs, ys, errs)
         return
     if d == DT_Q4K:
         for i in range(n // 256):
@@ -872,13 +895,39 @@ def check_tensor(e, st, blob, ctx, errs):
     errs.append("%s: unexpected dtype %s" % (name, DTYPE_NAMES[d]))
 
 
+def decode_any(e, blob, nf4_b):
+    """Decoded values of a float APR tensor, as doubles."""
+    d, n = e.dtype, e.n
+    if d == DT_F32:
+        return list(struct.unpack("<%df" % n, blob))
+    if d == DT_F16:
+        return list(struct.unpack("<%de" % n, blob))
+    if d == DT_BF16:
+        return bf16_decode(blob)
+    if d == DT_Q8:
+        return dec_q8(blob, n)[0]
+    if d == DT_Q4:
+        return dec_q4(blob, n)
+    if d == DT_NF4:
+        return dec_nf4(blob, n, nf4_b)
+    if d == DT_TERN:
+        return dec_ternary(blob, n)[0]
+    if d == DT_Q4K:
+        return dec_q4k(blob, n)
+    if d == DT_Q6K:
+        return dec_q6k(blob, n)
+    return None
+
+
 def check_rmse(name, d, xs, ys, errs):
+    """errs None: only note a bound exceeded (the bytes were checked exactly)."""
+    sink = NOTES if errs is None else errs
     if any(not math.isfinite(y) for y in ys):
-        errs.append("%s: %s decodes to non-finite values" % (name, DTYPE_NAMES[d]))
+        sink.append("%s: %s decodes to non-finite values" % (name, DTYPE_NAMES[d]))
         return
     r = rel_rmse(xs, ys)
     if not r < RMSE_BOUND[d]:
-        errs.append("%s: %s relative RMSE %.4f >= %.3f" % (name, DTYPE_NAMES[d], r,
+        sink.append("%s: %s relative RMSE %.4f >= %.3f" % (name, DTYPE_NAMES[d], r,
                                                            RMSE_BOUND[d]))
 
 
@@ -936,6 +985,9 @@ def main(argv):
     ap.add_argument("--exact-limit", type=int, default=300000)
     ap.add_argument("--max-errors", type=int, default=40)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--stats-json", metavar="OUT",
+                    help="with --source: write {name: {mse, rel_rmse}} for the float "
+                    "tensors with finite values to OUT")
     args = ap.parse_args(argv)
 
     errors = []
@@ -971,6 +1023,7 @@ def main(argv):
             ctx = {"variant": variant, "nf4_b": c["nf4_b"] or 64,
                    "exact": not args.tolerance_check, "exact_limit": args.exact_limit}
             d0 = c["data_offset"]
+            stats = {}
             for e in entries:
                 if e.name not in src:
                     continue
@@ -979,6 +1032,18 @@ def main(argv):
                     check_tensor(e, src[e.name], blob, ctx, errors)
                 except Fail as x:
                     errors.append("%s: %s" % (e.name, x))
+                except Exception as x:  # a malformed blob must fail, not crash
+                    errors.append("%s: cannot check: %s: %s" % (e.name, type(x).__name__, x))
+                st = src[e.name]
+                if args.stats_json and st.dtype in ST_FLOAT and st.n:
+                    xs = decode_floats(st.raw(), st.dtype)
+                    ys = decode_any(e, blob, ctx["nf4_b"])
+                    if ys is not None and all(map(math.isfinite, xs)):
+                        mse = math.fsum((x - y) ** 2 for x, y in zip(xs, ys)) / len(xs)
+                        stats[e.name] = {"mse": mse, "rel_rmse": rel_rmse(xs, ys)}
+            if args.stats_json:
+                with open(args.stats_json, "w") as f:
+                    json.dump(stats, f, indent=1, sort_keys=True)
     except Fail as x:
         errors.insert(0, str(x))
     except OSError as x:
@@ -990,6 +1055,8 @@ def main(argv):
             print("FAIL: ... and %d more" % (len(errors) - args.max_errors))
         return 1
     if not args.quiet:
+        for m in NOTES:
+            print("note: %s" % m, file=sys.stderr)
         print("OK: %d tensors" % len(entries))
     return 0
 

@@ -40,18 +40,21 @@ typedef struct spec {
 
 /* A bf16/f32/i64 checkpoint with shapes that exercise every fallback and short block. */
 static const spec specs[] = {
-	{"embed.weight", "BF16", 2, {300, 512}}, /* many chunks when chunk_elems is small */
-	{"norm.weight", "F32", 1, {512}},
-	{"odd.weight", "BF16", 2, {65, 70}}, /* q4 short block, k-quant/nf4 fallback */
-	{"big.weight", "F16", 2, {128, 768}},
-	{"empty", "F32", 2, {0, 16}},
-	{"scalar", "F32", 0, {0}},
-	{"ids", "I64", 1, {7}},
-	{"proj.weight", "F32", 3, {4, 32, 256}},
+    {"embed.weight", "BF16", 2, {300, 512}}, /* many chunks when chunk_elems is small */
+    {"norm.weight", "F32", 1, {512}},
+    {"odd.weight", "BF16", 2, {65, 70}}, /* q4 short block, k-quant/nf4 fallback */
+    {"big.weight", "F16", 2, {128, 768}},
+    {"empty", "F32", 2, {0, 16}},
+    {"scalar", "F32", 0, {0}},
+    {"ids", "I64", 1, {7}},
+    {"proj.weight", "F32", 3, {4, 32, 256}},
 };
 #define NSPEC (sizeof(specs) / sizeof(specs[0]))
 
-static size_t dsize(const char *d) { return !strcmp(d, "F32") ? 4 : !strcmp(d, "I64") ? 8 : 2; }
+static size_t dsize(const char *d)
+{
+	return !strcmp(d, "F32") ? 4 : !strcmp(d, "I64") ? 8 : 2;
+}
 static uint64_t nelem(const spec *s)
 {
 	uint64_t n = 1;
@@ -81,13 +84,15 @@ static void write_model(const char *path)
 	uint64_t off = 0;
 	for (size_t i = 0; i < NSPEC; i++) {
 		uint64_t bytes = nelem(&specs[i]) * dsize(specs[i].dtype);
-		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
-				      i ? "," : "", specs[i].name, specs[i].dtype);
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n,
+				      "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "",
+				      specs[i].name, specs[i].dtype);
 		for (int d = 0; d < specs[i].ndim; d++)
 			n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "%s%llu", d ? "," : "",
 					      (unsigned long long)specs[i].dims[d]);
-		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "],\"data_offsets\":[%llu,%llu]}",
-				      (unsigned long long)off, (unsigned long long)(off + bytes));
+		n += (size_t)snprintf(
+		    hdr + n, sizeof(hdr) - n, "],\"data_offsets\":[%llu,%llu]}",
+		    (unsigned long long)off, (unsigned long long)(off + bytes));
 		off += bytes;
 	}
 	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "}");
@@ -109,7 +114,8 @@ static uint8_t *read_all(aprfs_file *f, aprfs_cache *c, size_t step)
 	for (uint64_t pos = 0; pos < size;) {
 		ssize_t n = aprfs_file_read(f, c, pos, step, buf + pos, &err);
 		if (n <= 0) {
-			fprintf(stderr, "read failed at %llu: %s\n", (unsigned long long)pos, err.msg);
+			fprintf(stderr, "read failed at %llu: %s\n", (unsigned long long)pos,
+				err.msg);
 			free(buf);
 			return NULL;
 		}
@@ -140,9 +146,10 @@ static void test_ranges(aprfs_source *s, const char *v)
 	if (!ref)
 		return;
 	CHECK(aprfs_crc32(0, ref, size - 4) == apr_get32(ref + size - 4), "%s footer", v);
-	CHECK(apr_get32(ref + APR_OFF_CHECKSUM) == apr_header_checksum(ref), "%s header crc", v);
+	CHECK(apr_get32(ref + APR_OFF_CHECKSUM) == apr_header_checksum(ref), "%s header crc",
+	      v);
 
-	aprfs_file *g = open_variant(s, v, 4096); /* cold: footer first, then ranges */
+	aprfs_file *g = open_variant(s, v, 4096);  /* cold: footer first, then ranges */
 	aprfs_cache *tiny = aprfs_cache_new(8192); /* forces eviction all the time */
 	uint8_t foot[4], buf[9000];
 	aprfs_err err;
@@ -180,7 +187,8 @@ static void test_laziness(aprfs_source *s)
 	int v = aprfs_variant_index("q4");
 
 	CHECK(aprfs_file_read(f, c, 0, aprfs_file_data_offset(f), buf, &err) ==
-		      (ssize_t)aprfs_file_data_offset(f), "head");
+		  (ssize_t)aprfs_file_data_offset(f),
+	      "head");
 	aprfs_cache_get_stats(c, &st);
 	CHECK(st.chunks_computed[v] == 0, "head read computed %llu chunks",
 	      (unsigned long long)st.chunks_computed[v]);
@@ -194,11 +202,14 @@ static void test_laziness(aprfs_source *s)
 		aprfs_file_chunks_in(f, t.offset, t.size, &first, &count);
 		CHECK(count == (128 * 768 / 32 + 127) / 128, "big.weight chunks %llu",
 		      (unsigned long long)count);
-		CHECK(aprfs_file_read(f, c, t.offset, t.size, buf, &err) == (ssize_t)t.size, "tensor");
+		CHECK(aprfs_file_read(f, c, t.offset, t.size, buf, &err) == (ssize_t)t.size,
+		      "tensor");
 		aprfs_cache_get_stats(c, &st);
 		CHECK(st.chunks_computed[v] - before == count, "computed %llu, expected %llu",
-		      (unsigned long long)(st.chunks_computed[v] - before), (unsigned long long)count);
-		CHECK(aprfs_file_read(f, c, t.offset, t.size, buf, &err) == (ssize_t)t.size, "again");
+		      (unsigned long long)(st.chunks_computed[v] - before),
+		      (unsigned long long)count);
+		CHECK(aprfs_file_read(f, c, t.offset, t.size, buf, &err) == (ssize_t)t.size,
+		      "again");
 		aprfs_cache_get_stats(c, &st);
 		CHECK(st.cache_hits[v] >= count, "second read hits the cache");
 		CHECK(st.bytes_served[v] >= 2 * t.size, "served counted");
@@ -267,7 +278,7 @@ static void test_chunk_size_invariance(aprfs_source *s)
 		aprfs_file *b = open_variant(s, aprfs_variant_names[v], 1 << 20);
 		uint8_t *x = read_all(a, NULL, 777777), *y = read_all(b, NULL, 1 << 20);
 		CHECK(x && y && aprfs_file_size(a) == aprfs_file_size(b) &&
-			      memcmp(x, y, aprfs_file_size(a)) == 0,
+			  memcmp(x, y, aprfs_file_size(a)) == 0,
 		      "%s differs between chunk sizes", aprfs_variant_names[v]);
 		free(x), free(y);
 		aprfs_file_unref(a), aprfs_file_unref(b);
@@ -280,9 +291,11 @@ static void test_bad_opts(aprfs_source *s)
 	aprfs_file *f = NULL;
 	aprfs_err err;
 	aprfs_opts_default(&o);
-	CHECK(aprfs_file_open(s, "q5", &o, &f, &err) == -EINVAL && strstr(err.msg, "q5"), "variant");
+	CHECK(aprfs_file_open(s, "q5", &o, &f, &err) == -EINVAL && strstr(err.msg, "q5"),
+	      "variant");
 	o.nf4_block = 7;
-	CHECK(aprfs_file_open(s, "nf4", &o, &f, &err) == -EINVAL && strstr(err.msg, "even"), "nf4");
+	CHECK(aprfs_file_open(s, "nf4", &o, &f, &err) == -EINVAL && strstr(err.msg, "even"),
+	      "nf4");
 }
 
 /* An open file whose source changes in place fails with EIO instead of mixing bytes. */

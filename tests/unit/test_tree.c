@@ -38,7 +38,10 @@ static void put_file(const char *path, const void *p, size_t n)
 	}
 }
 
-static void put_text(const char *path, const char *text) { put_file(path, text, strlen(text)); }
+static void put_text(const char *path, const char *text)
+{
+	put_file(path, text, strlen(text));
+}
 
 /* A safetensors file with one F32 tensor "w" of rows x cols (values from seed) and a
  * 1-D "b" of cols. */
@@ -86,6 +89,7 @@ static int collect(const char *name, const struct stat *st, void *ctx)
 {
 	names *l = ctx;
 
+	(void)st;
 	if (l->n < 512)
 		l->v[l->n++] = strdup(name);
 	return 0;
@@ -114,7 +118,8 @@ static int list(aprfs_tree *t, const char *path, names *l)
 
 static aprfs_tree *new_tree(uint32_t variants, size_t max_sources)
 {
-	aprfs_tree_conf tc = {.variants = variants, .nf4_block = 64, .max_sources = max_sources};
+	aprfs_tree_conf tc = {
+	    .variants = variants, .nf4_block = 64, .max_sources = max_sources};
 	aprfs_tree *t = NULL;
 	aprfs_err err = {0};
 
@@ -149,12 +154,14 @@ static void test_naming(void)
 	CHECK(has(&l, ".aprfs") && has(&l, "sub") && has(&l, "sharded"));
 	CHECK(has(&l, "other.q8.apr"), "a real .apr without a checkpoint passes through");
 	CHECK(!has(&l, "empty.q8.apr") && has(&l, ".safetensors"), "no stem, no checkpoint");
-	CHECK(has(&l, "dir.safetensors") && !has(&l, "dir.q8.apr"), "a directory is no checkpoint");
+	CHECK(has(&l, "dir.safetensors") && !has(&l, "dir.q8.apr"),
+	      "a directory is no checkpoint");
 
 	CHECK(list(t, "/sharded", &l) == 0);
 	CHECK(has(&l, "model.q4k.apr") && has(&l, "model.safetensors.index.json"));
 	CHECK(has(&l, "model-00001-of-00002.safetensors"), "shards pass through");
-	CHECK(!has(&l, "model-00001-of-00002.q8.apr") && !has(&l, "model-00002-of-00002.q8.apr"),
+	CHECK(!has(&l, "model-00001-of-00002.q8.apr") &&
+		  !has(&l, "model-00002-of-00002.q8.apr"),
 	      "shards are not models");
 	CHECK(aprfs_tree_stat(t, "/sharded/model-00001-of-00002.q8.apr", &st, NULL) == -ENOENT);
 	CHECK(aprfs_tree_stat(t, "/sharded/model.q8.apr", &st, &kind) == 0 &&
@@ -206,14 +213,48 @@ static void test_sizes(void)
 		aprfs_file *f = NULL;
 
 		snprintf(name, sizeof(name), "/sub/tiny.%s.apr", aprfs_variant_names[v]);
-		CHECK(aprfs_file_open(s, aprfs_variant_names[v], &o, &f, &err) == 0, "%s", err.msg);
+		CHECK(aprfs_file_open(s, aprfs_variant_names[v], &o, &f, &err) == 0, "%s",
+		      err.msg);
 		CHECK(aprfs_tree_stat(t, name, &st, NULL) == 0 && f &&
-		      (uint64_t)st.st_size == aprfs_file_size(f),
+			  (uint64_t)st.st_size == aprfs_file_size(f),
 		      "%s: %lld", name, (long long)st.st_size);
 		CHECK(S_ISREG(st.st_mode) && (st.st_mode & 0222) == 0);
 		aprfs_file_unref(f);
 	}
 	aprfs_source_unref(s);
+	aprfs_tree_free(t);
+}
+
+static void test_open(void)
+{
+	aprfs_tree *t = new_tree((1u << APRFS_VARIANT_COUNT) - 1, 0);
+	aprfs_tree_open_result r, r2;
+	aprfs_err err = {0};
+	char buf[8];
+
+	CHECK(aprfs_tree_open(t, "/config.json", &r, &err) == 0 && r.kind == APRFS_NODE_FILE &&
+	      r.fd >= 0 && r.pages == APRFS_PAGES_DROP);
+	CHECK(pread(r.fd, buf, sizeof(buf), 0) == 2 && memcmp(buf, "{}", 2) == 0);
+	aprfs_tree_close(t, &r);
+	CHECK(r.fd == -1 && r.file == NULL);
+	CHECK(aprfs_tree_open(t, "/config.json", &r, &err) == 0 && r.pages == APRFS_PAGES_KEEP,
+	      "unchanged pass-through file: pages kept");
+	aprfs_tree_close(t, &r);
+	CHECK(aprfs_tree_open(t, "/sub", &r, &err) == -EISDIR);
+	CHECK(aprfs_tree_open(t, "/nope.q8.apr", &r, &err) == -ENOENT);
+	CHECK(aprfs_tree_open(t, "/fifo", &r, &err) == -ENOENT);
+	CHECK(aprfs_tree_open(t, "/.aprfs/stats.json", &r, &err) == 0 &&
+	      r.kind == APRFS_NODE_STATS && r.pages == APRFS_PAGES_BYPASS);
+	aprfs_tree_close(t, &r);
+
+	CHECK(aprfs_tree_open(t, "/sub/tiny.q8.apr", &r, &err) == 0 &&
+	      r.kind == APRFS_NODE_APR && r.file && r.pages == APRFS_PAGES_DROP);
+	CHECK(r.source_path && strcmp(r.source_path, "sub/tiny.safetensors") == 0);
+	CHECK(aprfs_tree_open(t, "/sub/tiny.q8.apr", &r2, &err) == 0 && r2.file == r.file &&
+		  r2.pages == APRFS_PAGES_KEEP,
+	      "same snapshot: same file, kernel pages kept");
+	aprfs_tree_close(t, &r);
+	aprfs_tree_close(t, &r2);
 	aprfs_tree_free(t);
 }
 
@@ -229,40 +270,13 @@ static uint8_t *read_all(aprfs_file *f, size_t *len, ssize_t *rc)
 	return buf;
 }
 
-static void test_open(void)
-{
-	aprfs_tree *t = new_tree((1u << APRFS_VARIANT_COUNT) - 1, 0);
-	aprfs_tree_open_result r, r2;
-	aprfs_err err = {0};
-	char buf[8];
-
-	CHECK(aprfs_tree_open(t, "/config.json", &r, &err) == 0 && r.kind == APRFS_NODE_FILE &&
-	      r.fd >= 0);
-	CHECK(pread(r.fd, buf, sizeof(buf), 0) == 2 && memcmp(buf, "{}", 2) == 0);
-	close(r.fd);
-	CHECK(aprfs_tree_open(t, "/sub", &r, &err) == -EISDIR);
-	CHECK(aprfs_tree_open(t, "/nope.q8.apr", &r, &err) == -ENOENT);
-	CHECK(aprfs_tree_open(t, "/.aprfs/stats.json", &r, &err) == 0 &&
-	      r.kind == APRFS_NODE_STATS);
-
-	CHECK(aprfs_tree_open(t, "/sub/tiny.q8.apr", &r, &err) == 0 && r.kind == APRFS_NODE_APR &&
-	      r.file && r.fresh == 1);
-	CHECK(r.source_path && strcmp(r.source_path, "sub/tiny.safetensors") == 0);
-	CHECK(aprfs_tree_open(t, "/sub/tiny.q8.apr", &r2, &err) == 0 && r2.file == r.file &&
-	      r2.fresh == 0, "same snapshot: same file, kernel pages kept");
-	aprfs_file_unref(r.file);
-	aprfs_file_unref(r2.file);
-	free(r.source_path);
-	free(r2.source_path);
-	aprfs_tree_free(t);
-}
-
 /* Replaced by rename: new opens see the new source; the old handle keeps the old
- * snapshot. Modified in place: the old handle gets EIO, never a mix. */
+ * snapshot, and while it is open new handles bypass the kernel's pages. Modified in
+ * place: the old handle gets EIO, never a mix. */
 static void test_snapshots(void)
 {
 	aprfs_tree *t = new_tree(mask_of("q8", "f16"), 0);
-	aprfs_tree_open_result a, b, c;
+	aprfs_tree_open_result a, b, c, d;
 	aprfs_err err = {0};
 	struct stat st1, st2;
 	size_t la, la2, lb;
@@ -273,7 +287,7 @@ static void test_snapshots(void)
 	put_model(at("snap.safetensors"), 64, 128, 1.0f);
 	age(at("snap.safetensors"));
 	CHECK(aprfs_tree_stat(t, "/snap.q8.apr", &st1, NULL) == 0);
-	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &a, &err) == 0);
+	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &a, &err) == 0 && a.pages == APRFS_PAGES_DROP);
 	old = read_all(a.file, &la, &rc);
 	CHECK(rc == (ssize_t)la, "read %zd", rc);
 
@@ -282,46 +296,45 @@ static void test_snapshots(void)
 	CHECK(aprfs_tree_stat(t, "/snap.q8.apr", &st2, NULL) == 0 && st2.st_size > st1.st_size,
 	      "new size %lld > %lld", (long long)st2.st_size, (long long)st1.st_size);
 	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &b, &err) == 0 && b.file != a.file &&
-	      b.fresh == 1, "a new snapshot, kernel pages dropped");
+		  b.pages == APRFS_PAGES_BYPASS,
+	      "a new snapshot while the old one is open");
 	fresh = read_all(b.file, &lb, &rc);
 	CHECK(rc == (ssize_t)lb && (off_t)lb == st2.st_size);
 	again = read_all(a.file, &la2, &rc);
 	CHECK(rc == (ssize_t)la && memcmp(again, old, la) == 0, "old handle: old bytes");
 	free(again);
+	aprfs_tree_close(t, &a);
+	aprfs_tree_close(t, &b);
+	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &b, &err) == 0 && b.pages == APRFS_PAGES_DROP,
+	      "old handles gone: cache the new snapshot, dropping old pages");
+	aprfs_tree_close(t, &b);
+	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &b, &err) == 0 && b.pages == APRFS_PAGES_KEEP);
 
 	/* In place: same inode, new bytes and mtime. */
 	age(at("snap.safetensors"));
-	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &c, &err) == 0);
+	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &c, &err) == 0 && c.file != b.file);
 	fd = open(at("snap.safetensors"), O_WRONLY);
 	CHECK(fd >= 0 && pwrite(fd, "\x7f\x7f\x7f\x7f", 4, lb / 2) == 4);
 	close(fd);
 	again = read_all(c.file, &la2, &rc);
 	CHECK(rc == -EIO, "in-place change under an open handle: %zd", rc);
 	free(again);
-	aprfs_file_unref(c.file);
-	free(c.source_path);
-	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &c, &err) == 0 && c.file != b.file && c.fresh);
+	aprfs_tree_close(t, &c);
+	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &c, &err) == 0 && c.file != b.file &&
+		  c.pages == APRFS_PAGES_BYPASS,
+	      "b is still open");
 	again = read_all(c.file, &la2, &rc);
 	CHECK(rc == (ssize_t)la2, "a new open reads the modified source");
 	free(again);
 
 	/* A touch alone makes a new snapshot too (the identity includes mtime). */
 	age(at("snap.safetensors"));
-	{
-		aprfs_tree_open_result d;
-
-		CHECK(aprfs_tree_open(t, "/snap.q8.apr", &d, &err) == 0 && d.file != c.file);
-		aprfs_file_unref(d.file);
-		free(d.source_path);
-	}
+	CHECK(aprfs_tree_open(t, "/snap.q8.apr", &d, &err) == 0 && d.file != c.file);
+	aprfs_tree_close(t, &d);
 	free(old);
 	free(fresh);
-	aprfs_file_unref(a.file);
-	aprfs_file_unref(b.file);
-	aprfs_file_unref(c.file);
-	free(a.source_path);
-	free(b.source_path);
-	free(c.source_path);
+	aprfs_tree_close(t, &b);
+	aprfs_tree_close(t, &c);
 	unlink(at("snap.safetensors"));
 	aprfs_tree_free(t);
 }
@@ -374,6 +387,25 @@ static void test_broken_and_hidden(void)
 	}
 	aprfs_log_set_stream(NULL);
 	fclose(log);
+	names_free(&l);
+	aprfs_tree_free(t);
+}
+
+/* A mountpoint inside the root is not part of the tree. */
+static void test_hide(void)
+{
+	aprfs_tree_conf tc = {
+	    .variants = mask_of("q8", NULL), .nf4_block = 64, .hide = at("sub")};
+	aprfs_tree *t = NULL;
+	aprfs_err err = {0};
+	names l = {0};
+	struct stat st;
+
+	CHECK(aprfs_tree_new(root, &tc, &t, &err) == 0);
+	CHECK(list(t, "/", &l) == 0 && !has(&l, "sub") && has(&l, "sharded"));
+	CHECK(aprfs_tree_stat(t, "/sub", &st, NULL) == -ENOENT);
+	CHECK(aprfs_tree_stat(t, "/sub/tiny.q8.apr", &st, NULL) == -ENOENT);
+	CHECK(list(t, "/sub", &l) == -ENOENT);
 	names_free(&l);
 	aprfs_tree_free(t);
 }
@@ -435,12 +467,12 @@ static void test_stats_json(void)
 	q8 = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "variants"), "q8");
 	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(q8, "chunks_computed")) == 7);
 	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(
-		      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "variants"), "q4k"),
-		      "bytes_served")) == 1234567890123.0);
+		  cJSON_GetObjectItem(cJSON_GetObjectItem(j, "variants"), "q4k"),
+		  "bytes_served")) == 1234567890123.0);
 	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "cache"),
 						       "budget")) == 256.0 * 1048576);
-	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "readahead"),
-						       "warmed")) == 4);
+	CHECK(cJSON_GetNumberValue(
+		  cJSON_GetObjectItem(cJSON_GetObjectItem(j, "readahead"), "warmed")) == 4);
 	cJSON_Delete(j);
 	free(text);
 	aprfs_tree_free(t);
@@ -473,10 +505,11 @@ static void setup(void)
 		size_t hl;
 		uint8_t buf[8 + 256 + 8 * 64 * 4 + 64 * 4];
 
-		snprintf(header, sizeof(header),
-			 "{\"b2\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[0,256]},"
-			 "\"w2\":{\"dtype\":\"F32\",\"shape\":[8,64],\"data_offsets\":[256,%d]}}",
-			 256 + 8 * 64 * 4);
+		snprintf(
+		    header, sizeof(header),
+		    "{\"b2\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[0,256]},"
+		    "\"w2\":{\"dtype\":\"F32\",\"shape\":[8,64],\"data_offsets\":[256,%d]}}",
+		    256 + 8 * 64 * 4);
 		hl = strlen(header);
 		memset(buf, 0, sizeof(buf));
 		for (int i = 0; i < 8; i++)
@@ -521,6 +554,7 @@ int main(void)
 	test_open();
 	test_snapshots();
 	test_broken_and_hidden();
+	test_hide();
 	test_many();
 	test_stats_json();
 	cleanup();

@@ -1,0 +1,33 @@
+/* neon.c - the AArch64 NEON kernel table: vec_tmpl.h's kernels compiled for AArch64,
+ * where GCC maps the 16-lane vectors onto four 128-bit registers, with FCVT supplying
+ * the half-precision conversions. Compiles to nothing on other architectures. */
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include <stdint.h>
+#include <string.h>
+
+/* FCVTL/FCVTN round to nearest even under the default FPCR, keep subnormals (FZ16 is
+ * clear under Linux) and quiet NaNs keeping the top payload bits: half.c's rules. */
+static inline void kv_f16_widenw(const uint16_t *in, float *out)
+{
+	uint16x4_t h;
+	memcpy(&h, in, sizeof(h));
+	vst1q_f32(out, vcvt_f32_f16(vreinterpret_f16_u16(h)));
+}
+
+static inline void kv_f16_narroww(const float *in, uint8_t *out)
+{
+	uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(in)));
+	memcpy(out, &h, sizeof(h));
+}
+
+#define KV_W 4
+#define KV_FILL aprfs_kernels_fill_neon_impl
+#include "../vec_tmpl.h"
+
+void aprfs_kernels_fill_neon(aprfs_kernels *t)
+{
+	aprfs_kernels_fill_neon_impl(t);
+	t->isa = "neon";
+}
+#endif

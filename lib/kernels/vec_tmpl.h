@@ -1,0 +1,437 @@
+/* vec_tmpl.h - the SIMD kernels, written once in GCC vector extensions and compiled per
+ * ISA by x86/avx2.c, x86/avx512.c and arm/neon.c (each sets a target, KV_FILL, the lane
+ * count KV_W and the half-precision hooks kv_f16_widenw / kv_f16_narroww, then includes
+ * this file).
+ *
+ * Byte identity with the scalar reference is the design rule, and it holds because every
+ * floating operation here is the reference's own operation on the same operands in the
+ * same order: elementwise kernels run lanes = elements; the k-quant searches run lanes =
+ * sub-blocks, so each lane replays the scalar search step for step (branches become
+ * selects), and their fixed-order sums (kquant_search.h) become adds of whole rows. No
+ * operation is contracted into an FMA (fp-contract=off below), none is reassociated.
+ * Tails shorter than a vector go to the scalar reference codec itself. */
+#if !defined(KV_FILL) || !defined(KV_W)
+#error "include vec_tmpl.h from an ISA file that defines KV_FILL and KV_W"
+#endif
+
+#pragma GCC optimize("fp-contract=off")
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../codec.h"
+#include "../half.h"
+#include "../quant/kquant_search.h"
+#include "kernels.h"
+
+#define KV_INLINE static inline __attribute__((always_inline))
+
+/* KV_W lanes of 32 bits fill one native register (AVX2 8, AVX-512 16, NEON 4): GCC
+ * lowers wider generic vectors lane by lane for compares, which would undo the point. */
+#define KV_VEC(t, lanes) t __attribute__((vector_size((lanes) * sizeof(t))))
+typedef KV_VEC(float, KV_W) vf;	       /* KV_W floats */
+typedef KV_VEC(int32_t, KV_W) vi;      /* KV_W int32 (masks: 0 / -1) */
+typedef KV_VEC(uint32_t, KV_W) vu;     /* KV_W uint32 */
+typedef KV_VEC(uint16_t, KV_W) vh;     /* KV_W uint16 */
+typedef KV_VEC(int8_t, KV_W) vs8;      /* KV_W int8 */
+typedef KV_VEC(uint8_t, KV_W) vb;      /* KV_W uint8 */
+typedef KV_VEC(float, KV_W / 2) vfh;   /* half a vf, widened to ... */
+typedef KV_VEC(double, KV_W / 2) vd;   /* ... one native register of doubles */
+
+/* Shuffle masks picking the even / odd lanes of two vi. */
+#if KV_W == 16
+#define KV_EVEN {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
+#define KV_ODD {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
+#elif KV_W == 8
+#define KV_EVEN {0, 2, 4, 6, 8, 10, 12, 14}
+#define KV_ODD {1, 3, 5, 7, 9, 11, 13, 15}
+#elif KV_W == 4
+#define KV_EVEN {0, 2, 4, 6}
+#define KV_ODD {1, 3, 5, 7}
+#else
+#error "KV_W must be 4, 8 or 16"
+#endif
+
+KV_INLINE vf ldf(const float *p)
+{
+	vf v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+KV_INLINE void stf(float *p, vf v) { memcpy(p, &v, sizeof(v)); }
+
+KV_INLINE vf splat(float f) { return (vf){0} + f; }
+
+KV_INLINE vf sel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+
+KV_INLINE vi seli(vi m, vi a, vi b) { return (a & m) | (b & ~m); }
+
+KV_INLINE vf vabs(vf v) { return (vf)((vu)v & 0x7fffffffu); }
+
+KV_INLINE vi isnan_v(vf v) { return (vi)((vu)v & 0x7fffffffu) > 0x7f800000; }
+
+/* ---- widening and narrowing ----------------------------------------------------------- */
+
+KV_INLINE vf bf16_widenw(const uint16_t *p)
+{
+	vh h;
+	memcpy(&h, p, sizeof(h));
+	return (vf)(__builtin_convertvector(h, vu) << 16);
+}
+
+static void widen_bf16_v(const uint16_t *in, size_t n, float *out)
+{
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W)
+		stf(out + i, bf16_widenw(in + i));
+	for (; i < n; i++)
+		out[i] = aprfs_bf16_to_f32(in[i]);
+}
+
+static void widen_f16_v(const uint16_t *in, size_t n, float *out)
+{
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W)
+		kv_f16_widenw(in + i, out + i);
+	for (; i < n; i++)
+		out[i] = aprfs_f16_to_f32(in[i]);
+}
+
+/* half.c's aprfs_f32_to_bf16, lane by lane: the carry trick rounds half to even. */
+static void encode_bf16_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W) {
+		vu u = (vu)ldf(x + i);
+		vu r = (u + 0x7fff + ((u >> 16) & 1)) >> 16;
+		vu q = (u >> 16) | 0x0040;
+		vi nan = (vi)(u & 0x7fffffffu) > 0x7f800000;
+		vh h = __builtin_convertvector((vu)seli(nan, (vi)q, (vi)r), vh);
+		memcpy(out + 2 * i, &h, sizeof(h));
+	}
+	if (i < n)
+		aprfs_codec_bf16.encode(x + i, n - i, p, out + 2 * i);
+}
+
+static void encode_f16_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W)
+		kv_f16_narroww(x + i, out + 2 * i);
+	if (i < n)
+		aprfs_codec_f16.encode(x + i, n - i, p, out + 2 * i);
+}
+
+static void decode_f16_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
+{
+	(void)p;
+	size_t i = 0;
+	uint16_t h[KV_W];
+	for (; i + KV_W <= n; i += KV_W) {
+		memcpy(h, in + 2 * i, sizeof(h));
+		kv_f16_widenw(h, y + i);
+	}
+	if (i < n)
+		aprfs_codec_f16.decode(in + 2 * i, n - i, p, y + i);
+}
+
+static void decode_bf16_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
+{
+	(void)p;
+	size_t i = 0;
+	uint16_t h[KV_W];
+	for (; i + KV_W <= n; i += KV_W) {
+		memcpy(h, in + 2 * i, sizeof(h));
+		stf(y + i, bf16_widenw(h));
+	}
+	if (i < n)
+		aprfs_codec_bf16.decode(in + 2 * i, n - i, p, y + i);
+}
+
+/* ---- statistics ----------------------------------------------------------------------- */
+
+/* Maximum is order-free on non-negative non-NaN values, so any lane split gives the
+ * reference's float; "a > m" is false for NaN, which is how NaN is skipped. */
+KV_INLINE float hmax(vf m, float r)
+{
+	for (int j = 0; j < KV_W; j++)
+		r = m[j] > r ? m[j] : r;
+	return r;
+}
+
+static float maxabs_v(const float *x, size_t n)
+{
+	vf m = splat(0.0f);
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W) {
+		vf a = vabs(ldf(x + i));
+		m = sel(a > m, a, m);
+	}
+	float r = hmax(m, 0.0f);
+	for (; i < n; i++)
+		r = fabsf(x[i]) > r ? fabsf(x[i]) : r;
+	return r;
+}
+
+/* The reference's 16 double lanes are 32 / KV_W native double registers: lane j takes
+ * elements j, j+16, ... Adding +0.0 for a NaN equals skipping it (a lane sum is never
+ * -0.0). */
+enum { KV_DREGS = 32 / KV_W };
+
+static double sumabs_v(const float *x, size_t n)
+{
+	vd acc[KV_DREGS] = {{0}};
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		for (int g = 0; g < 16 / KV_W; g++) {
+			vf a = ldf(x + i + g * KV_W);
+			a = sel(isnan_v(a), splat(0.0f), vabs(a));
+			vfh lo, hi;
+			memcpy(&lo, &a, sizeof(lo));
+			memcpy(&hi, (const char *)&a + sizeof(lo), sizeof(hi));
+			acc[2 * g] += __builtin_convertvector(lo, vd);
+			acc[2 * g + 1] += __builtin_convertvector(hi, vd);
+		}
+	}
+	double l[16];
+	memcpy(l, acc, sizeof(l));
+	for (size_t j = 0; i < n; i++, j++) {
+		float a = fabsf(x[i]);
+		if (!isnan(a))
+			l[j] += (double)a;
+	}
+	for (int w = 8; w >= 1; w /= 2)
+		for (int j = 0; j < w; j++)
+			l[j] += l[j + w];
+	return l[0];
+}
+
+/* ---- q8, q4, ternary, nf4 --------------------------------------------------------------- */
+
+/* roundf(y) (half away from zero) with |result| capped at 127, NaN as 0, as a signed int.
+ * |y| is first capped at 200 so truncation is defined; for |y| < 200, |y| - trunc(|y|)
+ * is exact, so comparing it with 0.5 decides the tie rule exactly as roundf does. */
+KV_INLINE vi round_away(vf y, int cap)
+{
+	vf a = vabs(y);
+	a = sel(a < 200.0f, a, splat(200.0f));
+	vi t = __builtin_convertvector(a, vi);
+	vf fr = a - __builtin_convertvector(t, vf);
+	t -= (vi)(fr >= 0.5f);
+	t = seli(t > cap, (vi){0} + cap, t);
+	t = seli((vi)y < 0, -t, t);
+	return seli(isnan_v(y), (vi){0}, t);
+}
+
+static void encode_q8_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	const float s = p->scale;
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W) {
+		vs8 b = __builtin_convertvector(round_away(ldf(x + i) / s, 127), vs8);
+		memcpy(out + i, &b, sizeof(b));
+	}
+	if (i < n)
+		aprfs_codec_q8.encode(x + i, n - i, p, out + i);
+}
+
+static void decode_q8_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
+{
+	const float s = p->scale;
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W) {
+		vs8 b;
+		memcpy(&b, in + i, sizeof(b));
+		stf(y + i, s * __builtin_convertvector(b, vf));
+	}
+	if (i < n)
+		aprfs_codec_q8.decode(in + i, n - i, p, y + i);
+}
+
+/* Two vectors of codes (2 KV_W elements) to KV_W bytes, element 2k in the low nibble. */
+KV_INLINE void pack_nibbles(vi c0, vi c1, uint8_t *out)
+{
+	vi even = __builtin_shuffle(c0, c1, (vi)KV_EVEN);
+	vi odd = __builtin_shuffle(c0, c1, (vi)KV_ODD);
+	vb b = __builtin_convertvector(even | odd << 4, vb);
+	memcpy(out, &b, sizeof(b));
+}
+
+KV_INLINE vi q4_codes(vf x, float s)
+{
+	vi q = round_away(x / s, 8); /* [-8, 8]; the clamp to 7 follows */
+	q = seli(q > 7, (vi){0} + 7, q);
+	return q + 8;
+}
+
+static void encode_q4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	size_t off = 0;
+	for (; off + 32 <= n; off += 32, out += 18) {
+		vf v[32 / KV_W], m = splat(0.0f); /* NaN never wins a ">" */
+		for (int g = 0; g < 32 / KV_W; g++) {
+			v[g] = ldf(x + off + g * KV_W);
+			m = sel(vabs(v[g]) > m, vabs(v[g]), m);
+		}
+		float mx = hmax(m, 0.0f);
+		float s = mx == 0.0f ? 1.0f : mx / 7.0f;
+		uint16_t h = aprfs_f32_to_f16(s);
+		out[0] = (uint8_t)h;
+		out[1] = (uint8_t)(h >> 8);
+		for (int g = 0; g < 32 / KV_W; g += 2)
+			pack_nibbles(q4_codes(v[g], s), q4_codes(v[g + 1], s), out + 2 + g * KV_W / 2);
+	}
+	if (off < n)
+		aprfs_codec_q4.encode(x + off, n - off, p, out);
+}
+
+/* roundf(y) >= 1 exactly when y >= 0.5, and <= -1 exactly when y <= -0.5; NaN is
+ * neither. Code 1 for +1, 2 for -1, four codes a byte, element 4k+j at bits 2j. */
+KV_INLINE vu trit_shifts(void)
+{
+	vu sh;
+	for (int j = 0; j < KV_W; j++)
+		sh[j] = 2 * (j % 4);
+	return sh;
+}
+
+static void encode_ternary_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	const float alpha = p->scale;
+	const vu sh = trit_shifts();
+	size_t i = 0;
+	if (alpha != 0.0f) {
+		for (; i + KV_W <= n; i += KV_W) {
+			vf y = ldf(x + i) / alpha;
+			vu c = ((vu)(y >= 0.5f) & 1) | ((vu)(y <= -0.5f) & 2);
+			vb b = __builtin_convertvector(c << sh, vb);
+			uint32_t w[KV_W / 4];
+			memcpy(w, &b, sizeof(w));
+			for (int k = 0; k < KV_W / 4; k++)
+				out[i / 4 + k] = (uint8_t)(w[k] | w[k] >> 8 | w[k] >> 16 | w[k] >> 24);
+		}
+	}
+	if (i < n)
+		aprfs_codec_ternary.encode(x + i, n - i, p, out + i / 4);
+}
+
+static void decode_ternary_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
+{
+	const float alpha = p->scale;
+	const vu sh = trit_shifts();
+	size_t i = 0;
+	for (; i + KV_W <= n; i += KV_W) {
+		const uint8_t *b = in + i / 4;
+		vu w;
+		for (int j = 0; j < KV_W; j++)
+			w[j] = b[j / 4];
+		vu c = (w >> sh) & 3;
+		vf t = sel((vi)(c == 1), splat(1.0f), sel((vi)(c == 2), splat(-1.0f), splat(0.0f)));
+		stf(y + i, alpha * t);
+	}
+	if (i < n)
+		aprfs_codec_ternary.decode(in + i / 4, n - i, p, y + i);
+}
+
+static const float nf4_lv[16] = {
+    -1.0f,
+    -0.6961928009986877f,
+    -0.5250730514526367f,
+    -0.39491748809814453f,
+    -0.28444138169288635f,
+    -0.18477343022823334f,
+    -0.09105003625154495f,
+    0.0f,
+    0.07958029955625534f,
+    0.16093020141124725f,
+    0.24611230194568634f,
+    0.33791524171829224f,
+    0.44070982933044434f,
+    0.5626170039176941f,
+    0.7229568362236023f,
+    1.0f,
+};
+
+/* Code = how many of the 15 f32 midpoints lie below v (nf4.c's rule); NaN is code 7. */
+KV_INLINE vi nf4_codes(vf v, const float mid[15])
+{
+	vi c = {0};
+	for (int k = 0; k < 15; k++)
+		c -= (vi)(splat(mid[k]) < v);
+	return seli(isnan_v(v), (vi){0} + 7, c);
+}
+
+KV_INLINE uint8_t nf4_code1(float v, const float mid[15])
+{
+	if (isnan(v))
+		return 7;
+	uint8_t c = 0;
+	for (int k = 0; k < 15; k++)
+		c += mid[k] < v;
+	return c;
+}
+
+static void nf4_block_v(const float *x, size_t b, const float mid[15], uint8_t *out)
+{
+	vf mv = splat(0.0f);
+	size_t i = 0;
+	for (; i + KV_W <= b; i += KV_W) {
+		vf a = vabs(ldf(x + i));
+		mv = sel(a > mv, a, mv);
+	}
+	float m = hmax(mv, 0.0f);
+	for (; i < b; i++)
+		m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+	memcpy(out, &m, 4);
+	if (m == 0.0f) {
+		memset(out + 4, 0x77, b / 2);
+		return;
+	}
+	for (i = 0; i + 2 * KV_W <= b; i += 2 * KV_W)
+		pack_nibbles(nf4_codes(ldf(x + i) / m, mid),
+			     nf4_codes(ldf(x + i + KV_W) / m, mid), out + 4 + i / 2);
+	for (; i < b; i += 2)
+		out[4 + i / 2] = (uint8_t)(nf4_code1(x[i] / m, mid) |
+					   nf4_code1(x[i + 1] / m, mid) << 4);
+}
+
+static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	if (!p || !p->nf4_block || (p->nf4_block & 1))
+		return;
+	const size_t b = p->nf4_block;
+	float mid[15];
+	for (int k = 0; k < 15; k++)
+		mid[k] = (nf4_lv[k] + nf4_lv[k + 1]) / 2.0f;
+	size_t off = 0;
+	for (; off + b <= n; off += b, out += 4 + b / 2)
+		nf4_block_v(x + off, b, mid, out);
+	if (off < n)
+		aprfs_codec_nf4.encode(x + off, n - off, p, out);
+}
+
+#include "vec_kquant.h"
+
+static void KV_FILL(aprfs_kernels *t)
+{
+	t->widen_f16 = widen_f16_v;
+	t->widen_bf16 = widen_bf16_v;
+	t->maxabs = maxabs_v;
+	t->sumabs = sumabs_v;
+	t->encode[APRFS_K_F16] = encode_f16_v;
+	t->encode[APRFS_K_BF16] = encode_bf16_v;
+	t->encode[APRFS_K_Q8] = encode_q8_v;
+	t->encode[APRFS_K_Q4] = encode_q4_v;
+	t->encode[APRFS_K_TERNARY] = encode_ternary_v;
+	t->encode[APRFS_K_NF4] = encode_nf4_v;
+	t->encode[APRFS_K_Q4K] = encode_q4k_v;
+	t->encode[APRFS_K_Q6K] = encode_q6k_v;
+	t->decode[APRFS_K_F16] = decode_f16_v;
+	t->decode[APRFS_K_BF16] = decode_bf16_v;
+	t->decode[APRFS_K_Q8] = decode_q8_v;
+	t->decode[APRFS_K_TERNARY] = decode_ternary_v;
+}

@@ -1,0 +1,30 @@
+/* avx512.c - the AVX-512 kernel table: vec_tmpl.h's kernels compiled for AVX-512
+ * F/BW/VL/DQ (one 512-bit register per 16-lane vector) with 512-bit F16C conversions.
+ * Only the functions here carry the target attribute. */
+#if defined(__x86_64__)
+/* No "fma": see avx2.c. AVX-512F does not imply it in GCC's target set. */
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")
+#include <immintrin.h>
+#include <stdint.h>
+
+static inline void kv_f16_widenw(const uint16_t *in, float *out)
+{
+	_mm512_storeu_ps(out, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)in)));
+}
+
+static inline void kv_f16_narroww(const float *in, uint8_t *out)
+{
+	_mm256_storeu_si256((__m256i *)out,
+			    _mm512_cvtps_ph(_mm512_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
+}
+
+#define KV_W 16
+#define KV_FILL aprfs_kernels_fill_avx512_impl
+#include "../vec_tmpl.h"
+
+void aprfs_kernels_fill_avx512(aprfs_kernels *t)
+{
+	aprfs_kernels_fill_avx512_impl(t);
+	t->isa = "avx512";
+}
+#endif

@@ -1,0 +1,161 @@
+/* bench_kernels.c - `make bench`'s kernel figures: one thread, a fixed 64 MiB Gaussian f32
+ * tensor, MB/s of f32 input per kernel per ISA this CPU runs, single-thread memcpy of the
+ * same buffer beside them, each encoder's relative RMSE and whether its bytes match. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "half.h"
+#include "kernels/kernels.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 1;
+
+static double unit(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return ((double)((z ^ (z >> 31)) >> 11) + 1.0) * 0x1p-53;
+}
+
+static const char *const names[APRFS_K_COUNT] = {"f32", "f16", "bf16", "q8",	 "q4",
+						 "q4k", "q6k", "nf4",  "ternary"};
+
+/* Best of `reps` runs, in MB/s of `bytes`; at least one run, more while under 0.3 s. */
+#define TIMED(bytes, stmt)                                                                 \
+	({                                                                                 \
+		double best_ = 1e30;                                                       \
+		for (int r_ = 0; r_ < 5; r_++) {                                           \
+			double t0_ = now();                                                \
+			stmt;                                                              \
+			double dt_ = now() - t0_;                                          \
+			best_ = dt_ < best_ ? dt_ : best_;                                 \
+			if (r_ >= 1 && dt_ * (r_ + 1) > 0.6)                               \
+				break;                                                     \
+			if (dt_ > 1.0)                                                     \
+				break;                                                     \
+		}                                                                          \
+		(double)(bytes) / best_ / 1e6;                                             \
+	})
+
+int main(int argc, char **argv)
+{
+	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64;
+	size_t n = mib << 18; /* floats */
+	float *x = malloc(n * 4), *y = malloc(n * 4);
+	uint8_t *ref = malloc(n * 4 + 64), *out = malloc(n * 4 + 64);
+	uint16_t *h = malloc(n * 2);
+	if (!x || !y || !ref || !out || !h)
+		return 1;
+	for (size_t i = 0; i < n; i += 2) {
+		double r = sqrt(-2.0 * log(unit())), t = 2.0 * M_PI * unit();
+		x[i] = (float)(r * cos(t));
+		x[i + 1] = (float)(r * sin(t));
+	}
+	memset(y, 0, n * 4);
+	memset(out, 0, n * 4);
+	double mc = TIMED(n * 4, memcpy(y, x, n * 4));
+	printf("bench_kernels: %zu MiB f32 Gaussian input, one thread, MB/s of f32 input\n", mib);
+	printf("memcpy (same buffer, one thread): %.0f MB/s; 50%% of it: %.0f MB/s\n", mc, mc / 2);
+
+	const aprfs_kernels *tabs[APRFS_ISA_COUNT];
+	int nt = 0;
+	for (int i = 0; i < APRFS_ISA_COUNT; i++) {
+		tabs[nt] = aprfs_kernels_for_isa(aprfs_kernels_isa_names[i]);
+		if (tabs[nt])
+			nt++;
+		else
+			printf("ISA %s: not available on this CPU, not run\n",
+			       aprfs_kernels_isa_names[i]);
+	}
+	printf("%-16s", "kernel");
+	for (int t = 0; t < nt; t++)
+		printf(" %10s", tabs[t]->isa);
+	printf(" %9s %10s %s\n", "best/sc", "rel.RMSE", "bytes");
+
+	const aprfs_kernels *sc = tabs[0];
+	aprfs_qparams p = {aprfs_q8_scale_from_maxabs(sc->maxabs(x, n)), 64};
+	for (int s = APRFS_K_F16; s < APRFS_K_COUNT; s++) {
+		aprfs_qparams q = p;
+		if (s == APRFS_K_TERNARY)
+			q.scale = aprfs_ternary_alpha_from_sum(sc->sumabs(x, n), n);
+		const aprfs_codec *c = aprfs_codec_find(names[s]);
+		size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &q);
+		double mbs[APRFS_ISA_COUNT], best = 0;
+		int same = 1;
+		printf("encode %-9s", names[s]);
+		for (int t = 0; t < nt; t++) {
+			uint8_t *o = t ? out : ref;
+			mbs[t] = TIMED(n * 4, tabs[t]->encode[s](x, n, &q, o));
+			if (t)
+				same &= memcmp(out, ref, bytes) == 0;
+			best = mbs[t] > best ? mbs[t] : best;
+			printf(" %10.0f", mbs[t]);
+			fflush(stdout);
+		}
+		sc->decode[s](ref, n, &q, y);
+		double se = 0, sx = 0;
+		for (size_t i = 0; i < n; i++) {
+			se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+			sx += (double)x[i] * x[i];
+		}
+		printf(" %8.1fx %10.3g %s\n", best / mbs[0], sqrt(se / sx),
+		       same ? "identical" : "DIFFER");
+	}
+	for (int s = APRFS_K_F16; s < APRFS_K_COUNT; s++) {
+		aprfs_qparams q = p;
+		sc->encode[s](x, n, &q, ref);
+		printf("decode %-9s", names[s]);
+		double b0 = 0, best = 0;
+		for (int t = 0; t < nt; t++) {
+			double m = TIMED(n * 4, tabs[t]->decode[s](ref, n, &q, y));
+			b0 = t ? b0 : m;
+			best = m > best ? m : best;
+			printf(" %10.0f", m);
+		}
+		printf(" %8.1fx\n", best / b0);
+	}
+	for (size_t i = 0; i < n; i++)
+		h[i] = aprfs_f32_to_bf16(x[i]);
+	const char *misc[] = {"widen bf16", "widen f16", "maxabs", "sumabs", "bf16->q4 fused",
+			      "bf16->q4k fused"};
+	for (int m = 0; m < 6; m++) {
+		printf("%-16s", misc[m]);
+		double b0 = 0, best = 0;
+		for (int t = 0; t < nt; t++) {
+			const aprfs_kernels *k = tabs[t];
+			volatile double sink = 0;
+			double v = m == 0   ? TIMED(n * 4, k->widen_bf16(h, n, y))
+				   : m == 1 ? TIMED(n * 4, k->widen_f16(h, n, y))
+				   : m == 2 ? TIMED(n * 4, sink += k->maxabs(x, n))
+				   : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n))
+				   : m == 4 ? TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4,
+									    APRFS_SRC_BF16, h, n, &p, out))
+					    : TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4K,
+									    APRFS_SRC_BF16, h, n, &p, out));
+			(void)sink;
+			b0 = t ? b0 : v;
+			best = v > best ? v : best;
+			printf(" %10.0f", v);
+		}
+		printf(" %8.1fx\n", best / b0);
+	}
+	printf("(fused rows: MB/s of the f32 the bf16 source widens to)\n");
+	free(x);
+	free(y);
+	free(ref);
+	free(out);
+	free(h);
+	return 0;
+}

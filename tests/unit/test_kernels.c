@@ -1,0 +1,334 @@
+/* test_kernels.c - every kernel of every ISA table this CPU can run, compared bit for bit
+ * with the scalar reference on random data, edge cases and odd lengths; the fused
+ * bf16/f16 encoders; the dispatcher's APRFS_ISA override, refusal and self-check. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "half.h"
+#include "kernels/kernels.h"
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static float f32_of(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+static float gauss(void)
+{
+	double a = ((double)(rnd() >> 11) + 1.0) * 0x1p-53, b = (double)(rnd() >> 11) * 0x1p-53;
+	return (float)(sqrt(-2.0 * log(a)) * cos(2.0 * M_PI * b));
+}
+
+static const uint32_t edge_bits[] = {
+    0x7fc00000, 0xffc00000, 0x7f800001, 0xffbfffff, 0x7fffffff, 0x7f800000, 0xff800000,
+    0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x00800000, 0x7f7fffff,
+    0xff7fffff, 0x3f000000, 0xbf000000, 0x3fc00000, 0xbfc00000, 0x40200000, 0x477ff000,
+    0x477fefff, 0x477fe000, 0x33000000, 0x33000001, 0x387fc000, 0x38800000, 0x3effffff,
+    0x3f7fffff, 0x4b000000, 0x4b400001, 0xcb400000, 0x1f800000, 0x20000000};
+
+enum { NDATA = 7 };
+
+/* Data set kinds: gaussian at 3 scales, random bits, ties, edge-laden, zeros. */
+static void fill(float *x, size_t n, int kind)
+{
+	static const float scale[] = {1.0f, 1e-38f, 3e30f};
+	for (size_t i = 0; i < n; i++) {
+		switch (kind) {
+		case 0:
+		case 1:
+		case 2: x[i] = gauss() * scale[kind]; break;
+		case 3: x[i] = f32_of((uint32_t)rnd()); break;
+		case 4: /* halves and quarters: exact .5 ties for scales 0.5, 1 and block ones */
+			x[i] = (float)((int)(rnd() % 33) - 16) / (float)(1 << (rnd() % 3));
+			break;
+		case 5:
+			x[i] = rnd() % 4 ? gauss()
+					 : f32_of(edge_bits[rnd() % (sizeof(edge_bits) / 4)]);
+			break;
+		default: x[i] = 0.0f;
+		}
+	}
+	if (kind == 4 && n > 40)
+		memset(x + 32, 0, 8 * sizeof(float));
+}
+
+static const size_t lens[] = {1, 2, 3, 4, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 256,
+			      257, 511, 512, 513, 767, 768, 1024, 4096 + 3, 20000};
+#define NLENS (sizeof(lens) / sizeof(lens[0]))
+#define MAXN 20000
+
+static float *X;
+static uint8_t *EA, *EB;
+static float *DA, *DB;
+
+static size_t first_diff(const void *a, const void *b, size_t len)
+{
+	const uint8_t *p = a, *q = b;
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != q[i])
+			return i;
+	return (size_t)-1;
+}
+
+static void test_widen(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	uint16_t *h = malloc(65536 * 2 + 64);
+	for (int i = 0; i < 65536; i++)
+		h[i] = (uint16_t)i;
+	static const size_t wl[] = {0, 1, 7, 15, 16, 17, 33, 65535};
+	for (size_t off = 0; off < 3; off++) {
+		for (size_t j = 0; j < sizeof(wl) / sizeof(wl[0]); j++) {
+			size_t n = wl[j] > 65536 - off ? 65536 - off : wl[j];
+			k->widen_f16(h + off, n, DA);
+			r->widen_f16(h + off, n, DB);
+			CHECK(first_diff(DA, DB, n * 4) == (size_t)-1, "%s widen_f16 n=%zu", k->isa,
+			      n);
+			k->widen_bf16(h + off, n, DA);
+			r->widen_bf16(h + off, n, DB);
+			CHECK(first_diff(DA, DB, n * 4) == (size_t)-1, "%s widen_bf16 n=%zu",
+			      k->isa, n);
+		}
+	}
+	free(h);
+}
+
+/* f32 -> f16 / bf16 on every f16 value plus offsets around its rounding points (ties to
+ * even both ways, just above and below), and random bit patterns. */
+static void test_narrow(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	static const int32_t delta[] = {0, 0x1000, 0xfff, 0x1001, -0x1000, 0x8000, 0x7fff, 1};
+	size_t n = 0;
+	for (uint32_t h = 0; h < 65536 && n + 8 <= MAXN; h += 7) {
+		uint32_t u;
+		float f = aprfs_f16_to_f32((uint16_t)h);
+		memcpy(&u, &f, 4);
+		for (int d = 0; d < 8; d++)
+			X[n++] = f32_of(u + (uint32_t)delta[d]);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int s = APRFS_K_F16; s <= APRFS_K_BF16; s++) {
+			k->encode[s](X, n, NULL, EA);
+			r->encode[s](X, n, NULL, EB);
+			size_t at = first_diff(EA, EB, 2 * n);
+			CHECK(at == (size_t)-1, "%s narrow slot %d byte %zu (x bits %08x)", k->isa,
+			      s, at, at == (size_t)-1 ? 0 : *(uint32_t *)&X[at / 2]);
+		}
+		for (size_t i = 0; i < MAXN; i++)
+			X[i] = f32_of((uint32_t)rnd());
+		n = MAXN - 5;
+	}
+}
+
+static void test_stats(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	for (int kind = 0; kind < NDATA; kind++) {
+		fill(X, MAXN, kind);
+		for (size_t j = 0; j < NLENS; j++) {
+			size_t n = lens[j] - (lens[j] == MAXN);
+			float ma = k->maxabs(X + 1, n), mb = r->maxabs(X + 1, n);
+			double sa = k->sumabs(X + 1, n), sb = r->sumabs(X + 1, n);
+			CHECK(memcmp(&ma, &mb, 4) == 0, "%s maxabs kind %d n %zu: %g vs %g", k->isa,
+			      kind, n, ma, mb);
+			CHECK(memcmp(&sa, &sb, 8) == 0, "%s sumabs kind %d n %zu: %.17g vs %.17g",
+			      k->isa, kind, n, sa, sb);
+		}
+	}
+}
+
+static void one_codec(const aprfs_kernels *k, const aprfs_kernels *r, int slot,
+		      const float *x, size_t n, const aprfs_qparams *p, const char *what)
+{
+	const aprfs_codec *c = aprfs_codec_find(slot == APRFS_K_F32		 ? "f32"
+						: slot == APRFS_K_F16		 ? "f16"
+						: slot == APRFS_K_BF16		 ? "bf16"
+						: slot == APRFS_K_Q8		 ? "q8"
+						: slot == APRFS_K_Q4		 ? "q4"
+						: slot == APRFS_K_Q4K		 ? "q4k"
+						: slot == APRFS_K_Q6K		 ? "q6k"
+						: slot == APRFS_K_NF4		 ? "nf4"
+									 : "ternary");
+	size_t bytes = (size_t)aprfs_codec_payload_size(c, n, p) - c->prefix_bytes;
+	memset(EA, 0xa5, bytes + 16);
+	memset(EB, 0xa5, bytes + 16);
+	k->encode[slot](x, n, p, EA);
+	r->encode[slot](x, n, p, EB);
+	size_t at = first_diff(EA, EB, bytes + 16);
+	CHECK(at == (size_t)-1, "%s %s encode %s n=%zu scale=%g B=%u: byte %zu of %zu", k->isa,
+	      c->name, what, n, p->scale, p->nf4_block, at, bytes);
+	k->decode[slot](EB, n, p, DA);
+	r->decode[slot](EB, n, p, DB);
+	at = first_diff(DA, DB, n * 4);
+	CHECK(at == (size_t)-1, "%s %s decode %s n=%zu: byte %zu", k->isa, c->name, what, n, at);
+}
+
+static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	static const uint32_t blocks[] = {2, 6, 16, 32, 64, 66, 4096};
+	for (int kind = 0; kind < NDATA; kind++) {
+		fill(X, MAXN, kind);
+		char what[32];
+		snprintf(what, sizeof(what), "data %d", kind);
+		for (size_t j = 0; j < NLENS; j++) {
+			size_t n = lens[j];
+			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(X, n)), 64};
+			for (int s = 0; s < APRFS_K_COUNT; s++) {
+				if (s == APRFS_K_TERNARY)
+					p.scale = aprfs_ternary_alpha_from_sum(r->sumabs(X, n), n);
+				one_codec(k, r, s, X, n, &p, what);
+			}
+			for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++) {
+				p.nf4_block = blocks[b];
+				one_codec(k, r, APRFS_K_NF4, X, n, &p, what);
+			}
+			static const float fixed[] = {0.5f, 0.0f, 1.0f, 1e-30f, INFINITY, NAN};
+			for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++) {
+				p.scale = fixed[f];
+				one_codec(k, r, APRFS_K_Q8, X, n, &p, what);
+				one_codec(k, r, APRFS_K_TERNARY, X, n, &p, what);
+			}
+		}
+	}
+	/* Decoders on arbitrary bytes: NaN scales, denormal scales, code 3 trits. */
+	for (size_t i = 0; i < MAXN * 4; i++)
+		EB[i] = (uint8_t)rnd();
+	aprfs_qparams p = {0.75f, 32};
+	for (int s = 0; s < APRFS_K_COUNT; s++) {
+		k->decode[s](EB, MAXN, &p, DA);
+		r->decode[s](EB, MAXN, &p, DB);
+		CHECK(first_diff(DA, DB, MAXN * 4) == (size_t)-1, "%s decode slot %d random bytes",
+		      k->isa, s);
+	}
+}
+
+/* aprfs_encode_src from raw bf16/f16 equals widen-then-encode with the scalar table. */
+static void test_fused(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	uint16_t *h = malloc(MAXN * 2);
+	float *w = malloc(MAXN * 4);
+	for (int d = 0; d < 2; d++) {
+		aprfs_src_dtype dt = d ? APRFS_SRC_BF16 : APRFS_SRC_F16;
+		for (size_t i = 0; i < MAXN; i++)
+			h[i] = d ? aprfs_f32_to_bf16(gauss()) : (uint16_t)rnd();
+		static const size_t fl[] = {3, 256, 4096, 4096 + 256, 12288 + 17};
+		for (size_t j = 0; j < sizeof(fl) / sizeof(fl[0]); j++) {
+			size_t n = fl[j];
+			aprfs_widen(r, dt, h, n, w);
+			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(w, n)), 6000};
+			for (int s = 0; s < APRFS_K_COUNT; s++) {
+				p.nf4_block = s == APRFS_K_NF4 && j % 2 ? 6000 : 64;
+				const aprfs_codec *c = aprfs_codec_find(
+				    (const char *[]){"f32", "f16", "bf16", "q8", "q4", "q4k", "q6k",
+						     "nf4", "ternary"}[s]);
+				size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &p);
+				memset(EA, 0, bytes);
+				memset(EB, 0, bytes);
+				int rc = aprfs_encode_src(k, (aprfs_kslot)s, dt, h, n, &p, EA);
+				r->encode[s](w, n, &p, EB);
+				CHECK(rc == 0 && memcmp(EA, EB, bytes) == 0,
+				      "%s fused %s from %s n=%zu", k->isa, c->name, d ? "bf16" : "f16",
+				      n);
+			}
+		}
+	}
+	free(h);
+	free(w);
+}
+
+static void corrupt_q4(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
+{
+	aprfs_codec_q4.encode(x, n, p, out);
+	if (n > 40)
+		out[20] ^= 1;
+}
+
+/* APRFS_ISA forces a table, an ISA the CPU lacks is refused (exit 2, message), and the
+ * self-check catches a single wrong bit. */
+static void test_dispatch(void)
+{
+	char why[160];
+	CHECK(aprfs_kernels_selfcheck(aprfs_kernels_scalar(), why, sizeof(why)) == 0, "scalar");
+	aprfs_kernels bad = *aprfs_kernels_scalar();
+	bad.encode[APRFS_K_Q4] = corrupt_q4;
+	CHECK(aprfs_kernels_selfcheck(&bad, why, sizeof(why)) != 0 && strstr(why, "q4 encode"),
+	      "self-check catches a flipped bit: '%s'", why);
+
+	for (int i = 0; i < APRFS_ISA_COUNT; i++) {
+		const char *isa = aprfs_kernels_isa_names[i];
+		setenv("APRFS_ISA", isa, 1);
+		aprfs_kernels_reset();
+		if (aprfs_kernels_for_isa(isa)) {
+			CHECK(strcmp(aprfs_kernels_isa(), isa) == 0, "APRFS_ISA=%s gave %s", isa,
+			      aprfs_kernels_isa());
+			continue;
+		}
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			freopen("/dev/null", "w", stderr);
+			aprfs_kernels_get();
+			_exit(0);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "APRFS_ISA=%s must be refused", isa);
+	}
+	unsetenv("APRFS_ISA");
+	aprfs_kernels_reset();
+	printf("default ISA: %s\n", aprfs_kernels_isa());
+	CHECK(strcmp(aprfs_kernels_isa(), "scalar") != 0 || (!aprfs_kernels_for_isa("avx2") &&
+							     !aprfs_kernels_for_isa("neon")),
+	      "a SIMD ISA is available but the default is scalar");
+}
+
+int main(void)
+{
+	const aprfs_kernels *r = aprfs_kernels_scalar();
+	X = malloc(MAXN * sizeof(float));
+	DA = malloc(65536 * sizeof(float));
+	DB = malloc(65536 * sizeof(float));
+	EA = malloc(MAXN * 4 + 64);
+	EB = malloc(MAXN * 4 + 64);
+	for (int i = 0; i < APRFS_ISA_COUNT; i++) {
+		const char *isa = aprfs_kernels_isa_names[i];
+		const aprfs_kernels *k = aprfs_kernels_for_isa(isa);
+		if (!k) {
+			printf("ISA %s: not available on this CPU, not run\n", isa);
+			continue;
+		}
+		int before = check_failed;
+		char why[160] = "";
+		rng_state = 42;
+		CHECK(aprfs_kernels_selfcheck(k, why, sizeof(why)) == 0, "%s self-check: %s", isa,
+		      why);
+		test_widen(k, r);
+		test_narrow(k, r);
+		test_stats(k, r);
+		test_codecs(k, r);
+		test_fused(k, r);
+		printf("ISA %s: run, %s\n", isa, check_failed == before ? "identical" : "DIFFERS");
+	}
+	test_dispatch();
+	free(X);
+	free(DA);
+	free(DB);
+	free(EA);
+	free(EB);
+	return check_done("kernels");
+}
