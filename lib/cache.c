@@ -23,13 +23,13 @@ struct cache_entry {
 	int in_table;
 	int variant;
 	aprfs_err err; /* why it failed, for the waiters */
+	pthread_cond_t published; /* a publish wakes only this entry's waiters */
 };
 
 #define NBUCKETS (1u << 16)
 
 struct aprfs_cache {
 	pthread_mutex_t lock;
-	pthread_cond_t published;
 	cache_entry **buckets;
 	cache_entry *lru_head, *lru_tail;
 	size_t bytes, budget;
@@ -50,13 +50,13 @@ aprfs_cache *aprfs_cache_new(size_t budget_bytes)
 		return NULL;
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->published, NULL);
 	c->budget = budget_bytes;
 	return c;
 }
 
 static void entry_free(cache_entry *e)
 {
+	pthread_cond_destroy(&e->published);
 	free(e->data);
 	free(e);
 }
@@ -73,7 +73,6 @@ void aprfs_cache_free(aprfs_cache *c)
 	}
 	free(c->buckets);
 	pthread_mutex_destroy(&c->lock);
-	pthread_cond_destroy(&c->published);
 	free(c);
 }
 
@@ -158,6 +157,7 @@ static cache_entry *entry_insert(aprfs_cache *c, uint64_t file_id, uint64_t chun
 	e->variant = variant;
 	e->refs = 1;
 	e->state = ENTRY_COMPUTING;
+	pthread_cond_init(&e->published, NULL);
 	size_t b = bucket_of(file_id, chunk);
 	e->hnext = c->buckets[b];
 	c->buckets[b] = e;
@@ -180,7 +180,7 @@ cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int
 	}
 	e->refs++;
 	while (e->state == ENTRY_COMPUTING)
-		pthread_cond_wait(&c->published, &c->lock);
+		pthread_cond_wait(&e->published, &c->lock);
 	if (e->state == ENTRY_FAILED) {
 		if (err)
 			*err = e->err;
@@ -217,7 +217,7 @@ void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, in
 			e->err = *err;
 		table_remove(c, e); /* the next reader tries again */
 	}
-	pthread_cond_broadcast(&c->published);
+	pthread_cond_broadcast(&e->published);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -434,8 +434,8 @@ static void test_bounds(const aprfs_codec *c)
 		CHECK(0, "mmap failed");
 		return;
 	}
-	float *guard = map + pg / sizeof(float);
-	mprotect(guard, pg, PROT_NONE);
+	float *guard = (float *)(map + pg);
+	CHECK(mprotect(guard, pg, PROT_NONE) == 0, "guard page");
 	for (size_t n = QK; n <= 2 * QK + 44; n += QK + 44) { /* 256, then 556 */
 		float *x = guard - n;
 		gaussian(x, n, 11);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench-fs.sh - the filesystem's figures on a generated >= 1 GiB bf16 checkpoint: cold `cp`
+# of q4/nf4/q4k from the mount vs `aprfs convert` of the same, first-byte latency on a cold
+# mount, the daemon's peak RSS during the copy, and warm re-read throughput.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=${BENCH_DIR:-/tmp/aprfs-bench}
+size_mb=${BENCH_SIZE_MB:-1100}
+cache_mb=${BENCH_CACHE_MB:-256}
+models=$dir/models
+mnt=$dir/mnt
+out=$dir/out
+mkdir -p "$models/llama" "$mnt" "$out"
+if [ ! -f "$models/llama/model.safetensors" ]; then
+	build/tools/genmodel --dtype bf16 --size-mb "$size_mb" "$models/llama" >/dev/null
+fi
+src=$models/llama/model.safetensors
+echo "fs bench: $(du -m "$src" | cut -f1) MiB bf16 checkpoint, cache_mb=$cache_mb, $(nproc) cores"
+
+pid=
+unmount() {
+	[ -n "$pid" ] || return 0
+	fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
+	timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+	pid=
+}
+trap unmount EXIT
+
+mount_cold() {
+	unmount
+	sync
+	echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+	build/aprfs -f -o cache_mb="$cache_mb" "$models" "$mnt" 2>"$dir/daemon.log" &
+	pid=$!
+	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
+}
+
+now() { date +%s.%N; }
+rate() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / t / 1e6 }'; }
+
+for v in q4 nf4 q4k; do
+	rm -f "$out"/*.apr
+	t0=$(now)
+	build/aprfs convert --quiet "$src" "$out/convert.$v.apr"
+	tc=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+	bytes=$(stat -c %s "$out/convert.$v.apr")
+	rm -f "$out/convert.$v.apr"
+
+	mount_cold
+	t0=$(now)
+	cp "$mnt/llama/model.$v.apr" "$out/mount.$v.apr"
+	tm=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+	rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")
+	t0=$(now)
+	cat "$mnt/llama/model.$v.apr" >/dev/null
+	tw=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+	printf '%-4s convert %6.2f s %8s MB/s | mount cold cp %6.2f s %8s MB/s (%.2fx convert) | daemon peak RSS %d MiB (limit %d) | warm re-read %8s MB/s\n' \
+		"$v" "$tc" "$(rate "$bytes" "$tc")" "$tm" "$(rate "$bytes" "$tm")" \
+		"$(awk -v a="$tc" -v b="$tm" 'BEGIN { print a / b }')" "$rss" $((cache_mb + 64)) \
+		"$(rate "$bytes" "$tw")"
+	rm -f "$out/mount.$v.apr"
+done
+
+# First byte: open + read 64 KiB of a file nobody has touched, on a fresh mount.
+for v in q4k q8; do
+	mount_cold
+	t0=$(now)
+	dd if="$mnt/llama/model.$v.apr" of=/dev/null bs=64k count=1 status=none
+	t1=$(now)
+	printf 'first 64 KiB of a cold %s file: %.1f ms (includes starting dd)\n' "$v" \
+		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }')"
+done
+unmount
