@@ -4,6 +4,7 @@
 #include "layout.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,15 +226,18 @@ uint64_t layout_chunk_bytes(const tensor_plan *t, uint64_t k)
 	return blocks * t->block_bytes;
 }
 
-tensor_plan *layout_tensor_of_chunk(const layout *L, uint64_t c)
+/* The last tensor whose u64 field at byte offset `field` is <= x. Both keys used below
+ * (first_chunk, offset) ascend in data order, and an empty tensor shares its key with the
+ * tensor after it, so the last of such a run is always the one that owns x. */
+static tensor_plan *last_at_or_below(const layout *L, size_t field, uint64_t x)
 {
-	/* The last tensor whose first_chunk <= c. Empty tensors share first_chunk with the
-	 * tensor after them, so the last of such a run is the one that owns chunk c. */
 	size_t lo = 0, hi = L->ntensors;
 
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (L->tensors[mid].first_chunk <= c)
+		uint64_t key;
+		memcpy(&key, (const char *)&L->tensors[mid] + field, sizeof(key));
+		if (key <= x)
 			lo = mid;
 		else
 			hi = mid;
@@ -241,17 +245,12 @@ tensor_plan *layout_tensor_of_chunk(const layout *L, uint64_t c)
 	return &L->tensors[lo];
 }
 
+tensor_plan *layout_tensor_of_chunk(const layout *L, uint64_t c)
+{
+	return last_at_or_below(L, offsetof(tensor_plan, first_chunk), c);
+}
+
 tensor_plan *layout_tensor_at(const layout *L, uint64_t off)
 {
-	/* The last tensor whose offset <= off (zero-size tensors share the next one's). */
-	size_t lo = 0, hi = L->ntensors;
-
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (L->tensors[mid].offset <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return &L->tensors[lo];
+	return last_at_or_below(L, offsetof(tensor_plan, offset), off);
 }

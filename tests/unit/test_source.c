@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testfs.h"
 #include "config.h"
 #include "safetensors.h"
 #include "source.h"
@@ -24,30 +25,7 @@
 static char tmp[256];
 static char genmodel[512];
 
-static const char *at(const char *name)
-{
-	static char buf[4][512];
-	static int k;
-
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmp, name);
-	return buf[k];
-}
-
-static void put_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-		perror(path);
-		exit(2);
-	}
-}
-
-static void put_text(const char *path, const char *text)
-{
-	put_file(path, text, strlen(text));
-}
+static const char *at(const char *name) { return test_path(tmp, name); }
 
 /* 8-byte length, header, then data_len bytes where byte i of the data is (i * 7 + 3). */
 static void put_st(const char *path, const char *header, size_t data_len)

@@ -13,35 +13,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testfs.h"
 #include "log.h"
 #include "tree.h"
 
 static char root[256], outside[256];
 
-static const char *at(const char *name)
-{
-	static char buf[8][512];
-	static int k;
-
-	k = (k + 1) % 8;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", root, name);
-	return buf[k];
-}
-
-static void put_file(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-		perror(path);
-		exit(2);
-	}
-}
-
-static void put_text(const char *path, const char *text)
-{
-	put_file(path, text, strlen(text));
-}
+static const char *at(const char *name) { return test_path(root, name); }
 
 /* A safetensors file with one F32 tensor "w" of rows x cols (values from seed) and a
  * 1-D "b" of cols. */
