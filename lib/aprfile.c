@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aprfmt.h"
 #include "cache_impl.h"
@@ -364,16 +365,72 @@ static int tensor_crc(aprfs_file *f, tensor_plan *t, uint32_t *crc, aprfs_err *e
 	return 0;
 }
 
+/* A cold footer needs every chunk's CRC. The chunks are independent, so the missing ones
+ * are computed by one thread per core, each taking the next chunk number from a shared
+ * counter; the fold into the footer below stays sequential (and cheap). */
+typedef struct crc_pass {
+	aprfs_file *f;
+	atomic_uint_fast64_t next;
+	atomic_int failed;
+	aprfs_err err;
+	pthread_mutex_t err_lock;
+} crc_pass;
+
+static void *crc_worker(void *arg)
+{
+	crc_pass *p = arg;
+	aprfs_file *f = p->f;
+	uint64_t c;
+	while (!atomic_load(&p->failed) && (c = atomic_fetch_add(&p->next, 1)) < f->L.nchunks) {
+		if (atomic_load(&f->chunk_crc[c]) >> 32)
+			continue;
+		tensor_plan *t = layout_tensor_of_chunk(&f->L, c);
+		uint32_t crc;
+		aprfs_err e;
+		if (chunk_crc(f, t, c - t->first_chunk, &crc, &e) != 0) {
+			pthread_mutex_lock(&p->err_lock);
+			if (!atomic_exchange(&p->failed, 1))
+				p->err = e;
+			pthread_mutex_unlock(&p->err_lock);
+		}
+	}
+	return NULL;
+}
+
+static int fill_missing_crcs(aprfs_file *f, aprfs_err *err)
+{
+	crc_pass p = {.f = f};
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cores < 1 ? 1 : cores > 16 ? 16 : (int)cores, started = 0;
+	pthread_t th[16];
+
+	pthread_mutex_init(&p.err_lock, NULL);
+	for (int i = 1; i < n; i++)
+		started += pthread_create(&th[started], NULL, crc_worker, &p) == 0;
+	crc_worker(&p); /* this thread works too, so zero started threads still finishes */
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p.err_lock);
+	if (atomic_load(&p.failed)) {
+		if (err)
+			*err = p.err;
+		return -p.err.code;
+	}
+	return 0;
+}
+
 static int footer_crc(aprfs_file *f, uint32_t *out, aprfs_err *err)
 {
 	uint64_t v = atomic_load(&f->footer);
 	if (!(v >> 32)) {
+		int rc = fill_missing_crcs(f, err);
+		if (rc)
+			return rc;
 		uint32_t crc = aprfs_crc32(0, f->L.head, f->L.data_offset);
-		for (size_t i = 0; i < f->L.ntensors; i++) {
-			int rc = tensor_crc(f, &f->L.tensors[i], &crc, err);
-			if (rc)
-				return rc;
-		}
+		for (size_t i = 0; i < f->L.ntensors && !rc; i++)
+			rc = tensor_crc(f, &f->L.tensors[i], &crc, err);
+		if (rc)
+			return rc;
 		v = (1ull << 32) | crc;
 		atomic_store(&f->footer, v);
 	}
