@@ -7,6 +7,8 @@ CV_APRFS="$CV_ROOT/build/aprfs"
 CV_GENMODEL="$CV_ROOT/build/tools/genmodel"
 CV_TOOLS="$CV_ROOT/tests/tools"
 CV_VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary"
+# the tools import apr_reader.py: keep __pycache__ out of the source tree
+export PYTHONDONTWRITEBYTECODE=1
 # Models generated once per file by cv_setup_models, shared (read-only) by the tests.
 CV_MODELS="${BATS_FILE_TMPDIR:-/tmp}/models"
 
@@ -86,12 +88,12 @@ cv_check_all() {
 
 # cv_meta_size FILE.apr: the header's metadata_size.
 cv_meta_size() {
-	python3 -c 'import struct,sys; print(struct.unpack_from("<I", open(sys.argv[1], "rb").read(24), 20)[0])' "$1"
+	timeout 30 python3 -c 'import struct,sys; print(struct.unpack_from("<I", open(sys.argv[1], "rb").read(24), 20)[0])' "$1"
 }
 
 # cv_json_get FILE.apr EXPR: evaluate a Python expression on `inspect --json` output (d).
 cv_json_get() {
-	cv_aprfs inspect --json "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"
+	cv_aprfs inspect --json "$1" | timeout 30 python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2"
 }
 
 # cv_no_leftovers DIR [KEEP...]: DIR holds nothing but the KEEP names.

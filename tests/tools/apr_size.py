@@ -13,6 +13,7 @@ its size from the dtype table.
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apr_reader as R  # noqa: E402
 

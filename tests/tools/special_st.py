@@ -17,6 +17,8 @@ writes
   OUTDIR/nonfinite.safetensors    F32 tensors big enough to be quantized holding NaN and inf
                                   (the contract does not define their quantized encoding;
                                   conversion must still succeed or fail cleanly)
+  OUTDIR/escaped.safetensors      names with quotes, backslashes, tabs and non-ASCII, the
+                                  header \\u-escaped (surrogate pairs); rawnames: the same raw
   OUTDIR/longname.safetensors     a tensor name of 257 bytes (the contract allows 256)
   OUTDIR/name256.safetensors      a tensor name of exactly 256 bytes
 """
@@ -28,14 +30,15 @@ import struct
 import sys
 
 
-def write_st(path, tensors):
-    """tensors: list of (name, dtype, shape, raw bytes)."""
+def write_st(path, tensors, ascii_header=False):
+    """tensors: list of (name, dtype, shape, raw bytes); ascii_header: JSON \\u escapes
+    (surrogate pairs beyond the BMP) instead of raw UTF-8."""
     header = {"__metadata__": {"format": "pt"}}
     off = 0
     for name, dt, shape, raw in tensors:
         header[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(raw)]}
         off += len(raw)
-    h = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    h = json.dumps(header, separators=(",", ":"), ensure_ascii=ascii_header).encode("utf-8")
     h += b" " * (-len(h) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)))
@@ -151,6 +154,12 @@ def special(out):
     w[33] = float("nan")
     write_st(os.path.join(out, "nonfinite.safetensors"),
              [("mixed", "F32", [64, 64], f32s(v)), ("one_nan", "F32", [64, 64], f32s(w))])
+    # names that need JSON escapes, written once raw and once \\u-escaped
+    names = ("q\"uote", "back\\slash", "tab\there", "\u00e9t\u00e9", "\U0001d538.bias",
+             "slash/and.dot")
+    t = [(nm, "F32", [2], f32s([1.0, float(i)])) for i, nm in enumerate(names)]
+    write_st(os.path.join(out, "escaped.safetensors"), t, ascii_header=True)
+    write_st(os.path.join(out, "rawnames.safetensors"), t)
     write_st(os.path.join(out, "longname.safetensors"),
              [("x" * 257, "F32", [2], f32s([1.0, 2.0]))])
     write_st(os.path.join(out, "name256.safetensors"),
