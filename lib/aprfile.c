@@ -217,8 +217,8 @@ static int compute_chunk(aprfs_file *f, tensor_plan *t, uint64_t k, uint8_t *out
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
 		rc = t->codec->stat != APRFS_STAT_NONE ? tensor_stat(f, t, &q.scale, err) : 0;
 		if (rc == 0) /* fused: bf16/f16 are widened tile by tile, never as a chunk */
-			rc = aprfs_tensor_encode(f->L.src, f->k, t->src, e0, n, t->slot, &q, out,
-						 err);
+			rc = aprfs_tensor_encode(f->L.src, f->k, t->src, e0, n, t->slot, &q,
+						 out, err);
 	}
 	if (rc == 0)
 		record_crc(f, t->first_chunk + k, out, len);

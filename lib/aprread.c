@@ -14,6 +14,7 @@
 #include "aprfmt.h"
 #include "crc.h"
 #include "dtype.h"
+#include "utf8.h"
 
 #define BAD(...) aprfs_fail(err, EINVAL, __VA_ARGS__)
 
@@ -72,10 +73,17 @@ static int check_header(apr_file *f, aprfs_err *err)
 	if (f->header_crc != apr_header_checksum(h))
 		return BAD("%s: header checksum 0x%08x does not match the header (0x%08x)",
 			   f->path, f->header_crc, apr_header_checksum(h));
-	if (f->version_major != 2)
-		return BAD("%s: version %u.%u, expected 2.x", f->path, h[4], h[5]);
+	if (f->version_major != 2 || f->version_minor != 0)
+		return BAD("%s: version %u.%u, expected 2.0", f->path, h[4], h[5]);
 	if (f->flags & APR_FLAG_COLUMN_MAJOR)
 		return BAD("%s: LAYOUT_COLUMN_MAJOR flag set (readers reject it)", f->path);
+	if (f->flags & (APR_FLAG_LZ4 | APR_FLAG_ZSTD | APR_FLAG_ENCRYPTED))
+		return BAD(
+		    "%s: flags 0x%04x: compressed or encrypted payloads cannot be verified "
+		    "(and upstream readers do not decode them)",
+		    f->path, f->flags);
+	if (f->flags & ~0x0fffu)
+		return BAD("%s: unknown flag bits 0x%04x", f->path, f->flags & ~0x0fffu);
 	if (!all_zero(h + 44, 20))
 		return BAD("%s: reserved header bytes 44..64 are not zero", f->path);
 	if (f->meta_offset != APR_HEADER_SIZE)
@@ -99,9 +107,16 @@ static int check_metadata(apr_file *f, aprfs_err *err)
 	if (f->meta_size == 0 || f->meta_offset + f->meta_size > f->index_offset)
 		return BAD("%s: metadata size %u does not fit before the index", f->path,
 			   f->meta_size);
-	f->meta = cJSON_ParseWithLength(json, f->meta_size);
+	const char *end = NULL;
+	size_t bad;
+	if (!aprfs_utf8_valid(json, f->meta_size, &bad))
+		return BAD("%s: metadata is not valid UTF-8 (byte %zu)", f->path, bad);
+	f->meta = cJSON_ParseWithLengthOpts(json, f->meta_size, &end, 0);
 	if (!f->meta || !cJSON_IsObject(f->meta))
 		return BAD("%s: metadata is not a JSON object", f->path);
+	if (end != json + f->meta_size)
+		return BAD("%s: metadata has %td bytes after the JSON object", f->path,
+			   json + f->meta_size - end);
 	if (!all_zero(f->map + APR_HEADER_SIZE + f->meta_size,
 		      f->index_offset - APR_HEADER_SIZE - f->meta_size))
 		return BAD("%s: metadata padding is not zero", f->path);
@@ -170,6 +185,44 @@ static int check_quantization(apr_file *f, const cJSON *q, aprfs_err *err)
 	return 0;
 }
 
+/* Upstream maps these Hugging Face spellings onto the canonical keys; both at once is a
+ * "duplicate field" error for such readers. */
+static int check_aliases(apr_file *f, aprfs_err *err)
+{
+	static const char *pairs[][2] = {
+	    {"num_hidden_layers", "num_layers"},
+	    {"num_attention_heads", "num_heads"},
+	    {"num_key_value_heads", "num_kv_heads"},
+	    {"layer_norm_eps", "rms_norm_eps"},
+	    {"n_embd", "hidden_size"},
+	    {"n_layer", "num_layers"},
+	};
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(*pairs); i++)
+		if (cJSON_GetObjectItemCaseSensitive(f->meta, pairs[i][0]) &&
+		    cJSON_GetObjectItemCaseSensitive(f->meta, pairs[i][1]))
+			return BAD("%s: metadata has both '%s' and its alias '%s'", f->path,
+				   pairs[i][1], pairs[i][0]);
+	return 0;
+}
+
+static int is_u64(const cJSON *v)
+{
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 &&
+	       v->valuedouble == (double)(uint64_t)v->valuedouble;
+}
+
+static int check_sharding(apr_file *f, aprfs_err *err)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(f->meta, "sharding");
+	static const char *required[] = {"shard_count", "shard_index", "total_size"};
+	for (size_t i = 0; s && i < 3; i++)
+		if (!is_u64(cJSON_GetObjectItemCaseSensitive(s, required[i])))
+			return BAD(
+			    "%s: metadata sharding.%s is missing or not an unsigned integer",
+			    f->path, required[i]);
+	return 0;
+}
+
 static int check_meta_types(apr_file *f, aprfs_err *err)
 {
 	for (const cJSON *v = f->meta->child; v; v = v->next) {
@@ -181,8 +234,11 @@ static int check_meta_types(apr_file *f, aprfs_err *err)
 			return BAD("%s: metadata key '%s' has the wrong JSON type", f->path,
 				   v->string);
 	}
+	int rc = check_aliases(f, err);
+	if (!rc)
+		rc = check_sharding(f, err);
 	const cJSON *q = cJSON_GetObjectItemCaseSensitive(f->meta, "quantization");
-	return q ? check_quantization(f, q, err) : 0;
+	return !rc && q ? check_quantization(f, q, err) : rc;
 }
 
 static uint64_t meta_nf4_block(const apr_file *f)
@@ -206,6 +262,10 @@ static int parse_entry(apr_file *f, uint64_t *pos, uint64_t end, apr_entry *e, a
 			   (unsigned long long)at, e->name_len);
 	memcpy(e->name, p + at + 2, e->name_len);
 	e->name[e->name_len] = '\0';
+	size_t bad;
+	if (!aprfs_utf8_valid(e->name, e->name_len, &bad) || memchr(e->name, 0, e->name_len))
+		return BAD("%s: index entry at %llu: name is not valid UTF-8", f->path,
+			   (unsigned long long)at);
 	at += 2 + e->name_len;
 	e->dtype = p[at];
 	e->ndim = p[at + 1];
@@ -263,11 +323,36 @@ static int check_index(apr_file *f, aprfs_err *err)
 static int by_offset(const void *a, const void *b)
 {
 	const apr_entry *x = *(apr_entry *const *)a, *y = *(apr_entry *const *)b;
-	return (x->offset > y->offset) - (x->offset < y->offset);
+	if (x->offset != y->offset)
+		return (x->offset > y->offset) - (x->offset < y->offset);
+	return (x->size > y->size) - (x->size < y->size); /* empty ones first at a tie */
 }
 
-/* Extents: aligned, inside the data section, sized as the dtype says, not overlapping,
- * and every byte between them zero. */
+/* One tensor in offset order, given where the previous one ended (pos): it must start at
+ * the next 64-byte boundary (tensors are packed, so the size is data_offset +
+ * sum(align64(size)) + 4), fit in the data section, have the size its dtype and shape
+ * demand, and only zeros may stand between. */
+static int check_extent(const apr_file *f, const apr_entry *e, uint64_t pos, uint64_t data_len,
+			uint64_t nf4, aprfs_err *err)
+{
+	const char *dn = aprfs_apr_dtype_name(e->dtype);
+	if (e->offset != apr_align64(pos))
+		return BAD(
+		    "%s: tensor '%s': offset %llu, expected %llu (64-aligned, right after "
+		    "the previous tensor)",
+		    f->path, e->name, (unsigned long long)e->offset,
+		    (unsigned long long)apr_align64(pos));
+	if (e->offset > data_len || e->size > data_len - e->offset)
+		return BAD("%s: tensor '%s': extent beyond the data section", f->path, e->name);
+	if (apr_dtype_payload(e->dtype, e->nelem, nf4) != e->size)
+		return BAD("%s: tensor '%s': size %llu does not match %s of %llu elements",
+			   f->path, e->name, (unsigned long long)e->size, dn ? dn : "?",
+			   (unsigned long long)e->nelem);
+	if (!all_zero(f->map + f->data_offset + pos, e->offset - pos))
+		return BAD("%s: non-zero padding before tensor '%s'", f->path, e->name);
+	return 0;
+}
+
 static int check_data(apr_file *f, aprfs_err *err)
 {
 	uint64_t data_len = f->size - APR_FOOTER_SIZE - f->data_offset;
@@ -281,35 +366,25 @@ static int check_data(apr_file *f, aprfs_err *err)
 		order[i] = &f->entries[i];
 	qsort(order, f->nentries, sizeof(*order), by_offset);
 	for (uint32_t i = 0; i < f->nentries && !rc; i++) {
-		const apr_entry *e = order[i];
-		if (e->offset % APR_ALIGN)
-			rc = BAD("%s: tensor '%s': offset %llu is not 64-aligned", f->path,
-				 e->name, (unsigned long long)e->offset);
-		else if (e->offset > data_len || e->size > data_len - e->offset)
-			rc = BAD("%s: tensor '%s': extent beyond the data section", f->path,
-				 e->name);
-		else if (apr_dtype_payload(e->dtype, e->nelem, nf4) != e->size)
-			rc =
-			    BAD("%s: tensor '%s': size %llu does not match %s of %llu elements",
-				f->path, e->name, (unsigned long long)e->size,
-				aprfs_apr_dtype_name(e->dtype) ? aprfs_apr_dtype_name(e->dtype)
-							       : "?",
-				(unsigned long long)e->nelem);
-		else if (e->offset < pos)
-			rc = BAD("%s: tensor '%s' overlaps the previous tensor", f->path,
-				 e->name);
-		else if (!all_zero(f->map + f->data_offset + pos, e->offset - pos))
-			rc = BAD("%s: non-zero bytes before tensor '%s'", f->path, e->name);
-		else
-			pos = e->offset + e->size;
+		rc = check_extent(f, order[i], pos, data_len, nf4, err);
+		pos = order[i]->offset + order[i]->size;
 	}
 	free(order);
-	if (!rc && !all_zero(f->map + f->data_offset + pos, data_len - pos))
-		rc = BAD("%s: non-zero padding after the last tensor", f->path);
-	if (!rc && apr_align64(pos) != data_len)
-		rc = BAD("%s: %llu bytes of data section after the last tensor's padding",
-			 f->path, (unsigned long long)(data_len - apr_align64(pos)));
-	return rc;
+	if (rc)
+		return rc;
+	if (apr_align64(pos) > data_len)
+		return BAD(
+		    "%s: %llu bytes short: the last tensor's padding runs into the footer "
+		    "(truncated?)",
+		    f->path, (unsigned long long)(apr_align64(pos) - data_len));
+	if (!all_zero(f->map + f->data_offset + pos, apr_align64(pos) - pos))
+		return BAD("%s: non-zero padding after the last tensor", f->path);
+	if (apr_align64(pos) < data_len)
+		return BAD(
+		    "%s: %llu unexpected bytes between the last tensor's padding and the "
+		    "footer",
+		    f->path, (unsigned long long)(data_len - apr_align64(pos)));
+	return 0;
 }
 
 static int check_footer(apr_file *f, aprfs_err *err)

@@ -22,7 +22,7 @@ struct cache_entry {
 	int state;
 	int in_table;
 	int variant;
-	aprfs_err err; /* why it failed, for the waiters */
+	aprfs_err err;		  /* why it failed, for the waiters */
 	pthread_cond_t published; /* a publish wakes only this entry's waiters */
 };
 

@@ -31,6 +31,49 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
+/* Signals that end a convert: each removes the temporary file first. */
+static void catch_signals(void (*handler)(int))
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXFSZ};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], handler);
+}
+
+static int same_file(const char *a, const char *b)
+{
+	struct stat x, y;
+	return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
+	       x.st_ino == y.st_ino;
+}
+
+/* Renaming over the checkpoint being read would destroy it: refuse. */
+static int refuse_overwriting_source(const aprfs_source *s, const char *output, aprfs_err *err)
+{
+	int hit = same_file(aprfs_source_path(s), output);
+	for (size_t i = 0; !hit && i < aprfs_source_shard_count(s); i++)
+		hit = same_file(aprfs_source_shard_path(s, i), output);
+	if (hit)
+		return aprfs_fail(err, EINVAL,
+				  "%s: is the source checkpoint; refusing to overwrite it",
+				  output);
+	return 0;
+}
+
+static int parse_nf4_block(const char *arg, uint32_t *out)
+{
+	char *end;
+	unsigned long b = strtoul(arg, &end, 10);
+	if (*end || !*arg || arg[0] == '-' || b == 0 || b % 2 || b > (1u << 20)) {
+		fprintf(stderr,
+			"aprfs convert: --nf4-block %s: must be an even number from 2 to "
+			"1048576\n",
+			arg);
+		return -1;
+	}
+	*out = (uint32_t)b;
+	return 0;
+}
+
 static void usage(FILE *to)
 {
 	fprintf(
@@ -178,17 +221,11 @@ int aprfs_cmd_convert(int argc, char **argv)
 	aprfs_opts_default(&o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v:b:r:qh", longopts, NULL)) != -1) {
-		char *end;
 		switch (c) {
 		case 'v': snprintf(variant, sizeof(variant), "%s", optarg); break;
 		case 'b':
-			o.nf4_block = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end || !*optarg) {
-				fprintf(stderr,
-					"aprfs convert: --nf4-block: not a number: %s\n",
-					optarg);
+			if (parse_nf4_block(optarg, &o.nf4_block) != 0)
 				return 2;
-			}
 			break;
 		case 'r': root = optarg; break;
 		case 'q': quiet = 1; break;
@@ -207,6 +244,11 @@ int aprfs_cmd_convert(int argc, char **argv)
 			output);
 		return 2;
 	}
+	if (aprfs_variant_index(variant) < 0) {
+		fprintf(stderr, "aprfs convert: unknown variant '%s'\n", variant);
+		usage(stderr);
+		return 2;
+	}
 	if (root) {
 		if (relative_to(source, root, rel, sizeof(rel)) != 0) {
 			fprintf(stderr, "aprfs convert: %s is not inside --root %s\n", source,
@@ -223,11 +265,11 @@ int aprfs_cmd_convert(int argc, char **argv)
 	if (!rc)
 		rc = aprfs_file_open(src, variant, &o, &f, &err);
 	if (!rc) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		rc = write_atomically(f, output, !quiet && isatty(STDERR_FILENO), &err);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
+		catch_signals(on_signal);
+		rc = refuse_overwriting_source(src, output, &err);
+		if (!rc)
+			rc = write_atomically(f, output, !quiet && isatty(STDERR_FILENO), &err);
+		catch_signals(SIG_DFL);
 	}
 	aprfs_file_unref(f);
 	if (src)

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "safetensors.h"
@@ -426,6 +426,14 @@ int aprfs_source_open(const char *path, aprfs_source **out, aprfs_err *err)
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
 	}
 	atomic_init(&s->refs, 1);
+	if (ends_with(path, ".json") && !ends_with(path, ".safetensors.index.json")) {
+		free(s->path);
+		free(s);
+		return aprfs_fail(err, EINVAL,
+				  "%s: not a checkpoint (expected X.safetensors or "
+				  "X.safetensors.index.json)",
+				  path);
+	}
 	s->is_index = ends_with(path, ".json");
 	if (s->is_index) {
 		rc = open_index(s, err);

@@ -17,15 +17,18 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "testfs.h"
 #include "config.h"
 #include "safetensors.h"
 #include "source.h"
+#include "testfs.h"
 
 static char tmp[256];
 static char genmodel[512];
 
-static const char *at(const char *name) { return test_path(tmp, name); }
+static const char *at(const char *name)
+{
+	return test_path(tmp, name);
+}
 
 /* 8-byte length, header, then data_len bytes where byte i of the data is (i * 7 + 3). */
 static void put_st(const char *path, const char *header, size_t data_len)

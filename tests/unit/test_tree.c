@@ -13,13 +13,16 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "testfs.h"
 #include "log.h"
+#include "testfs.h"
 #include "tree.h"
 
 static char root[256], outside[256];
 
-static const char *at(const char *name) { return test_path(root, name); }
+static const char *at(const char *name)
+{
+	return test_path(root, name);
+}
 
 /* A safetensors file with one F32 tensor "w" of rows x cols (values from seed) and a
  * 1-D "b" of cols. */
