@@ -222,7 +222,16 @@ int aprfs_cmd_convert(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v:b:r:qh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'v': snprintf(variant, sizeof(variant), "%s", optarg); break;
+		case 'v':
+			if (!*optarg || strlen(optarg) >= sizeof(variant)) {
+				fprintf(stderr,
+					"aprfs convert: --variant '%s': not a variant\n",
+					optarg);
+				usage(stderr);
+				return 2;
+			}
+			snprintf(variant, sizeof(variant), "%s", optarg);
+			break;
 		case 'b':
 			if (parse_nf4_block(optarg, &o.nf4_block) != 0)
 				return 2;
