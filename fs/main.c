@@ -41,8 +41,8 @@ static void usage(FILE *out, const char *prog)
 	fprintf(
 	    out,
 	    "usage: %s [options] SOURCE_DIR MOUNTPOINT\n"
-	    "       %s convert [--variant V] [--root DIR] [--nf4-block N] SOURCE OUTPUT\n"
-	    "       %s inspect [--json] FILE\n"
+	    "       %s convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] SOURCE OUTPUT\n"
+	    "       %s inspect [--json] [--stats SOURCE] FILE.apr\n"
 	    "\n"
 	    "Mirrors SOURCE_DIR read-only at MOUNTPOINT and adds, beside each safetensors\n"
 	    "checkpoint X, virtual APR v2 files X.<variant>.apr quantized on read.\n"
