@@ -270,6 +270,51 @@ static void test_concurrency(aprfs_source *s)
 	}
 }
 
+typedef struct same_reader {
+	aprfs_file *f;
+	aprfs_cache *c;
+	uint8_t *buf;
+	ssize_t got;
+} same_reader;
+
+static void *read_whole(void *arg)
+{
+	same_reader *r = arg;
+	aprfs_err err;
+	r->got = aprfs_file_read(r->f, r->c, 0, aprfs_file_size(r->f), r->buf, &err);
+	return NULL;
+}
+
+/* Readers racing for the same chunks compute each chunk once (single flight). */
+static void test_single_flight(aprfs_source *s)
+{
+	aprfs_file *f = open_variant(s, "q4k", 4096);
+	aprfs_cache *c = aprfs_cache_new(256 << 20);
+	int v = aprfs_variant_index("q4k");
+	uint64_t size = aprfs_file_size(f);
+	same_reader r[6];
+	pthread_t th[6];
+	for (int i = 0; i < 6; i++) {
+		r[i] = (same_reader){f, c, malloc(size), 0};
+		pthread_create(&th[i], NULL, read_whole, &r[i]);
+	}
+	int same = 1;
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		same &= r[i].got == (ssize_t)size && memcmp(r[i].buf, r[0].buf, size) == 0;
+	}
+	aprfs_cache_stats st;
+	aprfs_cache_get_stats(c, &st);
+	CHECK(same, "6 readers of one file got the same bytes");
+	CHECK(st.chunks_computed[v] == aprfs_file_chunk_count(f),
+	      "%llu chunks computed for %llu chunks", (unsigned long long)st.chunks_computed[v],
+	      (unsigned long long)aprfs_file_chunk_count(f));
+	for (int i = 0; i < 6; i++)
+		free(r[i].buf);
+	aprfs_cache_free(c);
+	aprfs_file_unref(f);
+}
+
 /* Chunking is an implementation detail: any chunk size gives the same bytes. */
 static void test_chunk_size_invariance(aprfs_source *s)
 {
@@ -336,6 +381,7 @@ int main(void)
 		test_ranges(s, aprfs_variant_names[v]);
 	test_laziness(s);
 	test_concurrency(s);
+	test_single_flight(s);
 	test_chunk_size_invariance(s);
 	test_bad_opts(s);
 	aprfs_source_unref(s);
