@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "kernel_ra.h"
+#include "kernels/kernels.h"
 #include "log.h"
 #include "ops.h"
 
@@ -41,7 +42,8 @@ static void usage(FILE *out, const char *prog)
 	fprintf(
 	    out,
 	    "usage: %s [options] SOURCE_DIR MOUNTPOINT\n"
-	    "       %s convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] SOURCE OUTPUT\n"
+	    "       %s convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] SOURCE "
+	    "OUTPUT\n"
 	    "       %s inspect [--json] [--stats SOURCE] FILE.apr\n"
 	    "\n"
 	    "Mirrors SOURCE_DIR read-only at MOUNTPOINT and adds, beside each safetensors\n"
@@ -154,7 +156,8 @@ static int parse_args(struct fuse_args *args, cmdline *c, struct fuse_cmdline_op
 		return -1;
 	}
 	if (c->version) {
-		printf("aprfs %s (libfuse %s)\n", APRFS_VERSION, fuse_pkgversion());
+		printf("aprfs %s (libfuse %s, kernels: %s)\n", APRFS_VERSION, fuse_pkgversion(),
+		       aprfs_kernels_isa());
 		return -1;
 	}
 	if (!c->source || !c->have_mountpoint || c->extra_args) {

@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 dir=${BENCH_DIR:-/tmp/aprfs-bench}
 size_mb=${BENCH_SIZE_MB:-1100}
 cache_mb=${BENCH_CACHE_MB:-256}
-models=$dir/models
+models=$dir/model # the same checkpoint directory bench.sh uses
 mnt=$dir/mnt
 out=$dir/out
-mkdir -p "$models/llama" "$mnt" "$out"
-if [ ! -f "$models/llama/model.safetensors" ]; then
-	build/tools/genmodel --dtype bf16 --size-mb "$size_mb" "$models/llama" >/dev/null
+mkdir -p "$models" "$mnt" "$out"
+if [ ! -f "$models/model.safetensors" ]; then
+	build/tools/genmodel --dtype bf16 --size-mb "$size_mb" "$models" >/dev/null
 fi
-src=$models/llama/model.safetensors
+src=$models/model.safetensors
 echo "fs bench: $(du -m "$src" | cut -f1) MiB bf16 checkpoint, cache_mb=$cache_mb, $(nproc) cores"
 
 pid=
@@ -49,11 +49,11 @@ for v in q4 nf4 q4k; do
 
 	mount_cold
 	t0=$(now)
-	cp "$mnt/llama/model.$v.apr" "$out/mount.$v.apr"
+	cp "$mnt/model.$v.apr" "$out/mount.$v.apr"
 	tm=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
 	rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")
 	t0=$(now)
-	cat "$mnt/llama/model.$v.apr" >/dev/null
+	cat "$mnt/model.$v.apr" >/dev/null
 	tw=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
 	printf '%-4s convert %6.2f s %8s MB/s | mount cold cp %6.2f s %8s MB/s (%.2fx convert) | daemon peak RSS %d MiB (limit %d) | warm re-read %8s MB/s\n' \
 		"$v" "$tc" "$(rate "$bytes" "$tc")" "$tm" "$(rate "$bytes" "$tm")" \
@@ -66,7 +66,7 @@ done
 for v in q4k q8; do
 	mount_cold
 	t0=$(now)
-	dd if="$mnt/llama/model.$v.apr" of=/dev/null bs=64k count=1 status=none
+	dd if="$mnt/model.$v.apr" of=/dev/null bs=64k count=1 status=none
 	t1=$(now)
 	printf 'first 64 KiB of a cold %s file: %.1f ms (includes starting dd)\n' "$v" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }')"

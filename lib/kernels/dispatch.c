@@ -17,7 +17,7 @@
 #include "kernels.h"
 
 const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT] = {"scalar", "avx2", "avx512",
-							     "neon"};
+							      "neon"};
 enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512, ISA_NEON };
 
 static void widen_f16_ref(const uint16_t *in, size_t n, float *out)
@@ -33,8 +33,9 @@ static void widen_bf16_ref(const uint16_t *in, size_t n, float *out)
 }
 
 static const aprfs_codec *const slot_codecs[APRFS_K_COUNT] = {
-    &aprfs_codec_f32, &aprfs_codec_f16, &aprfs_codec_bf16, &aprfs_codec_q8,	&aprfs_codec_q4,
-    &aprfs_codec_q4k, &aprfs_codec_q6k, &aprfs_codec_nf4,  &aprfs_codec_ternary,
+    &aprfs_codec_f32, &aprfs_codec_f16, &aprfs_codec_bf16,
+    &aprfs_codec_q8,  &aprfs_codec_q4,	&aprfs_codec_q4k,
+    &aprfs_codec_q6k, &aprfs_codec_nf4, &aprfs_codec_ternary,
 };
 
 aprfs_kslot aprfs_kslot_of(const aprfs_codec *c)
@@ -67,8 +68,7 @@ static void fill_scalar(aprfs_kernels *t)
 static int isa_supported(int isa)
 {
 	switch (isa) {
-	case ISA_SCALAR:
-		return 1;
+	case ISA_SCALAR: return 1;
 #if defined(__x86_64__)
 	case ISA_AVX2:
 		__builtin_cpu_init();
@@ -77,16 +77,15 @@ static int isa_supported(int isa)
 	case ISA_AVX512:
 		__builtin_cpu_init();
 		return isa_supported(ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-		       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-		       __builtin_cpu_supports("avx512dq");
+		       __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #endif
 #if defined(__aarch64__)
 	case ISA_NEON:
 		return (getauxval(AT_HWCAP) & (HWCAP_ASIMD | HWCAP_FP)) ==
 		       (HWCAP_ASIMD | HWCAP_FP);
 #endif
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -133,7 +132,10 @@ static const aprfs_kernels *table_of(int isa)
 	return &tables[isa];
 }
 
-const aprfs_kernels *aprfs_kernels_scalar(void) { return table_of(ISA_SCALAR); }
+const aprfs_kernels *aprfs_kernels_scalar(void)
+{
+	return table_of(ISA_SCALAR);
+}
 
 const aprfs_kernels *aprfs_kernels_for_isa(const char *isa)
 {
@@ -176,7 +178,7 @@ static void probe_fill(float *x, size_t n)
 	uint32_t s = 0x12345678u;
 	for (size_t i = 0; i < n; i++)
 		x[i] = f32_of(probe_rand(&s)); /* random bits: every exponent, some NaNs */
-	for (size_t i = 0; i < n / 3; i++) /* a third of ordinary-sized values */
+	for (size_t i = 0; i < n / 3; i++)     /* a third of ordinary-sized values */
 		x[i] = (float)((int)(probe_rand(&s) % 2001) - 1000) / 256.0f;
 	memcpy(x + 64, special, sizeof(special));
 	for (int i = 0; i < 32; i++) { /* q4 block 4: max 7, ties k + 0.5 */
@@ -233,8 +235,10 @@ static int check_stats(const aprfs_kernels *k, const aprfs_kernels *r, const flo
 {
 	static const size_t lens[] = {0, 1, 15, 17, 100, PROBE_N - 1, PROBE_N};
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		float ma = k->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
-		float mb = r->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
+		float ma =
+		    k->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
+		float mb =
+		    r->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
 		double sa = k->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N));
 		double sb = r->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N));
 		if (differ(&ma, &mb, sizeof(ma), "maxabs", why, wl) ||
@@ -364,7 +368,10 @@ const aprfs_kernels *aprfs_kernels_get(void)
 	return k;
 }
 
-const char *aprfs_kernels_isa(void) { return aprfs_kernels_get()->isa; }
+const char *aprfs_kernels_isa(void)
+{
+	return aprfs_kernels_get()->isa;
+}
 
 void aprfs_kernels_reset(void)
 {

@@ -24,10 +24,8 @@ typedef enum {
 	APRFS_K_COUNT
 } aprfs_kslot;
 
-typedef void (*aprfs_encode_fn)(const float *x, size_t n, const aprfs_qparams *p,
-				uint8_t *out);
-typedef void (*aprfs_decode_fn)(const uint8_t *in, size_t n, const aprfs_qparams *p,
-				float *y);
+typedef void (*aprfs_encode_fn)(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out);
+typedef void (*aprfs_decode_fn)(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y);
 
 typedef struct aprfs_kernels {
 	const char *isa; /* "scalar", "avx2", "avx512", "neon" */

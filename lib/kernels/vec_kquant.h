@@ -2,13 +2,21 @@
  * own): the scale searches of lib/quant/q4k.c and q6k.c run with one lane per sub-block,
  * KV_W sub-blocks per pass, each lane replaying the scalar search. */
 
+/* kq_clamp: v < lo ? lo : v > hi ? hi : v (NaN stays NaN). An ISA file may supply it as
+ * max-then-min when its instructions have exactly these semantics, operand order included
+ * (x86 maxps(lo, v) returns v for NaN and for equal zeros). */
+#ifndef KV_HAVE_CLAMP
 KV_INLINE vf kv_clamp(vf v, float lo, float hi)
 {
-	vf r = sel(v > hi, splat(hi), v); /* kq_clamp: v < lo ? lo : v > hi ? hi : v */
+	vf r = sel(v > hi, splat(hi), v);
 	return sel(v < lo, splat(lo), r);
 }
+#endif
 
-KV_INLINE vf kv_round(vf v) { return (v + 0x1.8p23f) - 0x1.8p23f; } /* kq_round */
+KV_INLINE vf kv_round(vf v)
+{
+	return (v + 0x1.8p23f) - 0x1.8p23f;
+} /* kq_round */
 
 typedef KV_VEC(uint8_t, 16) vb16;
 typedef KV_VEC(uint8_t, 32) vb32;
@@ -45,7 +53,10 @@ KV_INLINE vf kv_pow2(vi p)
 	return (vf)seli(p >= -126, normal, sub);
 }
 
-KV_INLINE vi kv_norm_exponent(vf amax) { return (vi)(((vu)amax >> 23) & 0xff) - 126; }
+KV_INLINE vi kv_norm_exponent(vf amax)
+{
+	return (vi)(((vu)amax >> 23) & 0xff) - 126;
+}
 
 KV_INLINE vf kv_unscale(vf v, vi e, float cap)
 {
@@ -125,7 +136,7 @@ static void kv_q4k_search(const vf *v, vf *scale, vf *min)
 	for (int i = 0; i < KQ4_SUB; i++)
 		a[i] = v[i] * v[i];
 	const vf ms = kv_sum32(a) / (float)KQ4_SUB;
-	vf av;
+	vf av = {0};
 	for (int j = 0; j < KV_W; j++)
 		av[j] = sqrtf(ms[j]);
 	for (int i = 0; i < KQ4_SUB; i++) {
@@ -183,7 +194,7 @@ static void kv_q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 		if (dj != 0.0f)
 			q = __builtin_convertvector(
 			    kv_round(kv_clamp((ldf(x + KV_W * h) + mj) / dj, 0.0f, 15.0f)), vi);
-		vb b = __builtin_convertvector(q, vb);
+		vb b = kv_narrow_b(q);
 		memcpy(L + KV_W * h, &b, sizeof(b));
 	}
 }
@@ -308,6 +319,7 @@ static void kv_q6k_pack(const uint8_t *L, uint8_t *ql, uint8_t *qh)
 {
 	for (int h = 0; h < 2; h++, L += 128, ql += 64, qh += 32) {
 		vb32 a, b, c, d;
+		/* cppcheck-suppress uninitvar ; kv_q6k_finish writes all 256 codes first */
 		memcpy(&a, L, 32);
 		memcpy(&b, L + 32, 32);
 		memcpy(&c, L + 64, 32);
@@ -339,7 +351,7 @@ static void kv_q6k_finish(const float *x, const float *scale, uint8_t *out)
 			vf q = splat(0.0f);
 			if (dj != 0.0f)
 				q = kv_round(kv_clamp(ldf(x + 16 * j + h) / dj, -32.0f, 31.0f));
-			vb b = __builtin_convertvector(__builtin_convertvector(q + 32.0f, vi), vb);
+			vb b = kv_narrow_b(__builtin_convertvector(q + 32.0f, vi));
 			memcpy(L + 16 * j + h, &b, sizeof(b));
 		}
 	}

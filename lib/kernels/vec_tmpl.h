@@ -32,25 +32,43 @@
 /* KV_W lanes of 32 bits fill one native register (AVX2 8, AVX-512 16, NEON 4): GCC
  * lowers wider generic vectors lane by lane for compares, which would undo the point. */
 #define KV_VEC(t, lanes) t __attribute__((vector_size((lanes) * sizeof(t))))
-typedef KV_VEC(float, KV_W) vf;	       /* KV_W floats */
-typedef KV_VEC(int32_t, KV_W) vi;      /* KV_W int32 (masks: 0 / -1) */
-typedef KV_VEC(uint32_t, KV_W) vu;     /* KV_W uint32 */
-typedef KV_VEC(uint16_t, KV_W) vh;     /* KV_W uint16 */
-typedef KV_VEC(int8_t, KV_W) vs8;      /* KV_W int8 */
-typedef KV_VEC(uint8_t, KV_W) vb;      /* KV_W uint8 */
-typedef KV_VEC(float, KV_W / 2) vfh;   /* half a vf, widened to ... */
-typedef KV_VEC(double, KV_W / 2) vd;   /* ... one native register of doubles */
+typedef KV_VEC(float, KV_W) vf;	     /* KV_W floats */
+typedef KV_VEC(int32_t, KV_W) vi;    /* KV_W int32 (masks: 0 / -1) */
+typedef KV_VEC(uint32_t, KV_W) vu;   /* KV_W uint32 */
+typedef KV_VEC(uint16_t, KV_W) vh;   /* KV_W uint16 */
+typedef KV_VEC(int8_t, KV_W) vs8;    /* KV_W int8 */
+typedef KV_VEC(uint8_t, KV_W) vb;    /* KV_W uint8 */
+typedef KV_VEC(float, KV_W / 2) vfh; /* half a vf, widened to ... */
+typedef KV_VEC(double, KV_W / 2) vd; /* ... one native register of doubles */
 
 /* Shuffle masks picking the even / odd lanes of two vi. */
 #if KV_W == 16
-#define KV_EVEN {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}
-#define KV_ODD {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}
+#define KV_EVEN                                                                                \
+	{                                                                                      \
+		0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30                      \
+	}
+#define KV_ODD                                                                                 \
+	{                                                                                      \
+		1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31                      \
+	}
 #elif KV_W == 8
-#define KV_EVEN {0, 2, 4, 6, 8, 10, 12, 14}
-#define KV_ODD {1, 3, 5, 7, 9, 11, 13, 15}
+#define KV_EVEN                                                                                \
+	{                                                                                      \
+		0, 2, 4, 6, 8, 10, 12, 14                                                      \
+	}
+#define KV_ODD                                                                                 \
+	{                                                                                      \
+		1, 3, 5, 7, 9, 11, 13, 15                                                      \
+	}
 #elif KV_W == 4
-#define KV_EVEN {0, 2, 4, 6}
-#define KV_ODD {1, 3, 5, 7}
+#define KV_EVEN                                                                                \
+	{                                                                                      \
+		0, 2, 4, 6                                                                     \
+	}
+#define KV_ODD                                                                                 \
+	{                                                                                      \
+		1, 3, 5, 7                                                                     \
+	}
 #else
 #error "KV_W must be 4, 8 or 16"
 #endif
@@ -62,17 +80,44 @@ KV_INLINE vf ldf(const float *p)
 	return v;
 }
 
-KV_INLINE void stf(float *p, vf v) { memcpy(p, &v, sizeof(v)); }
+KV_INLINE void stf(float *p, vf v)
+{
+	memcpy(p, &v, sizeof(v));
+}
 
-KV_INLINE vf splat(float f) { return (vf){0} + f; }
+KV_INLINE vf splat(float f)
+{
+	return (vf){0} + f;
+}
 
-KV_INLINE vf sel(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
+KV_INLINE vf sel(vi m, vf a, vf b)
+{
+	return (vf)(((vi)a & m) | ((vi)b & ~m));
+}
 
-KV_INLINE vi seli(vi m, vi a, vi b) { return (a & m) | (b & ~m); }
+KV_INLINE vi seli(vi m, vi a, vi b)
+{
+	return (a & m) | (b & ~m);
+}
 
-KV_INLINE vf vabs(vf v) { return (vf)((vu)v & 0x7fffffffu); }
+KV_INLINE vf vabs(vf v)
+{
+	return (vf)((vu)v & 0x7fffffffu);
+}
 
-KV_INLINE vi isnan_v(vf v) { return (vi)((vu)v & 0x7fffffffu) > 0x7f800000; }
+KV_INLINE vi isnan_v(vf v)
+{
+	return (vi)((vu)v & 0x7fffffffu) > 0x7f800000;
+}
+
+/* The low byte of each lane. GCC scalarises a narrowing __builtin_convertvector where the
+ * ISA has no single instruction for it (AVX2), so an ISA file may supply kv_narrow_b. */
+#ifndef KV_HAVE_NARROW_B
+KV_INLINE vb kv_narrow_b(vi v)
+{
+	return __builtin_convertvector(v, vb);
+}
+#endif
 
 /* ---- widening and narrowing ----------------------------------------------------------- */
 
@@ -198,6 +243,7 @@ static double sumabs_v(const float *x, size_t n)
 		}
 	}
 	double l[16];
+	/* cppcheck-suppress bufferAccessOutOfBounds ; acc is 16 doubles, cppcheck counts 2 */
 	memcpy(l, acc, sizeof(l));
 	for (size_t j = 0; i < n; i++, j++) {
 		float a = fabsf(x[i]);
@@ -232,7 +278,7 @@ static void encode_q8_v(const float *x, size_t n, const aprfs_qparams *p, uint8_
 	const float s = p->scale;
 	size_t i = 0;
 	for (; i + KV_W <= n; i += KV_W) {
-		vs8 b = __builtin_convertvector(round_away(ldf(x + i) / s, 127), vs8);
+		vb b = kv_narrow_b(round_away(ldf(x + i) / s, 127));
 		memcpy(out + i, &b, sizeof(b));
 	}
 	if (i < n)
@@ -257,7 +303,7 @@ KV_INLINE void pack_nibbles(vi c0, vi c1, uint8_t *out)
 {
 	vi even = __builtin_shuffle(c0, c1, (vi)KV_EVEN);
 	vi odd = __builtin_shuffle(c0, c1, (vi)KV_ODD);
-	vb b = __builtin_convertvector(even | odd << 4, vb);
+	vb b = kv_narrow_b(even | odd << 4);
 	memcpy(out, &b, sizeof(b));
 }
 
@@ -283,7 +329,8 @@ static void encode_q4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_
 		out[0] = (uint8_t)h;
 		out[1] = (uint8_t)(h >> 8);
 		for (int g = 0; g < 32 / KV_W; g += 2)
-			pack_nibbles(q4_codes(v[g], s), q4_codes(v[g + 1], s), out + 2 + g * KV_W / 2);
+			pack_nibbles(q4_codes(v[g], s), q4_codes(v[g + 1], s),
+				     out + 2 + g * KV_W / 2);
 	}
 	if (off < n)
 		aprfs_codec_q4.encode(x + off, n - off, p, out);
@@ -293,7 +340,7 @@ static void encode_q4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_
  * neither. Code 1 for +1, 2 for -1, four codes a byte, element 4k+j at bits 2j. */
 KV_INLINE vu trit_shifts(void)
 {
-	vu sh;
+	vu sh = {0};
 	for (int j = 0; j < KV_W; j++)
 		sh[j] = 2 * (j % 4);
 	return sh;
@@ -308,11 +355,12 @@ static void encode_ternary_v(const float *x, size_t n, const aprfs_qparams *p, u
 		for (; i + KV_W <= n; i += KV_W) {
 			vf y = ldf(x + i) / alpha;
 			vu c = ((vu)(y >= 0.5f) & 1) | ((vu)(y <= -0.5f) & 2);
-			vb b = __builtin_convertvector(c << sh, vb);
+			vb b = kv_narrow_b((vi)(c << sh));
 			uint32_t w[KV_W / 4];
 			memcpy(w, &b, sizeof(w));
 			for (int k = 0; k < KV_W / 4; k++)
-				out[i / 4 + k] = (uint8_t)(w[k] | w[k] >> 8 | w[k] >> 16 | w[k] >> 24);
+				out[i / 4 + k] =
+				    (uint8_t)(w[k] | w[k] >> 8 | w[k] >> 16 | w[k] >> 24);
 		}
 	}
 	if (i < n)
@@ -326,11 +374,12 @@ static void decode_ternary_v(const uint8_t *in, size_t n, const aprfs_qparams *p
 	size_t i = 0;
 	for (; i + KV_W <= n; i += KV_W) {
 		const uint8_t *b = in + i / 4;
-		vu w;
+		vu w = {0};
 		for (int j = 0; j < KV_W; j++)
 			w[j] = b[j / 4];
 		vu c = (w >> sh) & 3;
-		vf t = sel((vi)(c == 1), splat(1.0f), sel((vi)(c == 2), splat(-1.0f), splat(0.0f)));
+		vf t = sel((vi)(c == 1), splat(1.0f),
+			   sel((vi)(c == 2), splat(-1.0f), splat(0.0f)));
 		stf(y + i, alpha * t);
 	}
 	if (i < n)
@@ -395,8 +444,8 @@ static void nf4_block_v(const float *x, size_t b, const float mid[15], uint8_t *
 		pack_nibbles(nf4_codes(ldf(x + i) / m, mid),
 			     nf4_codes(ldf(x + i + KV_W) / m, mid), out + 4 + i / 2);
 	for (; i < b; i += 2)
-		out[4 + i / 2] = (uint8_t)(nf4_code1(x[i] / m, mid) |
-					   nf4_code1(x[i + 1] / m, mid) << 4);
+		out[4 + i / 2] =
+		    (uint8_t)(nf4_code1(x[i] / m, mid) | nf4_code1(x[i + 1] / m, mid) << 4);
 }
 
 static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)

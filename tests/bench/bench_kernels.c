@@ -33,26 +33,29 @@ static const char *const names[APRFS_K_COUNT] = {"f32", "f16", "bf16", "q8",	 "q
 						 "q4k", "q6k", "nf4",  "ternary"};
 
 /* Best of `reps` runs, in MB/s of `bytes`; at least one run, more while under 0.3 s. */
-#define TIMED(bytes, stmt)                                                                 \
-	({                                                                                 \
-		double best_ = 1e30;                                                       \
-		for (int r_ = 0; r_ < 5; r_++) {                                           \
-			double t0_ = now();                                                \
-			stmt;                                                              \
-			double dt_ = now() - t0_;                                          \
-			best_ = dt_ < best_ ? dt_ : best_;                                 \
-			if (r_ >= 1 && dt_ * (r_ + 1) > 0.6)                               \
-				break;                                                     \
-			if (dt_ > 1.0)                                                     \
-				break;                                                     \
-		}                                                                          \
-		(double)(bytes) / best_ / 1e6;                                             \
+#define TIMED(bytes, stmt)                                                                     \
+	({                                                                                     \
+		double best_ = 1e30;                                                           \
+		for (int r_ = 0; r_ < 5; r_++) {                                               \
+			double t0_ = now();                                                    \
+			stmt;                                                                  \
+			double dt_ = now() - t0_;                                              \
+			best_ = dt_ < best_ ? dt_ : best_;                                     \
+			if (r_ >= 1 && dt_ * (r_ + 1) > 0.6)                                   \
+				break;                                                         \
+			if (dt_ > 1.0)                                                         \
+				break;                                                         \
+		}                                                                              \
+		(double)(bytes) / best_ / 1e6;                                                 \
 	})
 
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64;
 	size_t n = mib << 18; /* floats */
+	printf("default ISA: %s\n", aprfs_kernels_isa());
+	if (n == 0)
+		return 0;
 	float *x = malloc(n * 4), *y = malloc(n * 4);
 	uint8_t *ref = malloc(n * 4 + 64), *out = malloc(n * 4 + 64);
 	uint16_t *h = malloc(n * 2);
@@ -66,8 +69,10 @@ int main(int argc, char **argv)
 	memset(y, 0, n * 4);
 	memset(out, 0, n * 4);
 	double mc = TIMED(n * 4, memcpy(y, x, n * 4));
-	printf("bench_kernels: %zu MiB f32 Gaussian input, one thread, MB/s of f32 input\n", mib);
-	printf("memcpy (same buffer, one thread): %.0f MB/s; 50%% of it: %.0f MB/s\n", mc, mc / 2);
+	printf("bench_kernels: %zu MiB f32 Gaussian input, one thread, MB/s of f32 input\n",
+	       mib);
+	printf("memcpy (same buffer, one thread): %.0f MB/s; 50%% of it: %.0f MB/s\n", mc,
+	       mc / 2);
 
 	const aprfs_kernels *tabs[APRFS_ISA_COUNT];
 	int nt = 0;
@@ -92,7 +97,7 @@ int main(int argc, char **argv)
 			q.scale = aprfs_ternary_alpha_from_sum(sc->sumabs(x, n), n);
 		const aprfs_codec *c = aprfs_codec_find(names[s]);
 		size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &q);
-		double mbs[APRFS_ISA_COUNT], best = 0;
+		double mbs[APRFS_ISA_COUNT] = {0}, best = 0;
 		int same = 1;
 		printf("encode %-9s", names[s]);
 		for (int t = 0; t < nt; t++) {
@@ -128,22 +133,24 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++)
 		h[i] = aprfs_f32_to_bf16(x[i]);
-	const char *misc[] = {"widen bf16", "widen f16", "maxabs", "sumabs", "bf16->q4 fused",
-			      "bf16->q4k fused"};
+	const char *misc[] = {"widen bf16", "widen f16",      "maxabs",
+			      "sumabs",	    "bf16->q4 fused", "bf16->q4k fused"};
 	for (int m = 0; m < 6; m++) {
 		printf("%-16s", misc[m]);
 		double b0 = 0, best = 0;
 		for (int t = 0; t < nt; t++) {
 			const aprfs_kernels *k = tabs[t];
 			volatile double sink = 0;
-			double v = m == 0   ? TIMED(n * 4, k->widen_bf16(h, n, y))
-				   : m == 1 ? TIMED(n * 4, k->widen_f16(h, n, y))
-				   : m == 2 ? TIMED(n * 4, sink += k->maxabs(x, n))
-				   : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n))
-				   : m == 4 ? TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4,
-									    APRFS_SRC_BF16, h, n, &p, out))
-					    : TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4K,
-									    APRFS_SRC_BF16, h, n, &p, out));
+			double v =
+			    m == 0   ? TIMED(n * 4, k->widen_bf16(h, n, y))
+			    : m == 1 ? TIMED(n * 4, k->widen_f16(h, n, y))
+			    : m == 2 ? TIMED(n * 4, sink += k->maxabs(x, n))
+			    : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n))
+			    : m == 4
+				? TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4, APRFS_SRC_BF16,
+								h, n, &p, out))
+				: TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4K, APRFS_SRC_BF16,
+								h, n, &p, out));
 			(void)sink;
 			b0 = t ? b0 : v;
 			best = v > best ? v : best;

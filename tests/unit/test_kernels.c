@@ -55,7 +55,8 @@ static void fill(float *x, size_t n, int kind)
 		case 1:
 		case 2: x[i] = gauss() * scale[kind]; break;
 		case 3: x[i] = f32_of((uint32_t)rnd()); break;
-		case 4: /* halves and quarters: exact .5 ties for scales 0.5, 1 and block ones */
+		case 4: /* halves and quarters: exact .5 ties for scales 0.5, 1 and block ones
+			 */
 			x[i] = (float)((int)(rnd() % 33) - 16) / (float)(1 << (rnd() % 3));
 			break;
 		case 5:
@@ -69,10 +70,11 @@ static void fill(float *x, size_t n, int kind)
 		memset(x + 32, 0, 8 * sizeof(float));
 }
 
-static const size_t lens[] = {1, 2, 3, 4, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 255, 256,
-			      257, 511, 512, 513, 767, 768, 1024, 4096 + 3, 20000};
+static const size_t lens[] = {1,   2,	3,   4,	  15,	16,	  17,	31,  32,
+			      33,  63,	64,  65,  127,	255,	  256,	257, 511,
+			      512, 513, 767, 768, 1024, 4096 + 3, 20000};
 #define NLENS (sizeof(lens) / sizeof(lens[0]))
-#define MAXN 20000
+#define MAXN  20000
 
 static float *X;
 static uint8_t *EA, *EB;
@@ -98,8 +100,8 @@ static void test_widen(const aprfs_kernels *k, const aprfs_kernels *r)
 			size_t n = wl[j] > 65536 - off ? 65536 - off : wl[j];
 			k->widen_f16(h + off, n, DA);
 			r->widen_f16(h + off, n, DB);
-			CHECK(first_diff(DA, DB, n * 4) == (size_t)-1, "%s widen_f16 n=%zu", k->isa,
-			      n);
+			CHECK(first_diff(DA, DB, n * 4) == (size_t)-1, "%s widen_f16 n=%zu",
+			      k->isa, n);
 			k->widen_bf16(h + off, n, DA);
 			r->widen_bf16(h + off, n, DB);
 			CHECK(first_diff(DA, DB, n * 4) == (size_t)-1, "%s widen_bf16 n=%zu",
@@ -127,8 +129,8 @@ static void test_narrow(const aprfs_kernels *k, const aprfs_kernels *r)
 			k->encode[s](X, n, NULL, EA);
 			r->encode[s](X, n, NULL, EB);
 			size_t at = first_diff(EA, EB, 2 * n);
-			CHECK(at == (size_t)-1, "%s narrow slot %d byte %zu (x bits %08x)", k->isa,
-			      s, at, at == (size_t)-1 ? 0 : *(uint32_t *)&X[at / 2]);
+			CHECK(at == (size_t)-1, "%s narrow slot %d byte %zu (x = %a)", k->isa,
+			      s, at, at == (size_t)-1 ? 0.0 : (double)X[at / 2]);
 		}
 		for (size_t i = 0; i < MAXN; i++)
 			X[i] = f32_of((uint32_t)rnd());
@@ -144,26 +146,27 @@ static void test_stats(const aprfs_kernels *k, const aprfs_kernels *r)
 			size_t n = lens[j] - (lens[j] == MAXN);
 			float ma = k->maxabs(X + 1, n), mb = r->maxabs(X + 1, n);
 			double sa = k->sumabs(X + 1, n), sb = r->sumabs(X + 1, n);
-			CHECK(memcmp(&ma, &mb, 4) == 0, "%s maxabs kind %d n %zu: %g vs %g", k->isa,
-			      kind, n, ma, mb);
-			CHECK(memcmp(&sa, &sb, 8) == 0, "%s sumabs kind %d n %zu: %.17g vs %.17g",
-			      k->isa, kind, n, sa, sb);
+			CHECK(memcmp(&ma, &mb, 4) == 0, "%s maxabs kind %d n %zu: %g vs %g",
+			      k->isa, kind, n, ma, mb);
+			CHECK(memcmp(&sa, &sb, 8) == 0,
+			      "%s sumabs kind %d n %zu: %.17g vs %.17g", k->isa, kind, n, sa,
+			      sb);
 		}
 	}
 }
 
-static void one_codec(const aprfs_kernels *k, const aprfs_kernels *r, int slot,
-		      const float *x, size_t n, const aprfs_qparams *p, const char *what)
+static void one_codec(const aprfs_kernels *k, const aprfs_kernels *r, int slot, const float *x,
+		      size_t n, const aprfs_qparams *p, const char *what)
 {
-	const aprfs_codec *c = aprfs_codec_find(slot == APRFS_K_F32		 ? "f32"
-						: slot == APRFS_K_F16		 ? "f16"
-						: slot == APRFS_K_BF16		 ? "bf16"
-						: slot == APRFS_K_Q8		 ? "q8"
-						: slot == APRFS_K_Q4		 ? "q4"
-						: slot == APRFS_K_Q4K		 ? "q4k"
-						: slot == APRFS_K_Q6K		 ? "q6k"
-						: slot == APRFS_K_NF4		 ? "nf4"
-									 : "ternary");
+	const aprfs_codec *c = aprfs_codec_find(slot == APRFS_K_F32    ? "f32"
+						: slot == APRFS_K_F16  ? "f16"
+						: slot == APRFS_K_BF16 ? "bf16"
+						: slot == APRFS_K_Q8   ? "q8"
+						: slot == APRFS_K_Q4   ? "q4"
+						: slot == APRFS_K_Q4K  ? "q4k"
+						: slot == APRFS_K_Q6K  ? "q6k"
+						: slot == APRFS_K_NF4  ? "nf4"
+								       : "ternary");
 	size_t bytes = (size_t)aprfs_codec_payload_size(c, n, p) - c->prefix_bytes;
 	memset(EA, 0xa5, bytes + 16);
 	memset(EB, 0xa5, bytes + 16);
@@ -175,7 +178,8 @@ static void one_codec(const aprfs_kernels *k, const aprfs_kernels *r, int slot,
 	k->decode[slot](EB, n, p, DA);
 	r->decode[slot](EB, n, p, DB);
 	at = first_diff(DA, DB, n * 4);
-	CHECK(at == (size_t)-1, "%s %s decode %s n=%zu: byte %zu", k->isa, c->name, what, n, at);
+	CHECK(at == (size_t)-1, "%s %s decode %s n=%zu: byte %zu", k->isa, c->name, what, n,
+	      at);
 }
 
 static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
@@ -190,7 +194,8 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(X, n)), 64};
 			for (int s = 0; s < APRFS_K_COUNT; s++) {
 				if (s == APRFS_K_TERNARY)
-					p.scale = aprfs_ternary_alpha_from_sum(r->sumabs(X, n), n);
+					p.scale =
+					    aprfs_ternary_alpha_from_sum(r->sumabs(X, n), n);
 				one_codec(k, r, s, X, n, &p, what);
 			}
 			for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++) {
@@ -212,8 +217,8 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 	for (int s = 0; s < APRFS_K_COUNT; s++) {
 		k->decode[s](EB, MAXN, &p, DA);
 		r->decode[s](EB, MAXN, &p, DB);
-		CHECK(first_diff(DA, DB, MAXN * 4) == (size_t)-1, "%s decode slot %d random bytes",
-		      k->isa, s);
+		CHECK(first_diff(DA, DB, MAXN * 4) == (size_t)-1,
+		      "%s decode slot %d random bytes", k->isa, s);
 	}
 }
 
@@ -234,16 +239,16 @@ static void test_fused(const aprfs_kernels *k, const aprfs_kernels *r)
 			for (int s = 0; s < APRFS_K_COUNT; s++) {
 				p.nf4_block = s == APRFS_K_NF4 && j % 2 ? 6000 : 64;
 				const aprfs_codec *c = aprfs_codec_find(
-				    (const char *[]){"f32", "f16", "bf16", "q8", "q4", "q4k", "q6k",
-						     "nf4", "ternary"}[s]);
+				    (const char *[]){"f32", "f16", "bf16", "q8", "q4", "q4k",
+						     "q6k", "nf4", "ternary"}[s]);
 				size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &p);
 				memset(EA, 0, bytes);
 				memset(EB, 0, bytes);
 				int rc = aprfs_encode_src(k, (aprfs_kslot)s, dt, h, n, &p, EA);
 				r->encode[s](w, n, &p, EB);
 				CHECK(rc == 0 && memcmp(EA, EB, bytes) == 0,
-				      "%s fused %s from %s n=%zu", k->isa, c->name, d ? "bf16" : "f16",
-				      n);
+				      "%s fused %s from %s n=%zu", k->isa, c->name,
+				      d ? "bf16" : "f16", n);
 			}
 		}
 	}
@@ -274,26 +279,28 @@ static void test_dispatch(void)
 		setenv("APRFS_ISA", isa, 1);
 		aprfs_kernels_reset();
 		if (aprfs_kernels_for_isa(isa)) {
-			CHECK(strcmp(aprfs_kernels_isa(), isa) == 0, "APRFS_ISA=%s gave %s", isa,
-			      aprfs_kernels_isa());
+			CHECK(strcmp(aprfs_kernels_isa(), isa) == 0, "APRFS_ISA=%s gave %s",
+			      isa, aprfs_kernels_isa());
 			continue;
 		}
 		fflush(NULL);
 		pid_t pid = fork();
 		if (pid == 0) {
-			freopen("/dev/null", "w", stderr);
+			if (!freopen("/dev/null", "w", stderr))
+				_exit(3);
 			aprfs_kernels_get();
 			_exit(0);
 		}
 		int st = 0;
 		waitpid(pid, &st, 0);
-		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "APRFS_ISA=%s must be refused", isa);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "APRFS_ISA=%s must be refused",
+		      isa);
 	}
 	unsetenv("APRFS_ISA");
 	aprfs_kernels_reset();
 	printf("default ISA: %s\n", aprfs_kernels_isa());
-	CHECK(strcmp(aprfs_kernels_isa(), "scalar") != 0 || (!aprfs_kernels_for_isa("avx2") &&
-							     !aprfs_kernels_for_isa("neon")),
+	CHECK(strcmp(aprfs_kernels_isa(), "scalar") != 0 ||
+		  (!aprfs_kernels_for_isa("avx2") && !aprfs_kernels_for_isa("neon")),
 	      "a SIMD ISA is available but the default is scalar");
 }
 
@@ -315,14 +322,15 @@ int main(void)
 		int before = check_failed;
 		char why[160] = "";
 		rng_state = 42;
-		CHECK(aprfs_kernels_selfcheck(k, why, sizeof(why)) == 0, "%s self-check: %s", isa,
-		      why);
+		CHECK(aprfs_kernels_selfcheck(k, why, sizeof(why)) == 0, "%s self-check: %s",
+		      isa, why);
 		test_widen(k, r);
 		test_narrow(k, r);
 		test_stats(k, r);
 		test_codecs(k, r);
 		test_fused(k, r);
-		printf("ISA %s: run, %s\n", isa, check_failed == before ? "identical" : "DIFFERS");
+		printf("ISA %s: run, %s\n", isa,
+		       check_failed == before ? "identical" : "DIFFERS");
 	}
 	test_dispatch();
 	free(X);

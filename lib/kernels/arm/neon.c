@@ -21,7 +21,7 @@ static inline void kv_f16_narroww(const float *in, uint8_t *out)
 	memcpy(out, &h, sizeof(h));
 }
 
-#define KV_W 4
+#define KV_W	4
 #define KV_FILL aprfs_kernels_fill_neon_impl
 #include "../vec_tmpl.h"
 

@@ -7,6 +7,7 @@
 #pragma GCC target("avx2,f16c")
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 /* vcvtph2ps is exact and quiets NaNs the way half.c's aprfs_f16_to_f32 does. */
 static inline void kv_f16_widenw(const uint16_t *in, float *out)
@@ -22,7 +23,35 @@ static inline void kv_f16_narroww(const float *in, uint8_t *out)
 			 _mm256_cvtps_ph(_mm256_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
 }
 
-#define KV_W 8
+/* The low byte of each of 8 int32 lanes: vpshufb gathers four per 128-bit half, then the
+ * halves are joined (AVX2 has no vpmovdb). */
+typedef uint8_t kv_b8 __attribute__((vector_size(8)));
+typedef int32_t kv_i8 __attribute__((vector_size(32)));
+static inline kv_b8 kv_narrow_b(kv_i8 v)
+{
+	const __m256i pick =
+	    _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4,
+			     8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+	__m256i t = _mm256_shuffle_epi8((__m256i)v, pick);
+	__m128i j =
+	    _mm_unpacklo_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+	kv_b8 r;
+	memcpy(&r, &j, sizeof(r));
+	return r;
+}
+#define KV_HAVE_NARROW_B
+
+/* kq_clamp in two instructions: maxps(lo, v) is "v < lo ? lo : v" and minps(hi, r) is
+ * "r > hi ? hi : r" bit for bit, NaN and signed zeros included, with the constant first. */
+typedef float kv_f8 __attribute__((vector_size(32)));
+static inline kv_f8 kv_clamp(kv_f8 v, float lo, float hi)
+{
+	return (kv_f8)_mm256_min_ps(_mm256_set1_ps(hi),
+				    _mm256_max_ps(_mm256_set1_ps(lo), (__m256)v));
+}
+#define KV_HAVE_CLAMP
+
+#define KV_W	8
 #define KV_FILL aprfs_kernels_fill_avx2_impl
 #include "../vec_tmpl.h"
 

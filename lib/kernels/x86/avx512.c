@@ -18,7 +18,26 @@ static inline void kv_f16_narroww(const float *in, uint8_t *out)
 			    _mm512_cvtps_ph(_mm512_loadu_ps(in), _MM_FROUND_TO_NEAREST_INT));
 }
 
-#define KV_W 16
+/* The low byte of each of 16 int32 lanes: one vpmovdb (GCC does not always find it). */
+typedef uint8_t kv_b16 __attribute__((vector_size(16)));
+typedef int32_t kv_i16 __attribute__((vector_size(64)));
+static inline kv_b16 kv_narrow_b(kv_i16 v)
+{
+	return (kv_b16)_mm512_cvtepi32_epi8((__m512i)v);
+}
+#define KV_HAVE_NARROW_B
+
+/* kq_clamp in two instructions: maxps(lo, v) is "v < lo ? lo : v" and minps(hi, r) is
+ * "r > hi ? hi : r" bit for bit, NaN and signed zeros included, with the constant first. */
+typedef float kv_f16 __attribute__((vector_size(64)));
+static inline kv_f16 kv_clamp(kv_f16 v, float lo, float hi)
+{
+	return (kv_f16)_mm512_min_ps(_mm512_set1_ps(hi),
+				     _mm512_max_ps(_mm512_set1_ps(lo), (__m512)v));
+}
+#define KV_HAVE_CLAMP
+
+#define KV_W	16
 #define KV_FILL aprfs_kernels_fill_avx512_impl
 #include "../vec_tmpl.h"
 

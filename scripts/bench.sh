@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# bench.sh - `make bench`: the kernel figures (bench_kernels: MB/s per kernel per ISA on a
+# 64 MiB f32 tensor, memcpy beside them), then `aprfs convert` of a >= 1 GiB bf16 checkpoint
+# to q4, q4k and nf4 with the default ISA and with APRFS_ISA=scalar: wall time, MB/s of
+# source, peak RSS, and whether both outputs are byte-identical.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MB=${BENCH_SIZE_MB:-1100}
+DIR=${BENCH_DIR:-/tmp/aprfs-bench}
+KEEP=${BENCH_KEEP:-0}
+
+echo "=== kernels (one thread)"
+build/tools/bench_kernels 64
+
+echo "=== aprfs convert, ${SIZE_MB} MiB bf16 checkpoint in $DIR"
+mkdir -p "$DIR"
+if [ ! -f "$DIR/model/model.safetensors" ]; then
+	build/tools/genmodel --dtype bf16 --size-mb "$SIZE_MB" "$DIR/model" >/dev/null
+fi
+src="$DIR/model/model.safetensors"
+src_bytes=$(stat -c %s "$src")
+echo "source: $src ($((src_bytes / 1048576)) MiB), default ISA: $(
+	env -u APRFS_ISA build/tools/bench_kernels 0 | sed -n "s/^default ISA: //p")"
+
+# Wall seconds and peak RSS (KiB) of one command, via GNU time when installed, else via
+# python's getrusage of the child.
+measure() { # outfile, command...
+	local out=$1
+	shift
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f '%e %M' -o "$out" "$@"
+	else
+		python3 - "$out" "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[2:], check=True)
+dt = time.monotonic() - t
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+open(sys.argv[1], "w").write(f"{dt:.2f} {rss}\n")
+PY
+	fi
+}
+
+cat /proc/cpuinfo >/dev/null
+for v in q4 q4k nf4; do
+	declare -A secs=()
+	for isa in default scalar; do
+		out="$DIR/model.$isa.$v.apr"
+		rm -f "$out"
+		cat "$src" >/dev/null # warm the page cache: measure the encoder, not the disk
+		if [ "$isa" = default ]; then
+			measure "$DIR/time" env -u APRFS_ISA build/aprfs convert --quiet "$src" "$out"
+		else
+			measure "$DIR/time" env APRFS_ISA=scalar build/aprfs convert --quiet "$src" \
+				"$out"
+		fi
+		read -r s rss <"$DIR/time"
+		secs[$isa]=$s
+		printf 'convert %-4s %-8s %7.2f s %8.0f MB/s of bf16 source  peak RSS %6d KiB\n' \
+			"$v" "$isa" "$s" "$(echo "$src_bytes / $s / 1000000" | bc -l)" "$rss"
+	done
+	if cmp -s "$DIR/model.default.$v.apr" "$DIR/model.scalar.$v.apr"; then same=identical; else same=DIFFER; fi
+	printf 'convert %-4s speedup default/scalar: %.2fx, outputs %s\n' "$v" \
+		"$(echo "${secs[scalar]} / ${secs[default]}" | bc -l)" "$same"
+	rm -f "$DIR/model.default.$v.apr" "$DIR/model.scalar.$v.apr"
+done
+# The filesystem's figures, on the same checkpoint.
+echo "=== aprfs mount"
+BENCH_DIR=$DIR BENCH_SIZE_MB=$SIZE_MB scripts/bench-fs.sh
+[ "$KEEP" = 1 ] || rm -rf "$DIR"
