@@ -35,6 +35,7 @@ struct aprfs_source {
 	char *cfg_path;
 	int cfg_exists;
 	aprfs_file_id cfg_id;
+	atomic_uint_fast64_t copied; /* bytes read out of the mappings, for release_pages */
 };
 
 /* ---- SIGBUS-guarded copy ----
@@ -510,11 +511,19 @@ static int shard_unchanged(const aprfs_st_file *f)
 	return aprfs_file_id_equal(&now, &f->id);
 }
 
-/* Drop the whole pages of a range just copied from the mapping. They stay in the page
- * cache; only our mapping lets go of them, so a sequential pass over a 100 GiB checkpoint
- * keeps a resident set of a few chunks instead of the whole file. The pages are clean
- * and private, so another thread touching one merely faults it back in. */
-static void release_pages(const uint8_t *p, size_t len)
+/* Keeping the daemon's resident set to its cache: pages copied out of the mapping are
+ * dropped from it (they stay in the page cache; the pages are clean and private, so a
+ * thread still copying from one merely faults it back in).
+ *
+ * First the whole pages of the range just copied. The partial pages at its two ends are
+ * shared with the neighbouring ranges, which may still be in use, and releasing one early
+ * makes the neighbour fault in mid-page, where the kernel's fault-around maps back a whole
+ * aligned 64 KiB window; so they are left, one page per chunk: tens of MiB per GiB read.
+ * Hence, second, a sweep of the whole mapping after every SWEEP_BYTES copied, which drops
+ * those leftovers too; it only walks page tables, so it is cheap. */
+#define SWEEP_BYTES (64u << 20)
+
+static void release_pages(aprfs_source *s, const aprfs_st_file *f, const uint8_t *p, size_t len)
 {
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
@@ -522,6 +531,9 @@ static void release_pages(const uint8_t *p, size_t len)
 
 	if (b > a)
 		madvise((void *)a, b - a, MADV_DONTNEED);
+	uint64_t before = atomic_fetch_add(&s->copied, len);
+	if (before / SWEEP_BYTES != (before + len) / SWEEP_BYTES)
+		madvise((void *)f->map, f->map_len, MADV_DONTNEED);
 }
 
 int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size_t len,
@@ -546,7 +558,7 @@ int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size
 	    aprfs_guarded_copy(dst, f->map + t->file_off + off, len) != 0 ||
 	    !shard_unchanged(f))
 		return aprfs_fail(err, EIO, "%s: changed since it was opened", f->path);
-	release_pages(f->map + t->file_off + off, len);
+	release_pages(s, f, f->map + t->file_off + off, len);
 	return 0;
 }
 

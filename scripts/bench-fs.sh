@@ -27,10 +27,11 @@ unmount() {
 }
 trap unmount EXIT
 
+# "Cold" means a fresh mount: an empty chunk cache and no page cache of the virtual files.
+# The source checkpoint is read once beforehand so that neither side waits for the disk.
+cat "$src" >/dev/null
 mount_cold() {
 	unmount
-	sync
-	echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
 	build/aprfs -f -o cache_mb="$cache_mb" "$models" "$mnt" 2>"$dir/daemon.log" &
 	pid=$!
 	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
