@@ -37,6 +37,12 @@ typedef struct aprfs_codec {
 extern const aprfs_codec aprfs_codec_f32, aprfs_codec_f16, aprfs_codec_bf16, aprfs_codec_q8,
     aprfs_codec_q4, aprfs_codec_q4k, aprfs_codec_q6k, aprfs_codec_nf4, aprfs_codec_ternary;
 
+/* The NF4 code book (apr-v2.md's 16 levels) and the 15 midpoints between neighbours,
+ * computed in f32: code = how many midpoints lie strictly below x / absmax. Every
+ * implementation compares against these same numbers. */
+extern const float aprfs_nf4_levels[16];
+void aprfs_nf4_midpoints(float mid[15]);
+
 /* Codec by variant name ("q4k"), or NULL. */
 const aprfs_codec *aprfs_codec_find(const char *name);
 /* Blocks and bytes for n elements (nf4 uses p->nf4_block). */

@@ -386,25 +386,6 @@ static void decode_ternary_v(const uint8_t *in, size_t n, const aprfs_qparams *p
 		aprfs_codec_ternary.decode(in + i / 4, n - i, p, y + i);
 }
 
-static const float nf4_lv[16] = {
-    -1.0f,
-    -0.6961928009986877f,
-    -0.5250730514526367f,
-    -0.39491748809814453f,
-    -0.28444138169288635f,
-    -0.18477343022823334f,
-    -0.09105003625154495f,
-    0.0f,
-    0.07958029955625534f,
-    0.16093020141124725f,
-    0.24611230194568634f,
-    0.33791524171829224f,
-    0.44070982933044434f,
-    0.5626170039176941f,
-    0.7229568362236023f,
-    1.0f,
-};
-
 /* Code = how many of the 15 f32 midpoints lie below v (nf4.c's rule); NaN is code 7. */
 KV_INLINE vi nf4_codes(vf v, const float mid[15])
 {
@@ -454,8 +435,7 @@ static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8
 		return;
 	const size_t b = p->nf4_block;
 	float mid[15];
-	for (int k = 0; k < 15; k++)
-		mid[k] = (nf4_lv[k] + nf4_lv[k + 1]) / 2.0f;
+	aprfs_nf4_midpoints(mid);
 	size_t off = 0;
 	for (; off + b <= n; off += b, out += 4 + b / 2)
 		nf4_block_v(x + off, b, mid, out);

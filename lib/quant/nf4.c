@@ -7,7 +7,7 @@
 #include "../codec.h"
 #include "../dtype.h"
 
-static const float nf4_levels[16] = {
+const float aprfs_nf4_levels[16] = {
     -1.0f,
     -0.6961928009986877f,
     -0.5250730514526367f,
@@ -30,10 +30,10 @@ enum { NF4_ZERO_CODE = 7 };
 
 /* Midpoints computed in f32 so every implementation compares against the same 15
  * numbers; a value exactly on a midpoint goes to the lower level. */
-static void nf4_midpoints(float mid[15])
+void aprfs_nf4_midpoints(float mid[15])
 {
 	for (int i = 0; i < 15; i++)
-		mid[i] = (nf4_levels[i] + nf4_levels[i + 1]) / 2.0f;
+		mid[i] = (aprfs_nf4_levels[i] + aprfs_nf4_levels[i + 1]) / 2.0f;
 }
 
 static uint8_t nf4_code(float v, const float mid[15])
@@ -92,7 +92,7 @@ static void nf4_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t
 		return;
 	size_t b = p->nf4_block;
 	float mid[15];
-	nf4_midpoints(mid);
+	aprfs_nf4_midpoints(mid);
 	for (size_t off = 0; off < n; off += b, out += 4 + b / 2) {
 		size_t len = n - off < b ? n - off : b;
 		nf4_encode_block(x + off, len, b, mid, out);
@@ -108,7 +108,8 @@ static void nf4_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, floa
 		float m = get_f32le(in);
 		size_t len = n - off < b ? n - off : b;
 		for (size_t i = 0; i < len; i++)
-			y[off + i] = nf4_levels[(in[4 + i / 2] >> (4 * (i & 1))) & 0xf] * m;
+			y[off + i] =
+			    aprfs_nf4_levels[(in[4 + i / 2] >> (4 * (i & 1))) & 0xf] * m;
 	}
 }
 
