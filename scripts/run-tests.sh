@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-tests.sh - `make test`: unit tests, the kernel tests on every ISA, the bats suites
-# (real FUSE mounts), and the aarch64 kernel tests under qemu when the cross tools exist.
+# (real FUSE mounts), the aarch64 kernel tests under qemu when the cross tools exist, and
+# the static checks (cppcheck, clang-format).
 # Prints one "N passed, N failed" summary line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ run() { # name, command...
 		failed=$((failed + 1))
 	fi
 }
+
+run lint make -s lint
+run format scripts/check-format.sh
 
 for t in build/tests/test_*; do
 	[ -x "$t" ] || continue
