@@ -364,7 +364,7 @@ static int tensor_crc(aprfs_file *f, tensor_plan *t, uint32_t *crc, aprfs_err *e
 }
 
 /* A cold footer needs every chunk's CRC. The chunks are independent, so the missing ones
- * are computed on every core (a 1.1 GiB model's q4k footer: 3.1 s instead of 6); the fold into
+ * are computed on every core; the fold into
  * the footer below stays sequential (and cheap: crc32_combine per chunk). */
 static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
 {
