@@ -1,15 +1,15 @@
-/* vec_kquant.h - the Q4_K and Q6_K encoders of vec_tmpl.h (included from it, never on its
- * own): the scale searches of lib/quant/q4k.c and q6k.c run with one lane per sub-block,
- * KV_W sub-blocks per pass, each lane replaying the scalar search. */
+/* vec_kquant.h - the Q4_K and Q6_K kernels of vec_tmpl.h (included from it, never alone):
+ * the scale searches of lib/quant/q4k.c and q6k.c run one lane per sub-block, KV_W
+ * sub-blocks per pass, each lane replaying the scalar search; the decoders follow GGML's. */
 
-/* kq_clamp: v < lo ? lo : v > hi ? hi : v (NaN stays NaN). An ISA file may supply it as
- * max-then-min when its instructions have exactly these semantics, operand order included
- * (x86 maxps(lo, v) returns v for NaN and for equal zeros). */
-#ifndef KV_HAVE_CLAMP
-KV_INLINE vf kv_clamp(vf v, float lo, float hi)
+/* sqrtf lane by lane: IEEE square root is correctly rounded, so the vector instruction
+ * gives sqrtf's float; an ISA file may supply it. */
+#ifndef KV_HAVE_SQRT
+KV_INLINE vf kv_sqrt(vf v)
 {
-	vf r = sel(v > hi, splat(hi), v);
-	return sel(v < lo, splat(lo), r);
+	for (int j = 0; j < KV_W; j++)
+		v[j] = sqrtf(v[j]);
+	return v;
 }
 #endif
 
@@ -17,9 +17,6 @@ KV_INLINE vf kv_round(vf v)
 {
 	return (v + 0x1.8p23f) - 0x1.8p23f;
 } /* kq_round */
-
-typedef KV_VEC(uint8_t, 16) vb16;
-typedef KV_VEC(uint8_t, 32) vb32;
 
 /* kq_fold8 / kq_sum16 / kq_sum32 on rows: the same adds, on KV_W lanes at once. */
 KV_INLINE vf kv_fold8(const vf *b)
@@ -74,15 +71,51 @@ static void kv_sanitize(const float *x, size_t n, float *out)
 	}
 }
 
-/* rows[r][j] = buf[sub * j + r]: element r of sub-block j (j < KV_W). */
+/* One stage of an in-place KV_W x KV_W transpose (row i = m[i]): rows i and i+h (bit h of
+ * i clear) swap their off-diagonal h x h blocks. Doing it for every h swaps each element's
+ * row and column bits, i.e. transposes; shuffles only, so values pass through unchanged. */
+KV_INLINE void kv_tstage(vf *m, int h, vi lo, vi hi)
+{
+	for (int i = 0; i < KV_W; i++) {
+		if (!(i & h)) {
+			const vf a = m[i], b = m[i + h];
+			m[i] = __builtin_shuffle(a, b, lo);
+			m[i + h] = __builtin_shuffle(a, b, hi);
+		}
+	}
+}
+
+/* Lane j of stage h: lo[j] = j & h ? KV_W + j - h : j, hi[j] = j & h ? KV_W + j : j + h. */
+KV_INLINE void kv_transpose_sq(vf *m)
+{
+#if KV_W == 4
+	kv_tstage(m, 1, (vi){0, 4, 2, 6}, (vi){1, 5, 3, 7});
+	kv_tstage(m, 2, (vi){0, 1, 4, 5}, (vi){2, 3, 6, 7});
+#elif KV_W == 8
+	kv_tstage(m, 1, (vi){0, 8, 2, 10, 4, 12, 6, 14}, (vi){1, 9, 3, 11, 5, 13, 7, 15});
+	kv_tstage(m, 2, (vi){0, 1, 8, 9, 4, 5, 12, 13}, (vi){2, 3, 10, 11, 6, 7, 14, 15});
+	kv_tstage(m, 4, (vi){0, 1, 2, 3, 8, 9, 10, 11}, (vi){4, 5, 6, 7, 12, 13, 14, 15});
+#else
+	kv_tstage(m, 1, (vi){0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
+		  (vi){1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31});
+	kv_tstage(m, 2, (vi){0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+		  (vi){2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
+	kv_tstage(m, 4, (vi){0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+		  (vi){4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31});
+	kv_tstage(m, 8, (vi){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+		  (vi){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+#endif
+}
+
+/* rows[r][j] = buf[sub * j + r]: element r of sub-block j (j < KV_W), one KV_W-square
+ * tile of KV_W rows at a time. */
 static void kv_transpose(const float *buf, int sub, vf *rows)
 {
-	float t[32][KV_W];
-	for (int j = 0; j < KV_W; j++)
-		for (int r = 0; r < sub; r++)
-			t[r][j] = buf[sub * j + r];
-	for (int r = 0; r < sub; r++)
-		rows[r] = ldf(t[r]);
+	for (int c = 0; c < sub; c += KV_W) {
+		for (int j = 0; j < KV_W; j++)
+			rows[c + j] = ldf(buf + sub * j + c);
+		kv_transpose_sq(rows + c);
+	}
 }
 
 KV_INLINE vf kv_absmax_rows(const vf *x, int sub)
@@ -120,6 +153,45 @@ static void kv_q4k_step(kv_q4k_state *st, vf sl, vf sll, vf slx, vf sw, vf sx)
 	st->lo = sel(upd, m, st->lo);
 }
 
+/* q4k_candidate's three sums for one candidate: rows i, i+4, ..., i+28 are made together
+ * and folded at once in kq_sum32's tree (row i with i+16, then with i+8's pair, then with
+ * i+4's), so no row is ever stored; dv = v - lo is formed on the fly, as the reference's
+ * dv array always holds it. The same adds in the same order: the same floats. */
+typedef struct {
+	vf sl, sll, slx;
+} kv_sums3;
+
+KV_INLINE kv_sums3 kv_add3(kv_sums3 a, kv_sums3 b)
+{
+	return (kv_sums3){a.sl + b.sl, a.sll + b.sll, a.slx + b.slx};
+}
+
+KV_INLINE kv_sums3 kv_q4k_row(vf v, vf w, vf lo, vf iscale)
+{
+	const vf l = kv_clamp(kv_round(iscale * (v - lo)), 0.0f, 15.0f);
+	const vf wl = w * l;
+	return (kv_sums3){wl, wl * l, wl * v};
+}
+
+KV_INLINE kv_sums3 kv_q4k_pair(const vf *v, const vf *w, vf lo, vf is, int i)
+{
+	return kv_add3(kv_q4k_row(v[i], w[i], lo, is),
+		       kv_q4k_row(v[i + 16], w[i + 16], lo, is));
+}
+
+static kv_sums3 kv_q4k_candidate(const vf *v, const vf *w, vf lo, vf is)
+{
+	kv_sums3 d[4];
+	for (int i = 0; i < 4; i++) {
+		const kv_sums3 c0 =
+		    kv_add3(kv_q4k_pair(v, w, lo, is, i), kv_q4k_pair(v, w, lo, is, i + 8));
+		const kv_sums3 c4 = kv_add3(kv_q4k_pair(v, w, lo, is, i + 4),
+					    kv_q4k_pair(v, w, lo, is, i + 12));
+		d[i] = kv_add3(c0, c4);
+	}
+	return kv_add3(kv_add3(d[0], d[2]), kv_add3(d[1], d[3]));
+}
+
 /* q4k_search on KV_W normalised sub-blocks (v: 32 rows). */
 static void kv_q4k_search(const vf *v, vf *scale, vf *min)
 {
@@ -132,16 +204,12 @@ static void kv_q4k_search(const vf *v, vf *scale, vf *min)
 	const vf flat_min = -lo;
 	const vi flat = hi == lo;
 
-	vf w[KQ4_SUB], dv[KQ4_SUB], a[KQ4_SUB], b[KQ4_SUB];
+	vf w[KQ4_SUB], a[KQ4_SUB], b[KQ4_SUB];
 	for (int i = 0; i < KQ4_SUB; i++)
 		a[i] = v[i] * v[i];
-	const vf ms = kv_sum32(a) / (float)KQ4_SUB;
-	vf av = {0};
-	for (int j = 0; j < KV_W; j++)
-		av[j] = sqrtf(ms[j]);
+	const vf av = kv_sqrt(kv_sum32(a) / (float)KQ4_SUB);
 	for (int i = 0; i < KQ4_SUB; i++) {
 		w[i] = av + vabs(v[i]);
-		dv[i] = v[i] - lo;
 		b[i] = w[i] * v[i];
 	}
 	const vf sw = kv_sum32(w), sx = kv_sum32(b);
@@ -149,16 +217,8 @@ static void kv_q4k_search(const vf *v, vf *scale, vf *min)
 	kv_q4k_state st = {splat(-FLT_MAX), (hi - lo) / 15.0f, flat_min, lo};
 	for (int k = 0; k < KQ4_STEPS; k++) {
 		const vf iscale = ((float)(140 + k) / 10.0f) / (hi - st.lo);
-		vf wl[KQ4_SUB], wll[KQ4_SUB], wlx[KQ4_SUB];
-		for (int i = 0; i < KQ4_SUB; i++) {
-			vf l = kv_clamp(kv_round(iscale * dv[i]), 0.0f, 15.0f);
-			wl[i] = w[i] * l;
-			wll[i] = wl[i] * l;
-			wlx[i] = wl[i] * v[i];
-		}
-		kv_q4k_step(&st, kv_sum32(wl), kv_sum32(wll), kv_sum32(wlx), sw, sx);
-		for (int i = 0; i < KQ4_SUB; i++)
-			dv[i] = v[i] - st.lo;
+		const kv_sums3 c = kv_q4k_candidate(v, w, st.lo, iscale);
+		kv_q4k_step(&st, c.sl, c.sll, c.slx, sw, sx);
 	}
 	*scale = sel(flat, splat(0.0f), st.scale);
 	*min = sel(flat, flat_min, st.min);
@@ -265,6 +325,43 @@ static void encode_q4k_v(const float *x, size_t n, const aprfs_qparams *p, uint8
 	}
 	if (at < n)
 		aprfs_codec_q4k.encode(x + at, n - at, p, out);
+}
+
+/* q4k.c's q4k_decode_block (GGML's dequantize_row_q4_K): d1 = d*sc and m1 = dmin*m per
+ * sub-block, then d1*q - m1 per element, the product rounded before the subtraction. */
+static void kv_q4k_decode_block(const uint8_t *in, float *y)
+{
+	const float d = aprfs_f16_to_f32((uint16_t)(in[0] | in[1] << 8));
+	const float dmin = aprfs_f16_to_f32((uint16_t)(in[2] | in[3] << 8));
+	const uint8_t *s12 = in + 4;
+	float d1[8], m1[8];
+	for (int j = 0; j < 4; j++) {
+		d1[j] = d * (s12[j] & 63);
+		m1[j] = dmin * (s12[j + 4] & 63);
+		d1[j + 4] = d * ((s12[j + 8] & 15) | (s12[j] >> 6) << 4);
+		m1[j + 4] = dmin * ((s12[j + 8] >> 4) | (s12[j + 4] >> 6) << 4);
+	}
+	for (int c = 0; c < 4; c++) {
+		vb32 b;
+		memcpy(&b, in + 16 + 32 * c, sizeof(b));
+		const vb32 lo = b & 15, hi = b >> 4;
+		int8_t q[64];
+		memcpy(q, &lo, sizeof(lo));
+		memcpy(q + 32, &hi, sizeof(hi));
+		for (int g = 0; g < 64; g += KV_W) {
+			const int j = 2 * c + g / 32;
+			stf(y + 64 * c + g, splat(d1[j]) * kv_s8_to_f(q + g) - splat(m1[j]));
+		}
+	}
+}
+
+static void decode_q4k_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
+{
+	size_t at = 0;
+	for (; at + 256 <= n; at += 256, in += KQ4_BYTES)
+		kv_q4k_decode_block(in, y + at);
+	if (at < n)
+		aprfs_codec_q4k.decode(in, n - at, p, y + at);
 }
 
 /* ---- Q6_K -------------------------------------------------------------------------------- */
@@ -378,4 +475,37 @@ static void encode_q6k_v(const float *x, size_t n, const aprfs_qparams *p, uint8
 	}
 	if (at < n)
 		aprfs_codec_q6k.encode(x + at, n - at, p, out);
+}
+
+/* q6k.c's q6k_decode_block (GGML's dequantize_row_q6_K): (d*sc) rounded to float, then
+ * times q - 32. The 6-bit codes are assembled bytewise first, 32 at a time. */
+static void kv_q6k_decode_block(const uint8_t *in, float *y)
+{
+	const float d = aprfs_f16_to_f32((uint16_t)(in[208] | in[209] << 8));
+	const int8_t *sc = (const int8_t *)(in + 192);
+	int8_t q[256];
+	for (int h = 0; h < 2; h++) {
+		vb32 a, b, hh;
+		memcpy(&a, in + 64 * h, sizeof(a));
+		memcpy(&b, in + 64 * h + 32, sizeof(b));
+		memcpy(&hh, in + 128 + 32 * h, sizeof(hh));
+		const vb32 r[4] = {
+		    ((a & 15) | (hh & 3) << 4) - 32, ((b & 15) | ((hh >> 2) & 3) << 4) - 32,
+		    ((a >> 4) | ((hh >> 4) & 3) << 4) - 32, ((b >> 4) | (hh >> 6) << 4) - 32};
+		memcpy(q + 128 * h, r, sizeof(r));
+	}
+	for (int j = 0; j < 16; j++) {
+		const vf f = splat(d * sc[j]);
+		for (int g = 0; g < 16; g += KV_W)
+			stf(y + 16 * j + g, f * kv_s8_to_f(q + 16 * j + g));
+	}
+}
+
+static void decode_q6k_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
+{
+	size_t at = 0;
+	for (; at + 256 <= n; at += 256, in += KQ6_BYTES)
+		kv_q6k_decode_block(in, y + at);
+	if (at < n)
+		aprfs_codec_q6k.decode(in, n - at, p, y + at);
 }

@@ -202,7 +202,9 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 				p.nf4_block = blocks[b];
 				one_codec(k, r, APRFS_K_NF4, X, n, &p, what);
 			}
-			static const float fixed[] = {0.5f, 0.0f, 1.0f, 1e-30f, INFINITY, NAN};
+			static const float fixed[] = {0.5f,	0.0f,	   1.0f,  1e-30f,
+						      INFINITY, NAN,	   -0.0f, -INFINITY,
+						      -NAN,	0x1p-149f, -0.75f};
 			for (size_t f = 0; f < sizeof(fixed) / sizeof(fixed[0]); f++) {
 				p.scale = fixed[f];
 				one_codec(k, r, APRFS_K_Q8, X, n, &p, what);
@@ -219,6 +221,74 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 		r->decode[s](EB, MAXN, &p, DB);
 		CHECK(first_diff(DA, DB, MAXN * 4) == (size_t)-1,
 		      "%s decode slot %d random bytes", k->isa, s);
+	}
+}
+
+static const uint16_t f16_edges[] = {0x7c00, 0xfc00, 0x7e01, 0xfd55, 0x7c01, 0x0000,
+				     0x8000, 0x0001, 0x8001, 0x03ff, 0x0400, 0x8400,
+				     0x7bff, 0xfbff, 0x3c00, 0xbc00, 0x3555};
+#define NF16E (sizeof(f16_edges) / sizeof(f16_edges[0]))
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void decode_both(const aprfs_kernels *k, const aprfs_kernels *r, int slot, size_t n,
+			const aprfs_qparams *p, const char *what)
+{
+	memset(DA, 0x5a, (n + 16) * 4);
+	memset(DB, 0x5a, (n + 16) * 4);
+	k->decode[slot](EB, n, p, DA);
+	r->decode[slot](EB, n, p, DB);
+	size_t at = first_diff(DA, DB, (n + 16) * 4);
+	CHECK(at == (size_t)-1, "%s decode slot %d %s n=%zu B=%u: byte %zu", k->isa, slot, what,
+	      n, p->nf4_block, at);
+}
+
+/* Decoders on random codes whose scales are forced through every f16 / f32 class: NaNs
+ * of both signs with payloads (quiet and signalling), infinities, signed zeros,
+ * subnormals, q4's 6.1e-5 usability edge (0x03ff is below it, 0x0400 above), the largest
+ * finite values; q4k's d and dmin are set independently, so both can be NaN at once. */
+static void test_decode_edges(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	static const uint32_t f32_edges[] = {
+	    0x7fc00000, 0xffc00001, 0x7f800001, 0xff800000, 0x7f800000, 0x00000000, 0x80000000,
+	    0x00000001, 0x80000001, 0x7f7fffff, 0x3f800000, 0xbf800000, 0x00800000, 0x7fa00005};
+	static const size_t ns[] = {MAXN, MAXN - 7, 256 * 3 + 40, 33};
+	aprfs_qparams p = {0.75f, 32};
+	for (size_t t = 0; t < sizeof(ns) / sizeof(ns[0]); t++) {
+		size_t n = ns[t];
+		for (size_t i = 0; i < MAXN * 4; i++)
+			EB[i] = (uint8_t)rnd();
+		for (size_t b = 0; b * 18 < MAXN * 4; b++)
+			put16(EB + 18 * b, f16_edges[b % NF16E]);
+		decode_both(k, r, APRFS_K_Q4, n, &p, "forced q4 scales");
+		for (size_t b = 0; b * 144 + 4 < MAXN * 4; b++) {
+			put16(EB + 144 * b, f16_edges[b % NF16E]);
+			put16(EB + 144 * b + 2, f16_edges[(b * 7 + 3) % NF16E]);
+		}
+		decode_both(k, r, APRFS_K_Q4K, n, &p, "forced q4k d/dmin");
+		for (size_t b = 0; b * 210 + 210 <= MAXN * 4; b++)
+			put16(EB + 210 * b + 208, f16_edges[b % NF16E]);
+		decode_both(k, r, APRFS_K_Q6K, n, &p, "forced q6k d");
+		static const uint32_t blocks[] = {2, 6, 32, 64, 66, 4096};
+		for (size_t bi = 0; bi < sizeof(blocks) / sizeof(blocks[0]); bi++) {
+			p.nf4_block = blocks[bi];
+			size_t bb = 4 + blocks[bi] / 2;
+			for (size_t b = 0; b * bb + 4 <= MAXN * 4; b++) {
+				uint32_t u = f32_edges[b % (sizeof(f32_edges) / 4)];
+				memcpy(EB + bb * b, &u, 4);
+			}
+			decode_both(k, r, APRFS_K_NF4, n, &p, "forced nf4 absmax");
+		}
+		p.nf4_block = 32;
+		for (size_t e = 0; e < sizeof(f32_edges) / 4; e++) {
+			p.scale = f32_of(f32_edges[e]);
+			decode_both(k, r, APRFS_K_Q8, n, &p, "q8 edge scale");
+		}
+		p.scale = 0.75f;
 	}
 }
 
@@ -328,6 +398,7 @@ int main(void)
 		test_narrow(k, r);
 		test_stats(k, r);
 		test_codecs(k, r);
+		test_decode_edges(k, r);
 		test_fused(k, r);
 		printf("ISA %s: run, %s\n", isa,
 		       check_failed == before ? "identical" : "DIFFERS");

@@ -51,6 +51,32 @@ static inline kv_f8 kv_clamp(kv_f8 v, float lo, float hi)
 }
 #define KV_HAVE_CLAMP
 
+/* vsqrtps is IEEE square root, correctly rounded: sqrtf's float in every lane. */
+static inline kv_f8 kv_sqrt(kv_f8 v)
+{
+	return (kv_f8)_mm256_sqrt_ps((__m256)v);
+}
+#define KV_HAVE_SQRT
+
+/* Four vectors of int32 in [-128, 127] to 32 bytes: the saturating packs are exact in
+ * range but work within 128-bit halves, so vpermd puts the dwords back in order. */
+static inline void kv_store4_s8(uint8_t *out, kv_i8 a, kv_i8 b, kv_i8 c, kv_i8 d)
+{
+	__m256i ab = _mm256_packs_epi32((__m256i)a, (__m256i)b);
+	__m256i cd = _mm256_packs_epi32((__m256i)c, (__m256i)d);
+	__m256i r = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd),
+						_mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+	_mm256_storeu_si256((__m256i *)out, r);
+}
+#define KV_HAVE_STORE4_S8
+
+/* Eight int8 to int32 lanes in one vpmovsxbd (GCC scalarises the generic conversion). */
+static inline kv_i8 kv_widen_s8(const int8_t *p)
+{
+	return (kv_i8)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+#define KV_HAVE_WIDEN_S8
+
 #define KV_W	8
 #define KV_FILL aprfs_kernels_fill_avx2_impl
 #include "../vec_tmpl.h"

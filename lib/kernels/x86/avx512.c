@@ -37,6 +37,20 @@ static inline kv_f16 kv_clamp(kv_f16 v, float lo, float hi)
 }
 #define KV_HAVE_CLAMP
 
+/* vsqrtps is IEEE square root, correctly rounded: sqrtf's float in every lane. */
+static inline kv_f16 kv_sqrt(kv_f16 v)
+{
+	return (kv_f16)_mm512_sqrt_ps((__m512)v);
+}
+#define KV_HAVE_SQRT
+
+/* Sixteen int8 to int32 lanes in one vpmovsxbd. */
+static inline kv_i16 kv_widen_s8(const int8_t *p)
+{
+	return (kv_i16)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+#define KV_HAVE_WIDEN_S8
+
 #define KV_W	16
 #define KV_FILL aprfs_kernels_fill_avx512_impl
 #include "../vec_tmpl.h"
