@@ -3,7 +3,6 @@
  * (keyed by path, validated by file identity and aprfs_source_stale on every use). */
 #include "tree.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,57 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-#define ST_SUFFIX    ".safetensors"
-#define INDEX_SUFFIX ".safetensors.index.json"
-#define APR_SUFFIX   ".apr"
-#define META_DIR     ".aprfs"
-#define STATS_NAME   "stats.json"
-#define NBUCKETS     1024
-/* A broken index is read only to learn which files are its shards; a bigger one is not
- * worth the memory (its shards then list as checkpoints of their own). */
-#define INDEX_PEEK_MAX (16u << 20)
-
-/* One checkpoint as last seen: opened and planned per variant, or broken with a reason.
- * Immutable once in the table. */
-typedef struct ckpt {
-	struct ckpt *next;	   /* hash chain */
-	int refs;		   /* under the tree lock: the table's plus borrowers' */
-	char *rel;		   /* the checkpoint file relative to the root: the key */
-	char *real;		   /* the path it resolved to */
-	struct stat id;		   /* stat of real when opened: identity */
-	struct timespec dir_mtime; /* broken index only: its shards may be fixed */
-	int is_index;		   /* a *.safetensors.index.json: its shards are not models */
-	aprfs_source *src;	   /* NULL when broken */
-	aprfs_file *files[APRFS_VARIANT_COUNT];
-	char **shards; /* base names of its shard files */
-	size_t nshards;
-	struct stat st; /* attributes of its .apr files, size aside */
-	uint64_t used;	/* LRU tick */
-} ckpt;
-
-/* What the kernel's page cache of one path may hold, and which snapshots are open on
- * it. Kept per path (not per checkpoint) because the kernel's cache is per path and
- * outlives our checkpoint entries. */
-typedef struct pages {
-	struct pages *next;
-	char *path;
-	uint64_t cached;   /* snapshot whose pages the kernel may hold (0: none) */
-	uint64_t current;  /* snapshot of the latest open */
-	unsigned open_cur; /* handles open on current */
-	unsigned open_old; /* handles open on older snapshots */
-} pages;
-
-struct aprfs_tree {
-	char *root; /* realpath */
-	char *hide; /* realpath of aprfs_tree_conf.hide, or NULL */
-	aprfs_tree_conf conf;
-	pthread_mutex_t lock;
-	ckpt *buckets[NBUCKETS];
-	size_t count;
-	uint64_t tick;
-	pages *pages[NBUCKETS];
-};
+#include "tree_impl.h"
 
 /* ---- paths ---------------------------------------------------------------------- */
 
@@ -111,7 +60,7 @@ static int under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
-static int inside_root(const aprfs_tree *t, const char *real)
+int tree_inside_root(const aprfs_tree *t, const char *real)
 {
 	return under(real, t->root);
 }
@@ -126,7 +75,7 @@ static int hidden(const aprfs_tree *t, const char *path)
 /* The real path behind rel, following symlinks, only if it stays under the root: a link
  * that leaves it is treated as if it did not exist (never followed, never served).
  * Fills real (PATH_MAX bytes) and st (stat of the target). */
-static int resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st)
+int tree_resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st)
 {
 	char full[PATH_MAX];
 
@@ -136,7 +85,7 @@ static int resolve(const aprfs_tree *t, const char *rel, char *real, struct stat
 		return -ENOENT;
 	if (!realpath(full, real))
 		return errno == ENAMETOOLONG ? -ENAMETOOLONG : -ENOENT;
-	if (!inside_root(t, real) || hidden(t, real))
+	if (!tree_inside_root(t, real) || hidden(t, real))
 		return -ENOENT;
 	if (stat(real, st) != 0)
 		return -errno;
@@ -166,352 +115,6 @@ static int parse_apr_name(const aprfs_tree *t, const char *name, char *stem, siz
 	stem[dot - stem] = '\0';
 	*variant = v;
 	return 1;
-}
-
-/* ---- checkpoints ----------------------------------------------------------------- */
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static void ckpt_destroy(aprfs_tree *t, ckpt *c)
-{
-	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
-		if (!c->files[v])
-			continue;
-		/* Its chunks can only serve handles still open on this snapshot; new
-		 * opens get a new file id, so the cache would carry them as dead weight. */
-		if (t->conf.cache)
-			aprfs_cache_forget_file(t->conf.cache, aprfs_file_id(c->files[v]));
-		aprfs_file_unref(c->files[v]);
-	}
-	if (c->src)
-		aprfs_source_unref(c->src);
-	for (size_t i = 0; i < c->nshards; i++)
-		free(c->shards[i]);
-	free(c->shards);
-	free(c->rel);
-	free(c->real);
-	free(c);
-}
-
-static void ckpt_put(aprfs_tree *t, ckpt *c)
-{
-	int last;
-
-	if (!c)
-		return;
-	pthread_mutex_lock(&t->lock);
-	last = --c->refs == 0;
-	pthread_mutex_unlock(&t->lock);
-	if (last)
-		ckpt_destroy(t, c);
-}
-
-static int same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-static int add_shard(ckpt *c, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char **grown = realloc(c->shards, (c->nshards + 1) * sizeof(*grown));
-
-	if (!grown)
-		return -ENOMEM;
-	c->shards = grown;
-	c->shards[c->nshards] = strdup(slash ? slash + 1 : path);
-	if (!c->shards[c->nshards])
-		return -ENOMEM;
-	c->nshards++;
-	return 0;
-}
-
-/* The shard names of an index that failed to open, best effort, so its shards are
- * still not mistaken for checkpoints of their own. */
-static void peek_index_shards(ckpt *c)
-{
-	FILE *f = fopen(c->real, "rb");
-	char *buf = malloc(INDEX_PEEK_MAX + 1);
-	size_t n = 0;
-	cJSON *root = NULL, *map, *e;
-
-	if (f && buf)
-		n = fread(buf, 1, INDEX_PEEK_MAX + 1, f);
-	if (n && n <= INDEX_PEEK_MAX) {
-		buf[n] = '\0';
-		root = cJSON_Parse(buf);
-	}
-	map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-	cJSON_ArrayForEach(e, map)
-	{
-		int seen = 0;
-
-		if (!cJSON_IsString(e))
-			continue;
-		for (size_t i = 0; i < c->nshards && !seen; i++)
-			seen = strcmp(c->shards[i], e->valuestring) == 0;
-		if (!seen && !strchr(e->valuestring, '/') && add_shard(c, e->valuestring) < 0)
-			break;
-	}
-	cJSON_Delete(root);
-	free(buf);
-	if (f)
-		fclose(f);
-}
-
-/* A shard (or config.json's directory) may be a symlink out of the root: such a
- * checkpoint is refused as a whole rather than served from outside. */
-static int check_shards_inside(aprfs_tree *t, ckpt *c, aprfs_err *err)
-{
-	for (size_t i = 0; i < aprfs_source_shard_count(c->src); i++) {
-		const char *p = aprfs_source_shard_path(c->src, i);
-		char real[PATH_MAX];
-		struct stat st;
-
-		if (!realpath(p, real) || !inside_root(t, real))
-			return aprfs_fail(
-			    err, EPERM, "%s: shard %s leaves the source directory", c->rel, p);
-		if (stat(real, &st) == 0 && (st.st_mtim.tv_sec > c->st.st_mtim.tv_sec ||
-					     (st.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
-					      st.st_mtim.tv_nsec > c->st.st_mtim.tv_nsec)))
-			c->st.st_mtim = st.st_mtim;
-		if (add_shard(c, p) < 0)
-			return aprfs_fail(err, ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-static void plan_variants(aprfs_tree *t, ckpt *c)
-{
-	aprfs_opts o;
-
-	aprfs_opts_default(&o);
-	o.nf4_block = t->conf.nf4_block ? t->conf.nf4_block : o.nf4_block;
-	if (t->conf.chunk_elems)
-		o.chunk_elems = t->conf.chunk_elems;
-	o.source_rel = c->rel;
-	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
-		aprfs_err err = {0};
-
-		if (!(t->conf.variants & (1u << v)))
-			continue;
-		if (aprfs_file_open(c->src, aprfs_variant_names[v], &o, &c->files[v], &err) < 0)
-			aprfs_log_once(APRFS_LOG_WARN, err.msg, "%s: variant %s not served: %s",
-				       c->rel, aprfs_variant_names[v], err.msg);
-	}
-}
-
-static void dir_mtime(const char *real, struct timespec *out)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%s", real);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	memset(out, 0, sizeof(*out));
-	if (stat(dir, &st) == 0)
-		*out = st.st_mtim;
-}
-
-/* Open and plan a checkpoint (outside the tree lock: this parses headers). */
-static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const struct stat *st,
-			int is_index)
-{
-	ckpt *c = calloc(1, sizeof(*c));
-	aprfs_err err = {0};
-
-	if (!c)
-		return NULL;
-	c->refs = 1;
-	c->is_index = is_index;
-	c->rel = strdup(rel);
-	c->real = strdup(real);
-	c->id = *st;
-	c->st = *st;
-	if (!c->rel || !c->real) {
-		ckpt_destroy(t, c);
-		return NULL;
-	}
-	if (aprfs_source_open(real, &c->src, &err) == 0 &&
-	    check_shards_inside(t, c, &err) < 0) {
-		aprfs_source_unref(c->src);
-		c->src = NULL;
-	}
-	if (!c->src) {
-		/* Keyed by the reason, which names the file: logged once per file and
-		 * problem, however often the kernel looks the name up. */
-		aprfs_log_once(APRFS_LOG_WARN, err.msg, "not listing %s: %s", rel, err.msg);
-		for (size_t i = 0; i < c->nshards; i++)
-			free(c->shards[i]);
-		c->nshards = 0;
-		if (is_index) {
-			peek_index_shards(c);
-			dir_mtime(real, &c->dir_mtime);
-		}
-		return c;
-	}
-	c->st.st_mode = S_IFREG | (st->st_mode & 0444);
-	c->st.st_nlink = 1;
-	c->st.st_atim = c->st.st_mtim;
-	c->st.st_ctim = c->st.st_mtim;
-	c->st.st_blksize = 1 << 20;
-	plan_variants(t, c);
-	return c;
-}
-
-/* Still what is on disk? Broken entries are retried when the file changes, or (for an
- * index, whose shards may be what was broken) when its directory changes. */
-static int ckpt_current(const ckpt *c, const char *real, const struct stat *st)
-{
-	struct timespec dm;
-
-	if (strcmp(c->real, real) != 0 || !same_file(&c->id, st))
-		return 0;
-	if (c->src)
-		return 1; /* aprfs_source_stale is checked outside the lock */
-	if (c->dir_mtime.tv_sec == 0 && c->dir_mtime.tv_nsec == 0)
-		return 1;
-	dir_mtime(real, &dm);
-	return dm.tv_sec == c->dir_mtime.tv_sec && dm.tv_nsec == c->dir_mtime.tv_nsec;
-}
-
-static ckpt **slot_of(aprfs_tree *t, const char *rel)
-{
-	ckpt **p = &t->buckets[hash_str(rel) % NBUCKETS];
-
-	while (*p && strcmp((*p)->rel, rel) != 0)
-		p = &(*p)->next;
-	return p;
-}
-
-/* With the lock held: unlink the least recently used entry if over the limit. */
-static ckpt *evict_one(aprfs_tree *t)
-{
-	ckpt **victim = NULL;
-
-	if (t->count <= t->conf.max_sources)
-		return NULL;
-	for (size_t b = 0; b < NBUCKETS; b++)
-		for (ckpt **p = &t->buckets[b]; *p; p = &(*p)->next)
-			if (!victim || (*p)->used < (*victim)->used)
-				victim = p;
-	if (!victim)
-		return NULL;
-	ckpt *c = *victim;
-	*victim = c->next;
-	t->count--;
-	return --c->refs == 0 ? c : NULL;
-}
-
-/* Borrow the table's entry for rel if it is current (a reference the caller puts). An
- * entry found but out of date is reported in *rejected, only to be compared later. */
-static ckpt *ckpt_find(aprfs_tree *t, const char *rel, const char *real, const struct stat *st,
-		       const ckpt **rejected)
-{
-	ckpt *c;
-
-	*rejected = NULL;
-	pthread_mutex_lock(&t->lock);
-	c = *slot_of(t, rel);
-	if (c && ckpt_current(c, real, st)) {
-		c->refs++;
-		c->used = ++t->tick;
-	} else {
-		*rejected = c;
-		c = NULL;
-	}
-	pthread_mutex_unlock(&t->lock);
-	if (c && c->src && aprfs_source_stale(c->src)) {
-		*rejected = c;
-		ckpt_put(t, c);
-		return NULL;
-	}
-	return c;
-}
-
-/* Insert a freshly built entry in place of the one found out of date. If another thread
- * replaced that one meanwhile with an entry for the same file, use theirs: two threads
- * listing one directory must not keep swapping snapshots. */
-static ckpt *ckpt_insert(aprfs_tree *t, ckpt *fresh, const ckpt *rejected)
-{
-	ckpt **slot, *old, *evicted;
-
-	pthread_mutex_lock(&t->lock);
-	slot = slot_of(t, fresh->rel);
-	old = *slot;
-	if (old && old != rejected && strcmp(old->real, fresh->real) == 0 &&
-	    same_file(&old->id, &fresh->id)) {
-		old->refs++;
-		old->used = ++t->tick;
-		pthread_mutex_unlock(&t->lock);
-		ckpt_put(t, fresh);
-		return old;
-	}
-	if (old) {
-		*slot = old->next;
-		t->count--;
-		old = --old->refs == 0 ? old : NULL;
-	}
-	fresh->next = t->buckets[hash_str(fresh->rel) % NBUCKETS];
-	t->buckets[hash_str(fresh->rel) % NBUCKETS] = fresh;
-	fresh->refs++; /* the table's */
-	fresh->used = ++t->tick;
-	t->count++;
-	evicted = evict_one(t);
-	pthread_mutex_unlock(&t->lock);
-	if (old)
-		ckpt_destroy(t, old);
-	if (evicted)
-		ckpt_destroy(t, evicted);
-	return fresh;
-}
-
-/* The checkpoint whose file is rel (a regular file under the root), opened or broken;
- * NULL if there is no such file. */
-static ckpt *ckpt_get(aprfs_tree *t, const char *rel, int is_index)
-{
-	char real[PATH_MAX];
-	struct stat st;
-	ckpt *c;
-
-	if (resolve(t, rel, real, &st) < 0 || !S_ISREG(st.st_mode))
-		return NULL;
-	const ckpt *rejected;
-
-	c = ckpt_find(t, rel, real, &st, &rejected);
-	if (c)
-		return c;
-	c = ckpt_build(t, rel, real, &st, is_index);
-	return c ? ckpt_insert(t, c, rejected) : NULL;
-}
-
-static int ckpt_has_shard(const ckpt *c, const char *name)
-{
-	if (!c->is_index)
-		return 0;
-	for (size_t i = 0; i < c->nshards; i++)
-		if (strcmp(c->shards[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static void apr_stat(const ckpt *c, int v, struct stat *st)
-{
-	*st = c->st;
-	st->st_size = (off_t)aprfs_file_size(c->files[v]);
-	st->st_blocks = (st->st_size + 511) / 512;
 }
 
 /* ---- the tree --------------------------------------------------------------------- */
@@ -627,7 +230,7 @@ static ckpt *ckpt_for_stem(aprfs_tree *t, const char *dir, const char *stem)
 	DIR *d;
 	struct dirent *e;
 
-	if (resolve(t, dir, real, &st) < 0 || !(d = opendir(real)))
+	if (tree_resolve(t, dir, real, &st) < 0 || !(d = opendir(real)))
 		return NULL;
 	while (!shard && (e = readdir(d))) {
 		if (!ends_with(e->d_name, INDEX_SUFFIX) || !(rel = join(dir, e->d_name)))
@@ -696,12 +299,12 @@ static int lookup(aprfs_tree *t, const char *path, node *n)
 		if (c && c->src && c->files[n->variant]) {
 			n->kind = APRFS_NODE_APR;
 			n->cp = c;
-			apr_stat(c, n->variant, &n->st);
+			ckpt_apr_stat(c, n->variant, &n->st);
 			return 0;
 		}
 		ckpt_put(t, c); /* not a virtual name after all: maybe a real file */
 	}
-	rc = resolve(t, rel, n->real, &n->st);
+	rc = tree_resolve(t, rel, n->real, &n->st);
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(n->st.st_mode))
@@ -736,7 +339,7 @@ int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node
 
 static pages *pages_of(aprfs_tree *t, const char *path, int create)
 {
-	pages **slot = &t->pages[hash_str(path) % NBUCKETS];
+	pages **slot = &t->pages[tree_hash(path) % NBUCKETS];
 
 	for (pages *p = *slot; p; p = p->next)
 		if (strcmp(p->path, path) == 0)
@@ -1020,7 +623,7 @@ static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
 					     aprfs_variant_names[v],
 					     APR_SUFFIX) >= sizeof(name))
 				continue;
-			apr_stat(c, v, &st);
+			ckpt_apr_stat(c, v, &st);
 			if (fill(name, &st, ctx))
 				return 1;
 		}
@@ -1052,7 +655,7 @@ static int real_type(aprfs_tree *t, const char *dir, const entry *e, struct stat
 	}
 	if ((e->type != DT_LNK && e->type != DT_UNKNOWN) || !(rel = join(dir, e->name)))
 		return -ENOENT;
-	rc = resolve(t, rel, real, st);
+	rc = tree_resolve(t, rel, real, st);
 	free(rel);
 	if (rc < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
 		return -ENOENT;
@@ -1103,53 +706,4 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 out:
 	listing_free(t, &l);
 	return rc;
-}
-
-/* ---- statistics ------------------------------------------------------------------- */
-
-static void add_u64(cJSON *o, const char *key, uint64_t v)
-{
-	cJSON_AddNumberToObject(o, key, (double)v);
-}
-
-char *aprfs_tree_stats_json(aprfs_tree *t, const aprfs_cache_stats *cs,
-			    const aprfs_ra_stats *rs)
-{
-	cJSON *root = cJSON_CreateObject(), *vars, *cache, *ra, *src;
-	size_t ok, bad;
-	char *out;
-
-	if (!root)
-		return NULL;
-	vars = cJSON_AddObjectToObject(root, "variants");
-	for (int v = 0; vars && v < APRFS_VARIANT_COUNT; v++) {
-		cJSON *o = cJSON_AddObjectToObject(vars, aprfs_variant_names[v]);
-
-		if (!o)
-			break;
-		add_u64(o, "chunks_computed", cs->chunks_computed[v]);
-		add_u64(o, "cache_hits", cs->cache_hits[v]);
-		add_u64(o, "bytes_quantized", cs->bytes_quantized[v]);
-		add_u64(o, "bytes_served", cs->bytes_served[v]);
-	}
-	if ((cache = cJSON_AddObjectToObject(root, "cache"))) {
-		add_u64(cache, "evictions", cs->evictions);
-		add_u64(cache, "bytes_cached", cs->bytes_cached);
-		add_u64(cache, "budget", cs->budget);
-	}
-	if (rs && (ra = cJSON_AddObjectToObject(root, "readahead"))) {
-		add_u64(ra, "queued", rs->queued);
-		add_u64(ra, "warmed", rs->warmed);
-		add_u64(ra, "failed", rs->failed);
-		add_u64(ra, "dropped", rs->dropped);
-		add_u64(ra, "pending", rs->pending);
-	}
-	aprfs_tree_counts(t, &ok, &bad);
-	if ((src = cJSON_AddObjectToObject(root, "checkpoints"))) {
-		add_u64(src, "open", ok);
-		add_u64(src, "broken", bad);
-	}
-	out = cJSON_Print(root);
-	cJSON_Delete(root);
-	return out;
 }

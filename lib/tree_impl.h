@@ -1,0 +1,79 @@
+/* tree_impl.h - internal to the tree: the checkpoint table's entries, the page-cache
+ * bookkeeping per path, the tree itself, and the helpers tree.c and ckpt.c share.
+ * Nothing outside lib/tree.c and lib/ckpt.c includes this. */
+#ifndef APRFS_TREE_IMPL_H
+#define APRFS_TREE_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "tree.h"
+
+#define ST_SUFFIX    ".safetensors"
+#define INDEX_SUFFIX ".safetensors.index.json"
+#define APR_SUFFIX   ".apr"
+#define META_DIR     ".aprfs"
+#define STATS_NAME   "stats.json"
+#define NBUCKETS     1024
+/* A broken index is read only to learn which files are its shards; a bigger one is not
+ * worth the memory (its shards then list as checkpoints of their own). */
+#define INDEX_PEEK_MAX (16u << 20)
+
+/* One checkpoint as last seen: opened and planned per variant, or broken with a reason.
+ * Immutable once in the table. */
+typedef struct ckpt {
+	struct ckpt *next;	   /* hash chain */
+	int refs;		   /* under the tree lock: the table's plus borrowers' */
+	char *rel;		   /* the checkpoint file relative to the root: the key */
+	char *real;		   /* the path it resolved to */
+	struct stat id;		   /* stat of real when opened: identity */
+	struct timespec dir_mtime; /* broken index only: its shards may be fixed */
+	int is_index;		   /* a *.safetensors.index.json: its shards are not models */
+	aprfs_source *src;	   /* NULL when broken */
+	aprfs_file *files[APRFS_VARIANT_COUNT];
+	char **shards; /* base names of its shard files */
+	size_t nshards;
+	struct stat st; /* attributes of its .apr files, size aside */
+	uint64_t used;	/* LRU tick */
+} ckpt;
+
+/* What the kernel's page cache of one path may hold, and which snapshots are open on
+ * it. Kept per path (not per checkpoint) because the kernel's cache is per path and
+ * outlives our checkpoint entries. */
+typedef struct pages {
+	struct pages *next;
+	char *path;
+	uint64_t cached;   /* snapshot whose pages the kernel may hold (0: none) */
+	uint64_t current;  /* snapshot of the latest open */
+	unsigned open_cur; /* handles open on current */
+	unsigned open_old; /* handles open on older snapshots */
+} pages;
+
+struct aprfs_tree {
+	char *root; /* realpath */
+	char *hide; /* realpath of aprfs_tree_conf.hide, or NULL */
+	aprfs_tree_conf conf;
+	pthread_mutex_t lock;
+	ckpt *buckets[NBUCKETS];
+	size_t count;
+	uint64_t tick;
+	pages *pages[NBUCKETS];
+};
+
+/* FNV-1a of a path: the bucket of both tables (ckpt.c). */
+uint64_t tree_hash(const char *s);
+
+/* Paths (tree.c). */
+int tree_inside_root(const aprfs_tree *t, const char *real);
+int tree_resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st);
+
+/* The checkpoint table (ckpt.c), all under t->lock. ckpt_get returns a borrowed entry
+ * (NULL if rel is not a file); ckpt_put returns it. */
+ckpt *ckpt_get(aprfs_tree *t, const char *rel, int is_index);
+void ckpt_put(aprfs_tree *t, ckpt *c);
+void ckpt_destroy(aprfs_tree *t, ckpt *c);
+int ckpt_has_shard(const ckpt *c, const char *name);
+void ckpt_apr_stat(const ckpt *c, int v, struct stat *st);
+
+#endif
