@@ -1,6 +1,6 @@
-/* tree.c - the virtual tree: mirrored directories, pass-through files, the naming rule
- * that turns checkpoints into X.<variant>.apr names, and the table of opened checkpoints
- * (keyed by path, validated by file identity and aprfs_source_stale on every use). */
+/* tree.c - the virtual tree: mirrored directories, pass-through files, and the naming
+ * rule that turns checkpoints into X.<variant>.apr names; lookups, listings and opens.
+ * The opened checkpoints themselves live in ckpt.c. */
 #include "tree.h"
 
 #include <dirent.h>
