@@ -355,6 +355,37 @@ expected_listing() {
 	kill -0 "$(daemon_pid "$APRFS_PID")"
 }
 
+# Truncating a mapped file makes touching its lost pages raise SIGBUS; the daemon must turn
+# that into EIO for the reader and live on.
+@test "a source truncated under an open handle: EIO or old bytes, and the daemon lives" {
+	local W="$BATS_TEST_TMPDIR/t" status
+	mkdir -p "$W/src"
+	"$GENMODEL" --layers 2 --hidden 512 --inter 1024 --vocab 3000 "$W/src"
+	convert "$W/src" model.safetensors q4 "$W/q4.apr"
+	mount_fg "$W/src" "$MNT" -o readahead_mb=0
+	exec 7<"$MNT/model.q4.apr"
+	head -c 65536 <&7 >"$W/part1"
+	truncate -s 200000 "$W/src/model.safetensors"
+	status=0
+	cat <&7 >"$W/part2" 2>"$W/err" || status=$?
+	exec 7<&-
+	if [ "$status" -eq 0 ]; then
+		echo "# old handle after truncation: old bytes" >&3
+		cat "$W/part1" "$W/part2" | cmp - "$W/q4.apr" # served from before the cut
+	else
+		echo "# old handle after truncation: EIO after $(stat_size "$W/part2") more bytes" >&3
+		cmp -n 65536 "$W/part1" "$W/q4.apr"
+		! cmp -s <(cat "$W/part1" "$W/part2") "$W/q4.apr"
+		# Whatever came after the first 64 KiB must be a prefix of the right bytes.
+		cmp -n "$(stat_size "$W/part2")" "$W/part2" <(tail -c +65537 "$W/q4.apr")
+	fi
+	kill -0 "$(daemon_pid "$APRFS_PID")"
+	sleep 1.2
+	# The broken checkpoint is no longer listed; the mount still answers.
+	! ls "$MNT" | grep -q '\.apr$'
+	ls "$MNT/config.json" >/dev/null
+}
+
 # mount(8) runs its helper with a clean PATH, so `mount -t fuse.aprfs` and fstab need aprfs
 # in /usr/bin or /usr/local/bin; the test calls the helper mount(8) would run, mount.fuse3,
 # in both of its forms, with build/aprfs on PATH.
