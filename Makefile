@@ -13,7 +13,7 @@ ALL_CFLAGS := -std=gnu11 $(CFLAGS) -ffp-contract=off $(WARN) -pthread -D_FILE_OF
 LDLIBS  := $(PKG_LIBS) -pthread -lm
 
 B := build
-LIB_SRCS  := $(sort $(wildcard lib/*.c lib/quant/*.c lib/kernels/*.c lib/kernels/x86/*.c lib/kernels/arm/*.c))
+LIB_SRCS  := $(sort $(wildcard lib/*.c lib/source/*.c lib/quant/*.c lib/kernels/*.c lib/kernels/x86/*.c lib/kernels/arm/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 FS_SRCS   := $(sort $(wildcard fs/*.c))
 FS_OBJS   := $(FS_SRCS:%.c=$(B)/%.o)

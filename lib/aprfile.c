@@ -141,7 +141,7 @@ void aprfs_file_tensor_info(const aprfs_file *f, size_t i, aprfs_file_tensor *ou
 static int read_f32(aprfs_file *f, const aprfs_tensor *t, uint64_t e0, size_t n, float *x,
 		    aprfs_err *err)
 {
-	return aprfs_tensor_read_f32(f->L.src, f->k, t, e0, n, x, err);
+	return aprfs_source_read_f32(f->L.src, t, e0, n, x, err);
 }
 
 /* ---- per-tensor statistic ------------------------------------------------------------ */

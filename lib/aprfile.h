@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #include "err.h"
-#include "source.h"
+#include "source/source.h"
 
 typedef struct aprfs_cache aprfs_cache;
 

@@ -114,21 +114,18 @@ static void peek_index_shards(ckpt *c)
 		fclose(f);
 }
 
-/* A shard (or config.json's directory) may be a symlink out of the root: such a
- * checkpoint is refused as a whole rather than served from outside. */
-static int check_shards_inside(aprfs_tree *t, ckpt *c, aprfs_err *err)
+/* Its shard names (so they are not listed as checkpoints of their own) and the newest
+ * mtime among its files (the .apr files' mtime). The source itself refused any file that
+ * leads outside the root. */
+static int note_shards(ckpt *c, aprfs_err *err)
 {
 	for (size_t i = 0; i < aprfs_source_shard_count(c->src); i++) {
 		const char *p = aprfs_source_shard_path(c->src, i);
-		char real[PATH_MAX];
 		struct stat st;
 
-		if (!realpath(p, real) || !tree_inside_root(t, real))
-			return aprfs_fail(
-			    err, EPERM, "%s: shard %s leaves the source directory", c->rel, p);
-		if (stat(real, &st) == 0 && (st.st_mtim.tv_sec > c->st.st_mtim.tv_sec ||
-					     (st.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
-					      st.st_mtim.tv_nsec > c->st.st_mtim.tv_nsec)))
+		if (stat(p, &st) == 0 && (st.st_mtim.tv_sec > c->st.st_mtim.tv_sec ||
+					  (st.st_mtim.tv_sec == c->st.st_mtim.tv_sec &&
+					   st.st_mtim.tv_nsec > c->st.st_mtim.tv_nsec)))
 			c->st.st_mtim = st.st_mtim;
 		if (add_shard(c, p) < 0)
 			return aprfs_fail(err, ENOMEM, "out of memory");
@@ -190,8 +187,13 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 		ckpt_destroy(t, c);
 		return NULL;
 	}
-	if (aprfs_source_open(real, &c->src, &err) == 0 &&
-	    check_shards_inside(t, c, &err) < 0) {
+	char full[PATH_MAX];
+	aprfs_source_ctx ctx = {.root = t->root};
+
+	/* By its path in the tree, not the file a link resolves to: the files beside it
+	 * (config.json, shards) are looked up there, as in a Hugging Face hub snapshot. */
+	snprintf(full, sizeof(full), "%s/%s", t->root, rel);
+	if (aprfs_source_open(full, &ctx, &c->src, &err) == 0 && note_shards(c, &err) < 0) {
 		aprfs_source_unref(c->src);
 		c->src = NULL;
 	}

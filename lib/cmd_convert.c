@@ -270,7 +270,7 @@ int aprfs_cmd_convert(int argc, char **argv)
 	aprfs_err err = {0};
 	aprfs_source *src = NULL;
 	aprfs_file *f = NULL;
-	int rc = aprfs_source_open(source, &src, &err);
+	int rc = aprfs_source_open(source, NULL, &src, &err);
 	if (!rc)
 		rc = aprfs_file_open(src, variant, &o, &f, &err);
 	if (!rc) {

@@ -14,7 +14,7 @@
 #include "codec.h"
 #include "dtype.h"
 #include "kernels/kernels.h"
-#include "source.h"
+#include "source/source.h"
 #include "tensor_read.h"
 
 typedef struct tensor_stats {
@@ -72,7 +72,7 @@ static int measure_float(const apr_file *f, const apr_entry *e, const aprfs_code
 	for (uint64_t e0 = 0; !rc && e0 < e->nelem; e0 += span) {
 		size_t n = e->nelem - e0 < span ? (size_t)(e->nelem - e0) : (size_t)span;
 		k->decode[aprfs_kslot_of(c)](p + c->prefix_bytes + e0 / be * bb, n, &q, y);
-		rc = aprfs_tensor_read_f32(s, k, t, e0, n, x, err);
+		rc = aprfs_source_read_f32(s, t, e0, n, x, err);
 		for (size_t i = 0; !rc && i < n; i++) {
 			if (!isfinite(x[i]))
 				continue; /* NaN/inf sources have no meaningful error */
@@ -106,7 +106,7 @@ static int measure_raw(const apr_file *f, const apr_entry *e, aprfs_source *s,
 static int measure_all(const apr_file *f, const char *source, tensor_stats *st, aprfs_err *err)
 {
 	aprfs_source *s = NULL;
-	int rc = aprfs_source_open(source, &s, err);
+	int rc = aprfs_source_open(source, NULL, &s, err);
 	for (uint32_t i = 0; !rc && i < f->nentries; i++) {
 		const apr_entry *e = &f->entries[i];
 		const aprfs_tensor *t = find_source_tensor(s, e->name);

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "layout.h"
+#include "utf8.h"
 
 /* cJSON prints large numbers through a double; u64 sizes go in as raw text instead. */
 static void add_u64(cJSON *o, const char *key, uint64_t v)
@@ -64,8 +65,12 @@ static void add_config(cJSON *root, const aprfs_model_config *c)
 {
 	if (!c || !c->present)
 		return;
+	/* architecture is the model family ("llama"), as upstream readers expect; the class
+	 * name ("LlamaForCausalLM") goes to hf_architecture. */
 	if (c->has & APRFS_CFG_ARCH)
-		cJSON_AddStringToObject(root, "architecture", c->architecture);
+		cJSON_AddStringToObject(root, "architecture", c->model_type);
+	if (c->has & APRFS_CFG_HF_ARCH)
+		cJSON_AddStringToObject(root, "hf_architecture", c->hf_architecture);
 	static const struct {
 		uint32_t bit;
 		const char *key;
@@ -91,15 +96,25 @@ static void add_config(cJSON *root, const aprfs_model_config *c)
 		add_f32(root, "rms_norm_eps", c->rms_norm_eps);
 }
 
-/* "X.safetensors" / "X.safetensors.index.json" -> "X" (the model's name). */
+/* "X.safetensors" / "X.safetensors.index.json" / "X.gguf" -> "X" (the model's name when
+ * the source does not say). */
 static void model_stem(const char *path, char *out, size_t cap)
 {
 	const char *base = strrchr(path, '/');
+	size_t stem;
 	base = base ? base + 1 : path;
 	snprintf(out, cap, "%s", base);
-	char *dot = strstr(out, ".safetensors");
-	if (dot && dot != out)
-		*dot = '\0';
+	if (aprfs_ckpt_name(out, &stem) != APRFS_CKPT_NONE && stem > 0)
+		out[stem] = '\0';
+}
+
+/* Names and paths come from the file system, where any bytes go: written as valid UTF-8
+ * (invalid bytes replaced by U+FFFD), never raw, so a reader never refuses the file. */
+static void add_text(cJSON *o, const char *key, const char *text)
+{
+	char *clean = aprfs_utf8_sanitize(text);
+	cJSON_AddStringToObject(o, key, clean ? clean : "");
+	free(clean);
 }
 
 char *layout_metadata_json(const layout *L, aprfs_err *err)
@@ -124,9 +139,9 @@ char *layout_metadata_json(const layout *L, aprfs_err *err)
 	cJSON_AddStringToObject(root, "model_type",
 				cfg && (cfg->has & APRFS_CFG_MODEL_TYPE) ? cfg->model_type
 									 : "unknown");
-	cJSON_AddStringToObject(root, "name", name);
+	add_text(root, "name", cfg && (cfg->has & APRFS_CFG_NAME) ? cfg->name : name);
 	cJSON_AddStringToObject(root, "original_format", aprfs_source_format(L->src));
-	cJSON_AddStringToObject(root, "source", rel);
+	add_text(root, "source", rel);
 	add_u64(root, "total_size", total);
 	add_u64(root, "param_count", params);
 	cJSON_AddNullToObject(root, "license");

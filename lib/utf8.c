@@ -61,6 +61,57 @@ fail:
 	return 0;
 }
 
+char *aprfs_utf8_sanitize(const char *s)
+{
+	size_t n = strlen(s), at = 0, o = 0;
+	char *out = malloc(3 * n + 1); /* each bad byte becomes at most 3 */
+
+	if (!out)
+		return NULL;
+	while (at < n) {
+		size_t bad = n - at;
+		if (aprfs_utf8_valid(s + at, n - at, &bad)) {
+			bad = n - at;
+		}
+		memcpy(out + o, s + at, bad);
+		o += bad;
+		at += bad;
+		if (at == n)
+			break;
+		/* One U+FFFD for the longest prefix of a valid sequence (or one byte). */
+		unsigned char lo, hi;
+		int len = utf8_lead((unsigned char)s[at], &lo, &hi), k = 1;
+		if (len && at + 1 < n && (unsigned char)s[at + 1] >= lo &&
+		    (unsigned char)s[at + 1] <= hi) {
+			k = 2;
+			while (k < len && at + (size_t)k < n &&
+			       ((unsigned char)s[at + (size_t)k] & 0xC0) == 0x80)
+				k++;
+		}
+		memcpy(out + o, "\xEF\xBF\xBD", 3);
+		o += 3;
+		at += (size_t)k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+cJSON *aprfs_json_parse(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *v;
+
+	if (memchr(text, 0, len) || !(v = cJSON_ParseWithLengthOpts(text, len, &end, 0)))
+		return NULL;
+	while (end < text + len && (unsigned char)*end <= ' ')
+		end++;
+	if (end != text + len) {
+		cJSON_Delete(v);
+		return NULL;
+	}
+	return v;
+}
+
 int aprfs_json_uint(const struct cJSON *v, uint64_t *out)
 {
 	double d;

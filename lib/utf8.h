@@ -12,6 +12,14 @@ struct cJSON;
 /* 1 if s[0..n) is well-formed UTF-8 (RFC 3629), else 0; *bad gets the offending offset. */
 int aprfs_utf8_valid(const char *s, size_t n, size_t *bad);
 
+/* s (NUL-terminated) as valid UTF-8: each maximal ill-formed subsequence replaced by
+ * U+FFFD (the Unicode "best practice" of W3C/WHATWG decoders). malloc'd, or NULL. */
+char *aprfs_utf8_sanitize(const char *s);
+
+/* Parse text[0..len) as exactly one JSON value: no NUL byte inside (it would end cJSON's
+ * parse early and hide what follows), nothing but whitespace after it. NULL if not. */
+struct cJSON *aprfs_json_parse(const char *text, size_t len);
+
 /* Largest integer a JSON number (an IEEE double) holds exactly. */
 #define APRFS_JSON_INT_MAX (UINT64_C(1) << 53)
 

@@ -393,6 +393,20 @@ void aprfs_widen(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, siz
 		memcpy(out, raw, n * sizeof(float));
 }
 
+int aprfs_dequant(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, size_t nblocks,
+		  float *out)
+{
+	switch (d) {
+	case APRFS_SRC_F32:
+	case APRFS_SRC_F16:
+	case APRFS_SRC_BF16: aprfs_widen(k, d, raw, nblocks, out); return 0;
+	/* The Q4_K and Q6_K decoders are GGML's dequantize_row_q4_K / _q6_K. */
+	case APRFS_SRC_Q4_K: k->decode[APRFS_K_Q4K](raw, nblocks * 256, NULL, out); return 0;
+	case APRFS_SRC_Q6_K: k->decode[APRFS_K_Q6K](raw, nblocks * 256, NULL, out); return 0;
+	default: return -ENOTSUP;
+	}
+}
+
 /* 16 KiB of f32: the tile stays in L1 between the widening store and the encoder's load,
  * so a bf16 chunk is read from memory once, at half the bytes of an f32 one. Every codec
  * with a fixed block size divides it (1, 4, 32, 256); nf4 uses the largest multiple of

@@ -69,6 +69,11 @@ aprfs_kslot aprfs_kslot_of(const aprfs_codec *c);
 void aprfs_widen(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, size_t n,
 		 float *out);
 
+/* Decode nblocks blocks of float source dtype d (plain types: one element per block)
+ * into nblocks * block_elems floats at out. 0, or -ENOTSUP for a dtype with no decoder. */
+int aprfs_dequant(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, size_t nblocks,
+		  float *out);
+
 /* Encode n source elements of type d (F32, F16 or BF16) at raw with codec slot, exactly as
  * widening them all and calling k->encode[slot] would, but widening a few KiB at a time
  * into a cache-resident tile instead of materialising the f32 chunk. Like encode, n

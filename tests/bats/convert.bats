@@ -47,8 +47,8 @@ setup_file() {
 	cv_aprfs convert "$CV_MODELS/odd/model.safetensors" "$out"
 	run cv_json_get "$out" 'sorted(k for k in d["metadata"] if k in ("num_hidden_layers", "num_attention_heads", "num_key_value_heads", "layer_norm_eps", "torch_dtype"))'
 	[ "$output" = "[]" ]
-	run cv_json_get "$out" '(d["metadata"]["num_layers"], d["metadata"]["hidden_size"], d["metadata"]["num_kv_heads"], d["metadata"]["architecture"])'
-	[ "$output" = "(2, 256, 2, 'LlamaForCausalLM')" ]
+	run cv_json_get "$out" '(d["metadata"]["num_layers"], d["metadata"]["hidden_size"], d["metadata"]["num_kv_heads"], d["metadata"]["architecture"], d["metadata"]["hf_architecture"])'
+	[ "$output" = "(2, 256, 2, 'llama', 'LlamaForCausalLM')" ]
 }
 
 @test "rounding edges (ties, overflow, zeros, tiny and subnormal scales, rule boundaries, names) are encoded exactly" {

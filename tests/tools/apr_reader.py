@@ -80,7 +80,7 @@ META_F32 = ("rope_theta", "rms_norm_eps")
 META_OBJECTS = ("special_tokens", "sharding", "quantization")
 CONFIG_INT_KEYS = ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size",
                    "intermediate_size", "max_position_embeddings")
-CONFIG_KEYS = ("architecture",) + CONFIG_INT_KEYS + META_F32
+CONFIG_KEYS = ("architecture", "hf_architecture") + CONFIG_INT_KEYS + META_F32
 # config.json spellings that must never be copied beside (or instead of) the canonical keys
 ALIASES = ("num_hidden_layers", "num_attention_heads", "num_key_value_heads",
            "layer_norm_eps", "layer_norm_epsilon", "rms_norm_epsilon", "n_layer", "n_layers",
@@ -955,6 +955,12 @@ def check_config(meta, source, errs):
         v = next((cfg[k] for k in names if k in cfg), None)
         if v is None or isinstance(v, bool):
             continue
+        if key in META_F32 and is_number(v) and not math.isfinite(f32(v)):
+            # the contract: a value a reader cannot hold as f32 is left out
+            if key in meta:
+                errs.append("metadata: %s %r written, but config.json's %r is outside the "
+                            "f32 range" % (key, meta[key], v))
+            continue
         if key not in meta:
             errs.append("metadata: %r missing although config.json has it" % key)
         elif key in META_F32:
@@ -962,11 +968,22 @@ def check_config(meta, source, errs):
                 errs.append("metadata: %s %r, config.json %r" % (key, meta[key], v))
         elif meta[key] != v:
             errs.append("metadata: %s %r, config.json %r" % (key, meta[key], v))
+    # architecture is the model family (config.json's model_type); the class name
+    # (architectures[0]) is hf_architecture
     arch = cfg.get("architectures")
     if isinstance(arch, list) and arch and isinstance(arch[0], str):
-        if meta.get("architecture") != arch[0]:
-            errs.append("metadata: architecture %r, config.json %r"
-                        % (meta.get("architecture"), arch[0]))
+        if meta.get("hf_architecture") != arch[0]:
+            errs.append("metadata: hf_architecture %r, config.json architectures[0] %r"
+                        % (meta.get("hf_architecture"), arch[0]))
+    elif "hf_architecture" in meta:
+        errs.append("metadata: hf_architecture present without architectures in config.json")
+    mt = cfg.get("model_type")
+    if isinstance(mt, str):
+        if meta.get("architecture") != mt:
+            errs.append("metadata: architecture %r, config.json model_type %r"
+                        % (meta.get("architecture"), mt))
+    elif "architecture" in meta:
+        errs.append("metadata: architecture present without model_type in config.json")
 
 
 # ---------------------------------------------------------------- main

@@ -348,7 +348,7 @@ static void test_source_change(const char *path)
 {
 	aprfs_source *s;
 	aprfs_err err;
-	CHECK(aprfs_source_open(path, &s, &err) == 0, "%s", err.msg);
+	CHECK(aprfs_source_open(path, NULL, &s, &err) == 0, "%s", err.msg);
 	aprfs_file *f = open_variant(s, "q8", 4096);
 	uint8_t *buf = malloc(aprfs_file_size(f));
 	FILE *fp = fopen(path, "r+b");
@@ -376,7 +376,7 @@ int main(void)
 	}
 	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
 	write_model(path);
-	CHECK(aprfs_source_open(path, &s, &err) == 0, "%s", err.msg);
+	CHECK(aprfs_source_open(path, NULL, &s, &err) == 0, "%s", err.msg);
 	for (int v = 0; v < APRFS_VARIANT_COUNT; v++)
 		test_ranges(s, aprfs_variant_names[v]);
 	test_laziness(s);

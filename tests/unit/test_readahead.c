@@ -44,7 +44,7 @@ static aprfs_file *open_file(aprfs_source **src)
 	aprfs_file *f = NULL;
 	aprfs_err err = {0};
 
-	if (aprfs_source_open(path, src, &err) != 0 ||
+	if (aprfs_source_open(path, NULL, src, &err) != 0 ||
 	    aprfs_file_open(*src, "q8", NULL, &f, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		exit(2);

@@ -187,7 +187,7 @@ static void test_sizes(void)
 	char name[64];
 	struct stat st;
 
-	CHECK(aprfs_source_open(at("sub/tiny.safetensors"), &s, &err) == 0, "%s", err.msg);
+	CHECK(aprfs_source_open(at("sub/tiny.safetensors"), NULL, &s, &err) == 0, "%s", err.msg);
 	aprfs_opts_default(&o);
 	o.source_rel = "sub/tiny.safetensors";
 	for (int v = 0; s && v < APRFS_VARIANT_COUNT; v++) {

@@ -1,0 +1,249 @@
+/* member.c - the files a checkpoint is made of, opened as a source must: without ever
+ * blocking (FIFOs, sockets and devices are refused, not waited on), never outside the
+ * source root, mapped read-only, and watched so that a later change makes it stale. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "source_impl.h"
+#include "utf8.h"
+
+void aprfs_file_id_of(const struct stat *st, aprfs_file_id *id)
+{
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+}
+
+int aprfs_file_id_equal(const aprfs_file_id *a, const aprfs_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+void aprfs_tensors_free(aprfs_tensor *t, size_t n)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(t[i].name);
+	free(t);
+}
+
+char *src_sibling(const char *path, const char *name)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+	char *s = malloc(dlen + strlen(name) + 1);
+
+	if (s) {
+		memcpy(s, path, dlen);
+		strcpy(s + dlen, name);
+	}
+	return s;
+}
+
+/* path is dir or below it (both canonical). */
+static int under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Where the open descriptor really is. /proc names the file that was opened, so a link
+ * swapped after the check cannot fool it (realpath of the name could be). */
+static int fd_real_path(int fd, const char *path, char *out)
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, out, PATH_MAX - 1);
+	if (n > 0) {
+		out[n] = '\0';
+		return 0;
+	}
+	return realpath(path, out) ? 0 : -1; /* no /proc: the best we can do */
+}
+
+int src_open_member(const aprfs_source *s, const char *path, int *fd, struct stat *st,
+		    aprfs_err *err)
+{
+	char real[PATH_MAX];
+
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0)
+		return aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
+	if (fstat(*fd, st) != 0) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		return aprfs_fail(err, e, "%s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(*fd);
+		*fd = -1;
+		return aprfs_fail(err, EINVAL, "%s: not a regular file", path);
+	}
+	if (s->root && (fd_real_path(*fd, path, real) != 0 || !under(real, s->root))) {
+		close(*fd);
+		*fd = -1;
+		return aprfs_fail(err, EPERM, "%s: leads outside the source directory", path);
+	}
+	return 0;
+}
+
+int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *err)
+{
+	src_file *grown = realloc(s->files, (s->nfiles + 1) * sizeof(*grown));
+	struct stat st;
+	src_file *f;
+	int rc;
+
+	if (!grown)
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	s->files = grown;
+	f = &s->files[s->nfiles];
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if (!(f->path = strdup(path)))
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	s->nfiles++; /* from here on source_free closes it */
+	if ((rc = src_open_member(s, path, &f->fd, &st, err)))
+		return rc;
+	/* Identity first: a change during validation then shows up at the first read. */
+	aprfs_file_id_of(&st, &f->id);
+	f->map_len = (size_t)st.st_size;
+	if (f->map_len) {
+		void *m = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, f->fd, 0);
+		if (m == MAP_FAILED)
+			return aprfs_fail(err, errno, "%s: mmap: %s", path, strerror(errno));
+		/* Quantizing walks each tensor front to back: let the kernel read ahead. */
+		madvise(m, f->map_len, MADV_SEQUENTIAL);
+		f->map = m;
+	}
+	*out = f;
+	return 0;
+}
+
+static int add_watch(aprfs_source *s, const char *path, int exists, const struct stat *st,
+		     aprfs_err *err)
+{
+	src_watch *grown = realloc(s->watch, (s->nwatch + 1) * sizeof(*grown));
+
+	if (!grown)
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	s->watch = grown;
+	memset(&s->watch[s->nwatch], 0, sizeof(*s->watch));
+	if (!(s->watch[s->nwatch].path = strdup(path)))
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	s->watch[s->nwatch].exists = exists;
+	if (exists)
+		aprfs_file_id_of(st, &s->watch[s->nwatch].id);
+	s->nwatch++;
+	return 0;
+}
+
+int src_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = pread(fd, p, len, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		p += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* The identity recorded is the one read before the contents: a change during the read
+ * shows up as stale later, never the reverse. */
+int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional, char **buf,
+		   size_t *len, aprfs_err *err)
+{
+	struct stat st;
+	int fd, rc;
+
+	*buf = NULL;
+	*len = 0;
+	rc = src_open_member(s, path, &fd, &st, err);
+	if (rc == -ENOENT && optional)
+		return add_watch(s, path, 0, NULL, err);
+	if (rc)
+		return rc;
+	if ((uint64_t)st.st_size > limit)
+		rc = aprfs_fail(err, EINVAL, "%s: larger than %zu bytes (%lld)", path, limit,
+				(long long)st.st_size);
+	else if (!(*buf = malloc((size_t)st.st_size + 1)))
+		rc = aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	else if ((rc = src_pread_full(fd, *buf, (size_t)st.st_size, 0)))
+		rc = aprfs_fail(err, -rc, "%s: %s", path, strerror(-rc));
+	close(fd);
+	if (rc == 0)
+		rc = add_watch(s, path, 1, &st, err);
+	if (rc) {
+		free(*buf);
+		*buf = NULL;
+		return rc;
+	}
+	*len = (size_t)st.st_size;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+int src_check_name(const char *path, const char *name, size_t len, aprfs_err *err)
+{
+	size_t bad = 0;
+
+	if (len == 0)
+		return aprfs_fail(err, EINVAL, "%s: empty tensor name", path);
+	if (memchr(name, 0, len))
+		return aprfs_fail(err, EINVAL, "%s: tensor name contains a NUL byte", path);
+	if (!aprfs_utf8_valid(name, len, &bad))
+		return aprfs_fail(err, EINVAL, "%s: tensor name is not valid UTF-8 (byte %zu)",
+				  path, bad);
+	if (len > APRFS_MAX_NAME)
+		return aprfs_fail(err, EINVAL,
+				  "%s: tensor name '%.40s...' is %zu bytes (at most %d)", path,
+				  name, len, APRFS_MAX_NAME);
+	return 0;
+}
+
+int src_set_size(const char *path, aprfs_tensor *t, aprfs_err *err)
+{
+	uint64_t be = aprfs_src_dtype_block_elems(t->dtype), blocks;
+
+	t->nelem = 1;
+	for (int i = 0; i < t->ndim; i++)
+		if (__builtin_mul_overflow(t->nelem, t->dims[i], &t->nelem))
+			return aprfs_fail(err, EINVAL,
+					  "%s: tensor '%s': element count overflows 64 bits",
+					  path, t->name);
+	if (t->nelem % be)
+		return aprfs_fail(err, EINVAL,
+				  "%s: tensor '%s': %llu elements are not whole %s blocks of "
+				  "%llu",
+				  path, t->name, (unsigned long long)t->nelem,
+				  aprfs_src_dtype_name(t->dtype), (unsigned long long)be);
+	blocks = t->nelem / be;
+	if (__builtin_mul_overflow(blocks, (uint64_t)aprfs_src_dtype_block_bytes(t->dtype),
+				   &t->nbytes))
+		return aprfs_fail(err, EINVAL, "%s: tensor '%s': byte size overflows 64 bits",
+				  path, t->name);
+	return 0;
+}

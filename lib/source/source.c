@@ -1,0 +1,306 @@
+/* source.c - what every source shares, whatever its format: choosing the format by name,
+ * the name order of the tensor table, reference counting, reads guarded against files
+ * that change or shrink under us (raw bytes and f32 elements), and staleness by identity. */
+#define _GNU_SOURCE /* qsort_r */
+#include "source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kernels/kernels.h"
+#include "source_impl.h"
+
+/* Priority order: an index claims its stem before a single file does; safetensors before
+ * GGUF when both hold the same stem. */
+static const src_format *const formats[] = {&src_st_index, &src_safetensors};
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+
+const char *const aprfs_ckpt_suffix[] = {".safetensors.index.json", ".safetensors", NULL};
+
+static int ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t m = strlen(suffix);
+
+	return n > m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+static const src_format *format_of(const char *name, size_t *stem_len)
+{
+	const char *base = strrchr(name, '/');
+	size_t n;
+
+	base = base ? base + 1 : name;
+	n = strlen(base);
+	for (size_t i = 0; i < NFORMATS; i++) {
+		if (ends_with(base, n, formats[i]->suffix)) {
+			if (stem_len)
+				*stem_len = n - strlen(formats[i]->suffix);
+			return formats[i];
+		}
+	}
+	return NULL;
+}
+
+aprfs_ckpt_kind aprfs_ckpt_name(const char *name, size_t *stem_len)
+{
+	const src_format *f = format_of(name, stem_len);
+
+	return f ? f->kind : APRFS_CKPT_NONE;
+}
+
+static void source_free(aprfs_source *s)
+{
+	for (size_t k = 0; k < s->nfiles; k++) {
+		src_file *f = &s->files[k];
+		if (f->map)
+			munmap((void *)f->map, f->map_len);
+		if (f->fd >= 0)
+			close(f->fd);
+		free(f->path);
+	}
+	for (size_t k = 0; k < s->nwatch; k++)
+		free(s->watch[k].path);
+	free(s->files);
+	free(s->watch);
+	aprfs_tensors_free(s->tensors, s->count);
+	free(s->by_name);
+	free(s->root);
+	free(s->path);
+	free(s);
+}
+
+static int cmp_by_name(const void *a, const void *b, void *ctx)
+{
+	const aprfs_tensor *t = ctx;
+	const aprfs_tensor *x = &t[*(const uint32_t *)a], *y = &t[*(const uint32_t *)b];
+	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+	int c = memcmp(x->name, y->name, n);
+
+	return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
+}
+
+/* The APR index order, and the last word on unique names (formats check their own files;
+ * this holds for any format). */
+static int order_by_name(aprfs_source *s, aprfs_err *err)
+{
+	if (s->count > UINT32_MAX)
+		return aprfs_fail(err, EINVAL, "%s: %zu tensors (at most 2^32)", s->path,
+				  s->count);
+	if (!(s->by_name = malloc((s->count + 1) * sizeof(*s->by_name))))
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", s->path);
+	for (size_t i = 0; i < s->count; i++)
+		s->by_name[i] = (uint32_t)i;
+	qsort_r(s->by_name, s->count, sizeof(*s->by_name), cmp_by_name, s->tensors);
+	for (size_t i = 1; i < s->count; i++) {
+		const aprfs_tensor *a = &s->tensors[s->by_name[i - 1]];
+		const aprfs_tensor *b = &s->tensors[s->by_name[i]];
+		if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0)
+			return aprfs_fail(err, EINVAL, "%s: duplicate tensor name '%s'",
+					  s->path, a->name);
+	}
+	return 0;
+}
+
+int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_source **out,
+		      aprfs_err *err)
+{
+	const src_format *fmt = format_of(path, NULL);
+	aprfs_source *s;
+	int rc;
+
+	*out = NULL;
+	if (!fmt)
+		return aprfs_fail(err, EINVAL,
+				  "%s: not a checkpoint (expected X.safetensors, "
+				  "X.safetensors.index.json or X.gguf)",
+				  path);
+	if (!(s = calloc(1, sizeof(*s))) || !(s->path = strdup(path)) ||
+	    (ctx && ctx->root && !(s->root = strdup(ctx->root)))) {
+		if (s)
+			source_free(s);
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	}
+	atomic_init(&s->refs, 1);
+	s->fmt = fmt;
+	rc = fmt->open(s, err);
+	if (rc == 0)
+		rc = order_by_name(s, err);
+	if (rc) {
+		source_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void aprfs_source_ref(aprfs_source *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void aprfs_source_unref(aprfs_source *s)
+{
+	/* acq_rel: the thread that frees must see every other holder's last use. */
+	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+		source_free(s);
+}
+
+const char *aprfs_source_path(const aprfs_source *s)
+{
+	return s->path;
+}
+const char *aprfs_source_format(const aprfs_source *s)
+{
+	return s->fmt->name;
+}
+size_t aprfs_source_count(const aprfs_source *s)
+{
+	return s->count;
+}
+const aprfs_model_config *aprfs_source_config(const aprfs_source *s)
+{
+	return &s->cfg;
+}
+const uint32_t *aprfs_source_name_order(const aprfs_source *s)
+{
+	return s->by_name;
+}
+size_t aprfs_source_shard_count(const aprfs_source *s)
+{
+	return s->nfiles;
+}
+const aprfs_tensor *aprfs_source_tensor(const aprfs_source *s, size_t i)
+{
+	return i < s->count ? &s->tensors[i] : NULL;
+}
+const char *aprfs_source_shard_path(const aprfs_source *s, size_t i)
+{
+	return i < s->nfiles ? s->files[i].path : NULL;
+}
+
+/* ---- reading ---- */
+
+static int file_unchanged(const src_file *f)
+{
+	struct stat st;
+	aprfs_file_id now;
+
+	if (fstat(f->fd, &st) != 0)
+		return 0;
+	aprfs_file_id_of(&st, &now);
+	return aprfs_file_id_equal(&now, &f->id);
+}
+
+/* Keeping the daemon's resident set to its cache: pages copied out of the mapping are
+ * dropped from it (they stay in the page cache; the pages are clean and private, so a
+ * thread still copying from one merely faults it back in).
+ *
+ * First the whole pages of the range just copied. The partial pages at its two ends are
+ * shared with the neighbouring ranges, which may still be in use, and releasing one early
+ * makes the neighbour fault in mid-page, where the kernel's fault-around maps back a whole
+ * aligned 64 KiB window; so they are left, one page per chunk: tens of MiB per GiB read.
+ * Hence, second, a sweep of the whole mapping after every SWEEP_BYTES copied, which drops
+ * those leftovers too; it only walks page tables, so it is cheap. */
+#define SWEEP_BYTES (64u << 20)
+
+static void release_pages(aprfs_source *s, const src_file *f, const uint8_t *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t b = ((uintptr_t)p + len) & ~(page - 1);
+
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+	uint64_t before = atomic_fetch_add(&s->copied, len);
+	if (before / SWEEP_BYTES != (before + len) / SWEEP_BYTES)
+		madvise((void *)f->map, f->map_len, MADV_DONTNEED);
+}
+
+int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size_t len,
+		      void *dst, aprfs_err *err)
+{
+	const src_file *f;
+
+	if (t < s->tensors || t >= s->tensors + s->count)
+		return aprfs_fail(err, EINVAL, "%s: tensor does not belong to this source",
+				  s->path);
+	if (off > t->nbytes || len > t->nbytes - off)
+		return aprfs_fail(err, EINVAL,
+				  "%s: tensor '%s': read of %zu bytes at %llu beyond %llu",
+				  s->path, t->name, len, (unsigned long long)off,
+				  (unsigned long long)t->nbytes);
+	if (len == 0)
+		return 0;
+	f = &s->files[t->shard];
+	/* Checked before and after: the second check catches a change made during the
+	 * copy, so a caller never gets a mix of old and new bytes as success. */
+	if (!file_unchanged(f) || aprfs_guarded_copy(dst, f->map + t->file_off + off, len) != 0 ||
+	    !file_unchanged(f))
+		return aprfs_fail(err, EIO, "%s: changed since it was opened", f->path);
+	release_pages(s, f, f->map + t->file_off + off, len);
+	return 0;
+}
+
+/* Whole blocks covering [e0, e0+n) are read and decoded; the elements asked for are
+ * copied out of them (block types only: plain types decode in place). */
+int aprfs_source_read_f32(aprfs_source *s, const aprfs_tensor *t, uint64_t e0, size_t n,
+			  float *x, aprfs_err *err)
+{
+	const aprfs_kernels *k = aprfs_kernels_get();
+	uint64_t be = aprfs_src_dtype_block_elems(t->dtype);
+	uint64_t bb = aprfs_src_dtype_block_bytes(t->dtype);
+	uint64_t b0 = e0 / be, b1 = (e0 + n + be - 1) / be;
+	size_t nb = (size_t)(b1 - b0);
+	int direct = be == 1 && t->dtype == APRFS_SRC_F32;
+	void *raw = direct ? x : malloc(nb * bb + 1);
+	float *y = be == 1 ? x : malloc(nb * be * sizeof(float) + 1);
+	int rc;
+
+	if (!aprfs_src_dtype_is_float(t->dtype))
+		rc = aprfs_fail(err, EINVAL, "%s: tensor '%s' is not a float tensor", s->path,
+				t->name);
+	else if (!raw || !y)
+		rc = aprfs_fail(err, ENOMEM, "out of memory");
+	else
+		rc = aprfs_source_read(s, t, b0 * bb, nb * bb, raw, err);
+	if (rc == 0 && !direct && aprfs_dequant(k, t->dtype, raw, nb, y) != 0)
+		rc = aprfs_fail(err, ENOTSUP, "%s: tensor '%s': no decoder for %s", s->path,
+				t->name, aprfs_src_dtype_name(t->dtype));
+	if (rc == 0 && y != x)
+		memcpy(x, y + (e0 - b0 * be), n * sizeof(float));
+	if (raw != x)
+		free(raw);
+	if (y != x)
+		free(y);
+	return rc;
+}
+
+/* ---- staleness ---- */
+
+static int path_changed(const char *path, int existed, const aprfs_file_id *id)
+{
+	struct stat st;
+	aprfs_file_id now;
+
+	if (stat(path, &st) != 0)
+		return existed;
+	if (!existed)
+		return 1;
+	aprfs_file_id_of(&st, &now);
+	return !aprfs_file_id_equal(&now, id);
+}
+
+int aprfs_source_stale(const aprfs_source *s)
+{
+	for (size_t k = 0; k < s->nwatch; k++)
+		if (path_changed(s->watch[k].path, s->watch[k].exists, &s->watch[k].id))
+			return 1;
+	for (size_t k = 0; k < s->nfiles; k++)
+		if (path_changed(s->files[k].path, 1, &s->files[k].id))
+			return 1;
+	return 0;
+}
