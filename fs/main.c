@@ -217,7 +217,8 @@ static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_op
 		aprfs_log_setup(m->conf.log_level, 1);
 	if (fuse_set_signal_handlers(se) != 0)
 		return 1;
-	m->ra = aprfs_ra_new(m->conf.threads, RA_QUEUE, m->cache);
+	atomic_store(&m->se, se);
+	m->ra = aprfs_ra_new(m->conf.threads, RA_QUEUE, m->cache, &m->ending);
 	if (!m->ra)
 		aprfs_log(APRFS_LOG_WARN, "read-ahead workers did not start; reading without");
 	tuning = aprfs_kernel_ra_start(&ra_tuner, fo->mountpoint) == 0;
@@ -247,6 +248,7 @@ static int mount_main(int argc, char **argv)
 	if (rc)
 		goto out;
 	m.conf = c.conf;
+	aprfs_mount_cancel_init(&m);
 	aprfs_log_setup(fo.debug ? APRFS_LOG_DEBUG : m.conf.log_level, 0);
 	/* Chunks warmed ahead must still be cached when the reader gets there. */
 	m.ra_window = (uint64_t)m.conf.readahead_mb << 20;

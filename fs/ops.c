@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -41,6 +42,43 @@ static char *stats_text(aprfs_mount *m)
 	return aprfs_tree_stats_json(m->tree, &cs, m->ra ? &rs : NULL);
 }
 
+/* ---- cancellation ----
+ * Work for a read is abandoned when nobody can receive it: the mount is ending (unmount,
+ * SIGTERM: the session has exited), the kernel interrupted the request (the reader was
+ * signalled while waiting), or the reader is gone. The last matters most: page-cache
+ * reads arrive as background requests that the kernel never interrupts, so a killed
+ * reader would otherwise leave a statistic pass over a 30 GiB tensor running to the end. */
+
+static int session_ended(void *arg)
+{
+	aprfs_mount *m = arg;
+	struct fuse_session *se = atomic_load(&m->se);
+
+	return se && fuse_session_exited(se);
+}
+
+void aprfs_mount_cancel_init(aprfs_mount *m)
+{
+	m->ending = (aprfs_cancel){session_ended, m};
+}
+
+typedef struct req_cancel {
+	aprfs_mount *m;
+	pthread_t thread; /* fuse_interrupted() answers for this thread's request only */
+	aprfs_pid_watch reader;
+} req_cancel;
+
+static int req_cancelled(void *arg)
+{
+	req_cancel *r = arg;
+
+	if (aprfs_cancelled(&r->m->ending))
+		return 1;
+	if (pthread_equal(pthread_self(), r->thread) && fuse_interrupted())
+		return 1;
+	return aprfs_pid_watch_gone(&r->reader);
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	aprfs_mount *m = mount_of();
@@ -56,11 +94,27 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return m;
 }
 
+/* An open file answers from its handle: the snapshot it reads, whatever happened to the
+ * source since (a cp in progress keeps going after the source is removed). */
+static int getattr_open(const handle *h, struct stat *st)
+{
+	if (h->r.kind == APRFS_NODE_FILE)
+		return fstat(h->r.fd, st) == 0 ? (st->st_mode &= ~(mode_t)0222, 0) : -errno;
+	*st = h->r.st;
+	if (h->r.kind == APRFS_NODE_STATS)
+		st->st_size = (off_t)h->len;
+	return 0;
+}
+
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	aprfs_mount *m = mount_of();
 	aprfs_node_kind kind;
-	int rc = aprfs_tree_stat(m->tree, path, st, &kind);
+	int rc;
+
+	if (fi && fi->fh)
+		return getattr_open(handle_of(fi), st);
+	rc = aprfs_tree_stat(m->tree, path, st, &kind);
 
 	if (rc == 0 && kind == APRFS_NODE_STATS) {
 		char *text = stats_text(m);
@@ -70,6 +124,11 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		free(text);
 	}
 	return rc;
+}
+
+static int op_readlink(const char *path, char *buf, size_t size)
+{
+	return aprfs_tree_readlink(mount_of()->tree, path, buf, size);
 }
 
 static int op_access(const char *path, int mask)
@@ -154,8 +213,15 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 static int read_apr(aprfs_mount *m, handle *h, char *buf, size_t size, off_t off)
 {
 	aprfs_err err = {0};
-	ssize_t n = aprfs_file_read(h->r.file, m->cache, (uint64_t)off, size, buf, &err);
+	pid_t pid = fuse_get_context()->pid;
+	req_cancel rc = {m, pthread_self(), {0}};
+	aprfs_cancel cancel = {req_cancelled, &rc};
 
+	aprfs_pid_watch_init(&rc.reader, pid);
+	ssize_t n =
+	    aprfs_file_read(h->r.file, m->cache, &cancel, (uint64_t)off, size, buf, &err);
+	if (n == -ECANCELED)
+		return -EINTR; /* nobody is waiting for this answer */
 	if (n < 0) {
 		/* Never wrong bytes: a changed or unreadable source is an I/O error. */
 		aprfs_log_once(APRFS_LOG_ERROR, err.msg, "read of %s (%s) failed: %s",
@@ -163,7 +229,8 @@ static int read_apr(aprfs_mount *m, handle *h, char *buf, size_t size, off_t off
 			       aprfs_file_variant(h->r.file), err.msg);
 		return -EIO;
 	}
-	aprfs_ra_note_read(m->ra, &h->ra, h->r.file, (uint64_t)off, (size_t)n, m->ra_window);
+	aprfs_ra_note_read(m->ra, &h->ra, h->r.file, (uint64_t)off, (size_t)n, m->ra_window,
+			   pid);
 	return (int)n;
 }
 
@@ -294,6 +361,7 @@ static int ro_fallocate(const char *path, int mode, off_t off, off_t len,
 const struct fuse_operations aprfs_fuse_ops = {
     .init = op_init,
     .getattr = op_getattr,
+    .readlink = op_readlink,
     .access = op_access,
     .readdir = op_readdir,
     .open = op_open,

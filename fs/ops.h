@@ -9,6 +9,7 @@
 #include <fuse_lowlevel.h> /* fuse_parse_cmdline and its options */
 
 #include "cache.h"
+#include "cancel.h"
 #include "conf.h"
 #include "readahead.h"
 #include "tree.h"
@@ -19,8 +20,13 @@ typedef struct aprfs_mount {
 	aprfs_cache *cache;
 	aprfs_ra *ra;	    /* started after daemonizing (threads do not survive fork) */
 	uint64_t ra_window; /* bytes warmed ahead of a sequential reader */
+	struct fuse_session *_Atomic se; /* set once serving: its end cancels all work */
+	aprfs_cancel ending;		 /* says stop once the session has ended */
 } aprfs_mount;
 
 extern const struct fuse_operations aprfs_fuse_ops;
+
+/* Set up m->ending (before any worker or request can use it). */
+void aprfs_mount_cancel_init(aprfs_mount *m);
 
 #endif

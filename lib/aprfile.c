@@ -1,6 +1,6 @@
 /* aprfile.c - the range API: bytes [off, off+len) of a planned APR file, produced by
- * copying header bytes, computing (or borrowing from the cache) the chunks that overlap,
- * and the footer CRC joined from per-chunk CRCs recorded as chunks go by. */
+ * writing head bytes from the plan, computing (or borrowing from the cache) the chunks
+ * that overlap, and the footer CRC joined from per-chunk CRCs recorded as chunks go by. */
 #include "aprfile.h"
 
 #include <errno.h>
@@ -21,8 +21,9 @@ struct aprfs_file {
 	layout L;
 	const aprfs_kernels *k;
 	/* Chunk CRCs: bit 32 set once known. They outlive evicted chunk data, which is
-	 * what makes the footer free after one sequential pass. */
-	_Atomic uint64_t *chunk_crc;
+	 * what makes the footer free after one sequential pass. Allocated with the detail
+	 * (first read), like every other per-chunk or per-tensor array. */
+	_Atomic uint64_t *_Atomic chunk_crc;
 	_Atomic uint64_t footer; /* bit 32 set once known */
 };
 
@@ -63,12 +64,6 @@ int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o, a
 		free(f);
 		return rc;
 	}
-	f->chunk_crc = calloc(f->L.nchunks ? f->L.nchunks : 1, sizeof(*f->chunk_crc));
-	if (!f->chunk_crc) {
-		layout_free(&f->L);
-		free(f);
-		return aprfs_fail(err, ENOMEM, "out of memory");
-	}
 	aprfs_source_ref(s);
 	atomic_init(&f->refs, 1);
 	f->id = atomic_fetch_add(&next_file_id, 1);
@@ -88,7 +83,7 @@ void aprfs_file_unref(aprfs_file *f)
 		return;
 	aprfs_source *s = f->L.src;
 	layout_free(&f->L);
-	free((void *)f->chunk_crc);
+	free((void *)atomic_load(&f->chunk_crc));
 	free(f);
 	aprfs_source_unref(s);
 }
@@ -126,68 +121,114 @@ uint64_t aprfs_file_data_offset(const aprfs_file *f)
 	return f->L.data_offset;
 }
 
-void aprfs_file_tensor_info(const aprfs_file *f, size_t i, aprfs_file_tensor *out)
+/* The per-tensor arrays and the chunk CRCs, built by the first reader. */
+static const layout_detail *detail(aprfs_file *f, aprfs_err *err)
 {
-	const tensor_plan *t = &f->L.tensors[i];
-	out->src = t->src;
-	out->dtype = t->dtype;
-	out->codec = t->codec ? t->codec->name : "raw";
-	out->offset = t->offset;
-	out->size = t->size;
+	const layout_detail *d = layout_detail_get(&f->L, err);
+
+	if (d && !atomic_load_explicit(&f->chunk_crc, memory_order_acquire)) {
+		_Atomic uint64_t *crc = calloc(f->L.nchunks + 1, sizeof(*crc)), *none = NULL;
+		if (!crc) {
+			aprfs_fail(err, ENOMEM, "out of memory");
+			return NULL;
+		}
+		if (!atomic_compare_exchange_strong(&f->chunk_crc, &none, crc))
+			free((void *)crc); /* another reader was first */
+	}
+	return d;
 }
 
-/* ---- source elements ---------------------------------------------------------------- */
-
-static int read_f32(aprfs_file *f, const aprfs_tensor *t, uint64_t e0, size_t n, float *x,
-		    aprfs_err *err)
+int aprfs_file_tensor_info(aprfs_file *f, size_t i, aprfs_file_tensor *out, aprfs_err *err)
 {
-	return aprfs_source_read_f32(f->L.src, t, e0, n, x, err);
+	const layout_detail *d = detail(f, err);
+	const aprfs_tensor *t = aprfs_source_tensor(f->L.src, i);
+	tensor_geom g;
+
+	if (!d)
+		return -ENOMEM;
+	layout_geom(&f->L, t, &g);
+	out->src = t;
+	out->dtype = g.dtype;
+	out->codec = g.codec ? g.codec->name : "raw";
+	out->copied = g.raw;
+	out->offset = d->offset[i];
+	out->size = g.size;
+	return 0;
+}
+
+/* One tensor while it is being read: its number, geometry and the plan's arrays. */
+typedef struct tref {
+	size_t i;
+	const aprfs_tensor *t;
+	tensor_geom g;
+	const layout_detail *d;
+} tref;
+
+static void tref_of(aprfs_file *f, const layout_detail *d, size_t i, tref *r)
+{
+	r->i = i;
+	r->t = aprfs_source_tensor(f->L.src, i);
+	r->d = d;
+	layout_geom(&f->L, r->t, &r->g);
 }
 
 /* ---- per-tensor statistic ------------------------------------------------------------ */
 
-/* One pass over the tensor in STAT_SPAN spans. (Splitting the spans over cores was tried:
- * the pass is bound by faulting the source pages in, and two cores gained nothing.) */
-static int compute_stat(aprfs_file *f, tensor_plan *t, aprfs_err *err)
+/* One pass over the tensor in STAT_SPAN spans, giving up between spans when cancelled.
+ * (Splitting the spans over cores was tried: the pass is bound by faulting the source
+ * pages in, and two cores gained nothing.) */
+static int compute_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel, float *out,
+			aprfs_err *err)
 {
-	const aprfs_tensor *s = t->src;
+	const aprfs_tensor *s = r->t;
 	float *x = malloc(STAT_SPAN * sizeof(float));
 	float maxabs = 0;
 	double sum = 0;
+	uint64_t finite = 0;
 	int rc = x ? 0 : aprfs_fail(err, ENOMEM, "out of memory");
 
 	for (uint64_t e = 0; rc == 0 && e < s->nelem; e += STAT_SPAN) {
 		size_t n = s->nelem - e < STAT_SPAN ? (size_t)(s->nelem - e) : STAT_SPAN;
-		rc = read_f32(f, s, e, n, x, err);
-		if (rc == 0 && t->codec->stat == APRFS_STAT_MAXABS) {
+		if (aprfs_cancelled(cancel))
+			rc = aprfs_fail_cancelled(err);
+		else
+			rc = aprfs_source_read_f32(f->L.src, s, e, n, x, err);
+		if (rc == 0 && r->g.codec->stat == APRFS_STAT_MAXABS) {
 			float m = f->k->maxabs(x, n);
 			maxabs = m > maxabs ? m : maxabs;
 		} else if (rc == 0) {
 			sum += f->k->sumabs(x, n);
+			finite += n;
 		}
 	}
 	free(x);
 	if (rc == 0)
-		t->stat_value = t->codec->stat == APRFS_STAT_MAXABS
-				    ? aprfs_q8_scale_from_maxabs(maxabs)
-				    : aprfs_ternary_alpha_from_sum(sum, s->nelem);
+		*out = r->g.codec->stat == APRFS_STAT_MAXABS
+			   ? aprfs_q8_scale_from_maxabs(maxabs)
+			   : aprfs_ternary_alpha_from_sum(sum, finite);
 	return rc;
 }
 
-/* The tensor's statistic (q8 scale / ternary alpha), computed once, by one thread. */
-static int tensor_stat(aprfs_file *f, tensor_plan *t, float *out, aprfs_err *err)
+/* The tensor's statistic (q8 scale / ternary alpha), computed once, by one thread; a pass
+ * that was cancelled leaves it unknown for the next reader to compute. */
+static int tensor_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel, float *out,
+		       aprfs_err *err)
 {
+	layout_detail *d = (layout_detail *)r->d;
 	int rc = 0;
-	if (!atomic_load(&t->stat_ready)) {
-		pthread_mutex_lock(&t->stat_lock);
-		if (!atomic_load(&t->stat_ready)) {
-			rc = compute_stat(f, t, err);
+
+	if (!atomic_load_explicit(&d->stat_done[r->i], memory_order_acquire)) {
+		pthread_mutex_t *lock = &f->L.stat_lock[r->i % LAYOUT_STAT_LOCKS];
+		pthread_mutex_lock(lock);
+		if (!atomic_load(&d->stat_done[r->i])) {
+			rc = compute_stat(f, r, cancel, &d->stat[r->i], err);
 			if (rc == 0)
-				atomic_store(&t->stat_ready, 1);
+				atomic_store_explicit(&d->stat_done[r->i], 1,
+						      memory_order_release);
 		}
-		pthread_mutex_unlock(&t->stat_lock);
+		pthread_mutex_unlock(lock);
 	}
-	*out = t->stat_value;
+	*out = d->stat[r->i];
 	return rc;
 }
 
@@ -195,31 +236,38 @@ static int tensor_stat(aprfs_file *f, tensor_plan *t, float *out, aprfs_err *err
 
 static void record_crc(aprfs_file *f, uint64_t c, const uint8_t *data, size_t len)
 {
-	if (!(atomic_load(&f->chunk_crc[c]) >> 32))
-		atomic_store(&f->chunk_crc[c], (1ull << 32) | aprfs_crc32(0, data, len));
+	_Atomic uint64_t *crc = atomic_load(&f->chunk_crc);
+
+	if (!(atomic_load(&crc[c]) >> 32))
+		atomic_store(&crc[c], (1ull << 32) | aprfs_crc32(0, data, len));
 }
 
-/* Compute local chunk k of tensor t into out (layout_chunk_bytes(t, k) bytes). */
-static int compute_chunk(aprfs_file *f, tensor_plan *t, uint64_t k, uint8_t *out,
-			 aprfs_err *err)
+/* Compute local chunk k of tensor r into out (layout_chunk_bytes(&r->g, k) bytes). */
+static int compute_chunk(aprfs_file *f, const tref *r, uint64_t k, const aprfs_cancel *cancel,
+			 uint8_t *out, aprfs_err *err)
 {
-	uint64_t len = layout_chunk_bytes(t, k);
-	uint64_t e0 = k * t->chunk_blocks * t->block_elems;
+	const tensor_geom *g = &r->g;
+	uint64_t len = layout_chunk_bytes(g, k);
+	uint64_t b0 = k * g->chunk_blocks, e0 = b0 * g->block_elems;
 	int rc;
 
-	if (!t->codec) {
-		rc = aprfs_source_read(f->L.src, t->src, e0 * t->block_bytes, len, out, err);
+	if (aprfs_cancelled(cancel)) {
+		rc = aprfs_fail_cancelled(err);
+	} else if (g->raw) {
+		rc = aprfs_source_read(f->L.src, r->t, b0 * g->block_bytes, len, out, err);
 	} else {
-		uint64_t e1 = e0 + t->chunk_blocks * t->block_elems;
-		size_t n = (size_t)((e1 < t->src->nelem ? e1 : t->src->nelem) - e0);
+		uint64_t e1 = e0 + g->chunk_blocks * g->block_elems;
+		size_t n = (size_t)((e1 < r->t->nelem ? e1 : r->t->nelem) - e0);
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
-		rc = t->codec->stat != APRFS_STAT_NONE ? tensor_stat(f, t, &q.scale, err) : 0;
+		rc = g->codec->stat != APRFS_STAT_NONE
+			 ? tensor_stat(f, r, cancel, &q.scale, err)
+			 : 0;
 		if (rc == 0) /* fused: bf16/f16 are widened tile by tile, never as a chunk */
-			rc = aprfs_tensor_encode(f->L.src, f->k, t->src, e0, n, t->slot, &q,
-						 out, err);
+			rc = aprfs_tensor_encode(f->L.src, f->k, r->t, e0, n, g->slot, &q, out,
+						 err);
 	}
 	if (rc == 0)
-		record_crc(f, t->first_chunk + k, out, len);
+		record_crc(f, r->d->first_chunk[r->i] + k, out, len);
 	return rc;
 }
 
@@ -231,50 +279,76 @@ typedef struct chunk_ref {
 	uint8_t *owned;
 } chunk_ref;
 
-static int chunk_get(aprfs_file *f, aprfs_cache *cache, tensor_plan *t, uint64_t k,
-		     chunk_ref *r, aprfs_err *err)
-{
-	memset(r, 0, sizeof(*r));
-	r->len = layout_chunk_bytes(t, k);
-	int must = 1;
-	if (cache) {
-		r->entry =
-		    cache_acquire(cache, f->id, t->first_chunk + k, f->L.variant, &must, err);
-		if (!r->entry)
-			return -(err ? err->code : EIO);
-		if (!must) {
-			r->data = cache_entry_data(r->entry, &r->len);
-			return 0;
-		}
-	}
-	uint8_t *buf = malloc(r->len ? r->len : 1);
-	int rc =
-	    buf ? compute_chunk(f, t, k, buf, err) : aprfs_fail(err, ENOMEM, "out of memory");
-	if (cache) {
-		cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err);
-		if (rc) {
-			free(buf);
-			cache_release(cache, r->entry);
-			r->entry = NULL;
-		}
-	} else {
-		r->owned = buf;
-	}
-	r->data = buf;
-	return rc;
-}
-
 static void chunk_put(aprfs_cache *cache, chunk_ref *r)
 {
 	if (r->entry)
 		cache_release(cache, r->entry);
 	free(r->owned);
+	memset(r, 0, sizeof(*r));
 }
 
-void aprfs_file_chunks_in(const aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
+/* Without a cache: computed into a buffer the ref owns (freed by chunk_put, or here on
+ * failure). */
+static int chunk_compute_alone(aprfs_file *f, const tref *t, uint64_t k,
+			       const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
+{
+	uint8_t *buf = malloc(r->len ? r->len : 1);
+	int rc = buf ? compute_chunk(f, t, k, cancel, buf, err)
+		     : aprfs_fail(err, ENOMEM, "out of memory");
+
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	r->data = r->owned = buf;
+	return 0;
+}
+
+/* Through the cache, single flight: either the chunk is there (or being computed by
+ * someone we wait for), or we compute and publish it. A computation another reader gave
+ * up on (cancelled) is no failure of ours: we try again, unless we are cancelled too. */
+static int chunk_get(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t k,
+		     const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
+{
+	uint64_t c = t->d->first_chunk[t->i] + k;
+
+	memset(r, 0, sizeof(*r));
+	r->len = layout_chunk_bytes(&t->g, k);
+	if (!cache)
+		return chunk_compute_alone(f, t, k, cancel, r, err);
+	for (;;) {
+		int must = 1;
+		r->entry = cache_acquire(cache, f->id, c, f->L.variant, &must, err);
+		if (!r->entry) {
+			if (err && err->code == ECANCELED && !aprfs_cancelled(cancel))
+				continue;
+			return -(err ? err->code : EIO);
+		}
+		if (!must) {
+			r->data = cache_entry_data(r->entry, &r->len);
+			return 0;
+		}
+		break;
+	}
+	uint8_t *buf = malloc(r->len ? r->len : 1);
+	int rc = buf ? compute_chunk(f, t, k, cancel, buf, err)
+		     : aprfs_fail(err, ENOMEM, "out of memory");
+	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err);
+	if (rc) {
+		free(buf);
+		cache_release(cache, r->entry);
+		r->entry = NULL;
+		return rc;
+	}
+	r->data = buf;
+	return 0;
+}
+
+void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
 			  uint64_t *count)
 {
 	const layout *L = &f->L;
+	const layout_detail *d = detail(f, NULL);
 	uint64_t end = off + len < off || off + len > L->file_size ? L->file_size : off + len;
 
 	*first = *count = 0;
@@ -282,23 +356,25 @@ void aprfs_file_chunks_in(const aprfs_file *f, uint64_t off, uint64_t len, uint6
 		off = L->data_offset;
 	if (end > L->file_size - APR_FOOTER_SIZE)
 		end = L->file_size - APR_FOOTER_SIZE;
-	if (off >= end || L->nchunks == 0)
+	if (!d || off >= end || L->nchunks == 0)
 		return;
 	uint64_t lo = UINT64_MAX, hi = 0;
-	for (tensor_plan *t = layout_tensor_at(L, off); t < L->tensors + L->ntensors; t++) {
-		if (t->offset >= end)
+	for (size_t i = layout_tensor_at(L, d, off); i < L->ntensors; i++) {
+		tensor_geom g;
+		if (d->offset[i] >= end)
 			break;
-		if (t->nchunks == 0)
+		layout_geom(L, aprfs_source_tensor(L->src, i), &g);
+		if (g.nchunks == 0)
 			continue;
-		uint64_t span = t->chunk_blocks * t->block_bytes;
-		uint64_t a = off > t->offset + t->prefix ? off - t->offset - t->prefix : 0;
-		uint64_t b = end - t->offset > t->prefix ? end - t->offset - t->prefix : 0;
-		if (b == 0 || a >= t->size - t->prefix)
+		uint64_t span = g.chunk_blocks * g.block_bytes;
+		uint64_t a = off > d->offset[i] + g.prefix ? off - d->offset[i] - g.prefix : 0;
+		uint64_t b = end - d->offset[i] > g.prefix ? end - d->offset[i] - g.prefix : 0;
+		if (b == 0 || a >= g.size - g.prefix)
 			continue;
 		uint64_t k0 = a / span, k1 = (b - 1) / span;
-		k1 = k1 >= t->nchunks ? t->nchunks - 1 : k1;
-		lo = lo < t->first_chunk + k0 ? lo : t->first_chunk + k0;
-		hi = t->first_chunk + k1 + 1;
+		k1 = k1 >= g.nchunks ? g.nchunks - 1 : k1;
+		lo = lo < d->first_chunk[i] + k0 ? lo : d->first_chunk[i] + k0;
+		hi = d->first_chunk[i] + k1 + 1;
 	}
 	if (lo != UINT64_MAX) {
 		*first = lo;
@@ -306,14 +382,20 @@ void aprfs_file_chunks_in(const aprfs_file *f, uint64_t off, uint64_t len, uint6
 	}
 }
 
-int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, uint64_t c, aprfs_err *err)
+int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
+		    aprfs_err *err)
 {
+	const layout_detail *d = detail(f, err);
+	chunk_ref r;
+	tref t;
+
+	if (!d)
+		return -ENOMEM;
 	if (c >= f->L.nchunks)
 		return aprfs_fail(err, EINVAL, "chunk %llu out of range",
 				  (unsigned long long)c);
-	tensor_plan *t = layout_tensor_of_chunk(&f->L, c);
-	chunk_ref r;
-	int rc = chunk_get(f, cache, t, c - t->first_chunk, &r, err);
+	tref_of(f, d, layout_tensor_of_chunk(&f->L, d, c), &t);
+	int rc = chunk_get(f, cache, &t, c - d->first_chunk[t.i], cancel, &r, err);
 	if (rc == 0)
 		chunk_put(cache, &r);
 	return rc;
@@ -323,74 +405,99 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, uint64_t c, aprfs_err *er
 
 /* CRC of one chunk: recorded, or computed now (not cached: a cold footer read would
  * otherwise flush the whole cache for data nobody asked for). */
-static int chunk_crc(aprfs_file *f, tensor_plan *t, uint64_t k, uint32_t *crc, aprfs_err *err)
+static int chunk_crc(aprfs_file *f, const tref *t, uint64_t k, const aprfs_cancel *cancel,
+		     uint32_t *crc, aprfs_err *err)
 {
-	uint64_t v = atomic_load(&f->chunk_crc[t->first_chunk + k]);
+	_Atomic uint64_t *crcs = atomic_load(&f->chunk_crc);
+	uint64_t c = t->d->first_chunk[t->i] + k, v = atomic_load(&crcs[c]);
+
 	if (!(v >> 32)) {
-		size_t len = layout_chunk_bytes(t, k);
-		uint8_t *buf = malloc(len ? len : 1);
-		int rc = buf ? compute_chunk(f, t, k, buf, err)
-			     : aprfs_fail(err, ENOMEM, "out of memory");
-		free(buf);
+		chunk_ref r = {.len = layout_chunk_bytes(&t->g, k)};
+		int rc = chunk_compute_alone(f, t, k, cancel, &r, err);
 		if (rc)
 			return rc;
-		v = atomic_load(&f->chunk_crc[t->first_chunk + k]);
+		chunk_put(NULL, &r);
+		v = atomic_load(&crcs[c]);
 	}
 	*crc = (uint32_t)v;
 	return 0;
 }
 
-static int tensor_crc(aprfs_file *f, tensor_plan *t, uint32_t *crc, aprfs_err *err)
+static int tensor_crc(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, uint32_t *crc,
+		      aprfs_err *err)
 {
-	if (t->prefix) {
+	if (t->g.prefix) {
 		uint8_t p[4];
 		float v;
-		int rc = tensor_stat(f, t, &v, err);
+		int rc = tensor_stat(f, t, cancel, &v, err);
 		if (rc)
 			return rc;
 		memcpy(p, &v, 4);
 		*crc = aprfs_crc32(*crc, p, 4);
 	}
-	for (uint64_t k = 0; k < t->nchunks; k++) {
+	for (uint64_t k = 0; k < t->g.nchunks; k++) {
 		uint32_t c;
-		int rc = chunk_crc(f, t, k, &c, err);
+		int rc = chunk_crc(f, t, k, cancel, &c, err);
 		if (rc)
 			return rc;
-		*crc = aprfs_crc32_combine(*crc, c, layout_chunk_bytes(t, k));
+		*crc = aprfs_crc32_combine(*crc, c, layout_chunk_bytes(&t->g, k));
 	}
-	uint64_t pad = apr_align64(t->size) - t->size;
+	uint64_t pad = apr_align64(t->g.size) - t->g.size;
 	*crc = aprfs_crc32_combine(*crc, aprfs_crc32_zeros(pad), pad);
 	return 0;
 }
 
 /* A cold footer needs every chunk's CRC. The chunks are independent, so the missing ones
- * are computed on every core; the fold into
- * the footer below stays sequential (and cheap: crc32_combine per chunk). */
+ * are computed on every core; the fold into the footer below stays sequential (and cheap:
+ * crc32_combine per chunk). */
+typedef struct crc_pass {
+	aprfs_file *f;
+	const layout_detail *d;
+	const aprfs_cancel *cancel;
+} crc_pass;
+
 static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
 {
-	aprfs_file *f = ctx;
-	if (atomic_load(&f->chunk_crc[c]) >> 32)
-		return 0;
-	tensor_plan *t = layout_tensor_of_chunk(&f->L, c);
+	crc_pass *p = ctx;
 	uint32_t crc;
-	return chunk_crc(f, t, c - t->first_chunk, &crc, err);
+	tref t;
+
+	if (atomic_load(&atomic_load(&p->f->chunk_crc)[c]) >> 32)
+		return 0;
+	tref_of(p->f, p->d, layout_tensor_of_chunk(&p->f->L, p->d, c), &t);
+	return chunk_crc(p->f, &t, c - p->d->first_chunk[t.i], p->cancel, &crc, err);
 }
 
-static int fill_missing_crcs(aprfs_file *f, aprfs_err *err)
+/* CRC of the head, written from the plan a piece at a time. */
+static uint32_t head_crc(const aprfs_file *f, const layout_detail *d)
 {
-	return aprfs_parallel(f->L.nchunks, crc_job, f, err);
+	uint8_t buf[16384];
+	uint32_t crc = 0;
+
+	for (uint64_t off = 0; off < f->L.data_offset; off += sizeof(buf)) {
+		size_t n = f->L.data_offset - off < sizeof(buf)
+			       ? (size_t)(f->L.data_offset - off)
+			       : sizeof(buf);
+		layout_head_read(&f->L, d, off, n, buf);
+		crc = aprfs_crc32(crc, buf, n);
+	}
+	return crc;
 }
 
-static int footer_crc(aprfs_file *f, uint32_t *out, aprfs_err *err)
+static int footer_crc(aprfs_file *f, const layout_detail *d, const aprfs_cancel *cancel,
+		      uint32_t *out, aprfs_err *err)
 {
 	uint64_t v = atomic_load(&f->footer);
+
 	if (!(v >> 32)) {
-		int rc = fill_missing_crcs(f, err);
-		if (rc)
-			return rc;
-		uint32_t crc = aprfs_crc32(0, f->L.head, f->L.data_offset);
-		for (size_t i = 0; i < f->L.ntensors && !rc; i++)
-			rc = tensor_crc(f, &f->L.tensors[i], &crc, err);
+		crc_pass p = {f, d, cancel};
+		int rc = aprfs_parallel(f->L.nchunks, crc_job, &p, err);
+		uint32_t crc = rc ? 0 : head_crc(f, d);
+		for (size_t i = 0; i < f->L.ntensors && !rc; i++) {
+			tref t;
+			tref_of(f, d, i, &t);
+			rc = tensor_crc(f, &t, cancel, &crc, err);
+		}
 		if (rc)
 			return rc;
 		v = (1ull << 32) | crc;
@@ -411,65 +518,77 @@ static ssize_t copy_part(uint8_t *dst, const uint8_t *src, uint64_t have, uint64
 }
 
 /* Bytes of tensor t's payload + padding starting at relative offset rel. */
-static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, tensor_plan *t, uint64_t rel,
-			   uint64_t want, uint8_t *dst, aprfs_err *err)
+static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,
+			   const tref *t, uint64_t rel, uint64_t want, uint8_t *dst,
+			   aprfs_err *err)
 {
-	if (rel < t->prefix) {
+	const tensor_geom *g = &t->g;
+
+	if (rel < g->prefix) {
 		float v;
 		uint8_t p[4];
-		int rc = tensor_stat(f, t, &v, err);
+		int rc = tensor_stat(f, t, cancel, &v, err);
 		if (rc)
 			return rc;
 		memcpy(p, &v, 4); /* f32 little-endian: x86-64 and aarch64 are LE hosts */
-		return copy_part(dst, p, t->prefix, rel, want);
+		return copy_part(dst, p, g->prefix, rel, want);
 	}
-	if (rel >= t->size) {
+	if (rel >= g->size) {
 		uint64_t n =
-		    apr_align64(t->size) - rel < want ? apr_align64(t->size) - rel : want;
+		    apr_align64(g->size) - rel < want ? apr_align64(g->size) - rel : want;
 		memset(dst, 0, n);
 		return (ssize_t)n;
 	}
-	uint64_t span = t->chunk_blocks * t->block_bytes;
-	uint64_t k = (rel - t->prefix) / span;
+	uint64_t span = g->chunk_blocks * g->block_bytes;
+	uint64_t k = (rel - g->prefix) / span;
 	chunk_ref r;
-	int rc = chunk_get(f, cache, t, k, &r, err);
+	int rc = chunk_get(f, cache, t, k, cancel, &r, err);
 	if (rc)
 		return rc;
-	ssize_t n = copy_part(dst, r.data, r.len, rel - layout_chunk_offset(t, k), want);
+	ssize_t n = copy_part(dst, r.data, r.len, rel - layout_chunk_offset(g, k), want);
 	chunk_put(cache, &r);
 	return n;
 }
 
-static ssize_t read_piece(aprfs_file *f, aprfs_cache *cache, uint64_t pos, uint64_t want,
-			  uint8_t *dst, aprfs_err *err)
+static ssize_t read_piece(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,
+			  const layout_detail *d, uint64_t pos, uint64_t want, uint8_t *dst,
+			  aprfs_err *err)
 {
 	const layout *L = &f->L;
 	uint64_t footer_at = L->file_size - APR_FOOTER_SIZE;
 
-	if (pos < L->data_offset)
-		return copy_part(dst, L->head, L->data_offset, pos, want);
+	if (pos < L->data_offset) {
+		size_t n = (size_t)(L->data_offset - pos < want ? L->data_offset - pos : want);
+		layout_head_read(L, d, pos, n, dst);
+		return (ssize_t)n;
+	}
 	if (pos >= footer_at) {
 		uint32_t crc;
 		uint8_t b[4];
-		int rc = footer_crc(f, &crc, err);
+		int rc = footer_crc(f, d, cancel, &crc, err);
 		if (rc)
 			return rc;
 		apr_put32(b, crc);
 		return copy_part(dst, b, 4, pos - footer_at, want);
 	}
-	tensor_plan *t = layout_tensor_at(L, pos);
-	return read_tensor(f, cache, t, pos - t->offset, want, dst, err);
+	tref t;
+	tref_of(f, d, layout_tensor_at(L, d, pos), &t);
+	return read_tensor(f, cache, cancel, &t, pos - d->offset[t.i], want, dst, err);
 }
 
-ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, uint64_t off, size_t len, void *buf,
-			aprfs_err *err)
+ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,
+			uint64_t off, size_t len, void *buf, aprfs_err *err)
 {
 	uint64_t size = f->L.file_size;
 	uint64_t end = (off >= size || len >= size - off) ? size : off + len;
+	const layout_detail *d = end > off ? detail(f, err) : NULL;
 	uint8_t *dst = buf;
 
+	if (end > off && !d)
+		return -ENOMEM;
 	for (uint64_t pos = off; pos < end;) {
-		ssize_t n = read_piece(f, cache, pos, end - pos, dst + (pos - off), err);
+		ssize_t n =
+		    read_piece(f, cache, cancel, d, pos, end - pos, dst + (pos - off), err);
 		if (n < 0)
 			return n; /* err already names the file */
 		pos += (uint64_t)n;

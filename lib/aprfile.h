@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cancel.h"
 #include "err.h"
 #include "source/source.h"
 
@@ -47,30 +48,35 @@ uint64_t aprfs_file_id(const aprfs_file *f); /* unique per open, the cache key's
 
 /* Read bytes [off, off+len) (clipped at the end of file) into buf. Returns the number of
  * bytes produced, or -errno with err filled (e.g. -EIO when the source changed or could
- * not be read). cache may be NULL (chunks are then computed for this call only).
+ * not be read, -ECANCELED when cancel said stop: checked between chunks and inside long
+ * passes). cache may be NULL (chunks are then computed for this call only), cancel too.
  * Thread-safe: any number of threads may read one file at once. */
-ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, uint64_t off, size_t len, void *buf,
-			aprfs_err *err);
+ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,
+			uint64_t off, size_t len, void *buf, aprfs_err *err);
 
 /* Chunks: the unit of quantization. Global chunk numbers run over all tensors in data
  * order. These let a read-ahead worker warm the cache ahead of a sequential reader. */
 uint64_t aprfs_file_chunk_count(const aprfs_file *f);
 /* The chunks overlapping [off, off+len): sets *first and *count (count 0 if none). */
-void aprfs_file_chunks_in(const aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
+void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
 			  uint64_t *count);
 /* Make sure chunk c is in the cache (computing it if needed). 0 or -errno. */
-int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, uint64_t c, aprfs_err *err);
+int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
+		    aprfs_err *err);
 
 /* The file's layout, for inspect/stats/tests. Tensor i is in data order. */
 typedef struct aprfs_file_tensor {
 	const aprfs_tensor *src;
 	uint8_t dtype;	   /* APR dtype written */
-	const char *codec; /* codec used ("q8" for a fallback), or "raw" for pass-through */
+	const char *codec; /* codec used ("q8" for a fallback), or "raw" for non-float data */
+	int copied;	   /* the payload is the source's bytes unchanged (non-float data, or
+			    * GGUF Q4_K/Q6_K blocks in the q4k/q6k views) */
 	uint64_t offset;   /* absolute file offset of its payload */
 	uint64_t size;	   /* unpadded payload bytes */
 } aprfs_file_tensor;
 size_t aprfs_file_tensor_count(const aprfs_file *f);
-void aprfs_file_tensor_info(const aprfs_file *f, size_t i, aprfs_file_tensor *out);
+/* 0, or -ENOMEM when the per-tensor plan cannot be built. */
+int aprfs_file_tensor_info(aprfs_file *f, size_t i, aprfs_file_tensor *out, aprfs_err *err);
 uint64_t aprfs_file_data_offset(const aprfs_file *f);
 
 #endif

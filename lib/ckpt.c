@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "openfile.h"
 #include "tree_impl.h"
 
 /* ---- checkpoints ----------------------------------------------------------------- */
@@ -82,17 +83,22 @@ static int add_shard(ckpt *c, const char *path)
 }
 
 /* The shard names of an index that failed to open, best effort, so its shards are
- * still not mistaken for checkpoints of their own. */
-static void peek_index_shards(ckpt *c)
+ * still not mistaken for checkpoints of their own. Opened like every source file: never
+ * blocking, never outside the root. */
+static void peek_index_shards(aprfs_tree *t, ckpt *c)
 {
-	FILE *f = fopen(c->real, "rb");
-	char *buf = malloc(INDEX_PEEK_MAX + 1);
-	size_t n = 0;
+	char *buf = NULL;
 	cJSON *root = NULL, *map, *e;
+	struct stat st;
+	int fd = -1;
+	ssize_t n = 0;
 
-	if (f && buf)
-		n = fread(buf, 1, INDEX_PEEK_MAX + 1, f);
-	if (n && n <= INDEX_PEEK_MAX) {
+	if (aprfs_open_regular(c->real, t->root, 0, &fd, &st, NULL) == 0 &&
+	    (uint64_t)st.st_size <= INDEX_PEEK_MAX && (buf = malloc((size_t)st.st_size + 1)))
+		n = pread(fd, buf, (size_t)st.st_size, 0);
+	if (fd >= 0)
+		close(fd);
+	if (buf && n > 0) {
 		buf[n] = '\0';
 		root = cJSON_Parse(buf);
 	}
@@ -110,8 +116,6 @@ static void peek_index_shards(ckpt *c)
 	}
 	cJSON_Delete(root);
 	free(buf);
-	if (f)
-		fclose(f);
 }
 
 /* Its shard names (so they are not listed as checkpoints of their own) and the newest
@@ -205,7 +209,7 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 			free(c->shards[i]);
 		c->nshards = 0;
 		if (is_index) {
-			peek_index_shards(c);
+			peek_index_shards(t, c);
 			dir_mtime(real, &c->dir_mtime);
 		}
 		return c;
@@ -360,4 +364,23 @@ void ckpt_apr_stat(const ckpt *c, int v, struct stat *st)
 	*st = c->st;
 	st->st_size = (off_t)aprfs_file_size(c->files[v]);
 	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+void ckpt_drop_if_stale(aprfs_tree *t, const char *rel, const aprfs_source *src)
+{
+	ckpt **slot, *c = NULL;
+
+	if (!aprfs_source_stale(src))
+		return;
+	pthread_mutex_lock(&t->lock);
+	slot = slot_of(t, rel);
+	if (*slot && (*slot)->src == src) {
+		c = *slot;
+		*slot = c->next;
+		t->count--;
+		c = --c->refs == 0 ? c : NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (c)
+		ckpt_destroy(t, c);
 }

@@ -131,8 +131,8 @@ static void progress(aprfs_file *f, uint64_t done, double t0, int final)
 	size_t nt = aprfs_file_tensor_count(f), td = 0;
 	for (size_t i = 0; i < nt; i++) {
 		aprfs_file_tensor ti;
-		aprfs_file_tensor_info(f, i, &ti);
-		td += ti.offset + ti.size <= done;
+		if (aprfs_file_tensor_info(f, i, &ti, NULL) == 0)
+			td += ti.offset + ti.size <= done;
 	}
 	double dt = now_s() - t0;
 	fprintf(stderr, "\r%s: tensors %zu/%zu  %.1f/%.1f MiB  %.1f MB/s%s",
@@ -152,7 +152,7 @@ static int copy_out(aprfs_file *f, int fd, int show, aprfs_err *err)
 	if (!cache || !buf)
 		rc = aprfs_fail(err, ENOMEM, "out of memory");
 	while (!rc && pos < size) {
-		ssize_t n = aprfs_file_read(f, cache, pos, CONVERT_BUF, buf, err);
+		ssize_t n = aprfs_file_read(f, cache, NULL, pos, CONVERT_BUF, buf, err);
 		if (n <= 0) {
 			rc = n < 0 ? (int)n
 				   : aprfs_fail(err, EIO, "short read at %llu",

@@ -1,6 +1,6 @@
 /* layout.c - planning a virtual APR file from tensor shapes: the codec each tensor gets
- * (the contract's fallback rules), the sorted index, every offset, the chunk split and the
- * header bytes. Nothing here touches tensor data, so stat and readdir stay free. */
+ * (the contract's fallback rules), sizes, header and metadata at open; offsets, chunk
+ * numbers and index positions on first read; index bytes written on demand. */
 #include "layout.h"
 
 #include <errno.h>
@@ -47,61 +47,44 @@ static const aprfs_codec *codec_for(const aprfs_tensor *t, const aprfs_codec *va
 	return variant;
 }
 
-static void plan_geometry(tensor_plan *p, const aprfs_opts *o)
+/* A GGUF tensor already in the variant's k-quant dtype is copied block for block: the
+ * bytes GGML wrote are what a reader decodes, with no error added. */
+static int passes_through(const aprfs_tensor *t, const aprfs_codec *c)
 {
-	const aprfs_tensor *t = p->src;
-	aprfs_qparams q = {.scale = 1.0f, .nf4_block = o->nf4_block};
+	return (c == &aprfs_codec_q4k || c == &aprfs_codec_q6k) &&
+	       aprfs_src_dtype_passthrough_id(t->dtype) == c->dtype;
+}
 
-	if (!p->codec) { /* pass-through: one "block" per element */
-		p->dtype = aprfs_src_dtype_passthrough_id(t->dtype);
-		p->prefix = 0;
-		p->block_elems = 1;
-		p->block_bytes = aprfs_src_dtype_size(t->dtype);
+void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g)
+{
+	aprfs_qparams q = {.scale = 1.0f, .nf4_block = L->opts.nf4_block};
+
+	memset(g, 0, sizeof(*g));
+	if (!aprfs_src_dtype_is_float(t->dtype)) {
+		g->raw = 1;
+		g->dtype = aprfs_src_dtype_passthrough_id(t->dtype);
+		g->block_elems = 1;
+		g->block_bytes = aprfs_src_dtype_size(t->dtype);
 	} else {
-		p->dtype = p->codec->dtype;
-		p->slot = aprfs_kslot_of(p->codec);
-		p->prefix = p->codec->prefix_bytes;
-		p->block_elems = aprfs_codec_block_elems(p->codec, &q);
-		p->block_bytes = aprfs_codec_block_bytes(p->codec, &q);
+		g->codec = codec_for(t, L->vcodec, L->opts.nf4_block);
+		g->raw = passes_through(t, g->codec);
+		g->dtype = g->codec->dtype;
+		g->slot = aprfs_kslot_of(g->codec);
+		g->prefix = g->codec->prefix_bytes;
+		g->block_elems = aprfs_codec_block_elems(g->codec, &q);
+		g->block_bytes = aprfs_codec_block_bytes(g->codec, &q);
 	}
-	p->nblocks = (t->nelem + p->block_elems - 1) / p->block_elems;
-	p->size = p->prefix + p->nblocks * p->block_bytes;
-	p->chunk_blocks = o->chunk_elems / p->block_elems;
-	if (p->chunk_blocks == 0)
-		p->chunk_blocks = 1;
-	p->nchunks = (p->nblocks + p->chunk_blocks - 1) / p->chunk_blocks;
+	g->nblocks = (t->nelem + g->block_elems - 1) / g->block_elems;
+	g->size = g->prefix + g->nblocks * g->block_bytes;
+	g->chunk_blocks = L->opts.chunk_elems / g->block_elems;
+	if (g->chunk_blocks == 0)
+		g->chunk_blocks = 1;
+	g->nchunks = (g->nblocks + g->chunk_blocks - 1) / g->chunk_blocks;
 }
 
-static int name_cmp(const void *a, const void *b)
+static uint64_t entry_size(const aprfs_tensor *t)
 {
-	const tensor_plan *x = *(tensor_plan *const *)a, *y = *(tensor_plan *const *)b;
-	size_t n = x->src->name_len < y->src->name_len ? x->src->name_len : y->src->name_len;
-	int c = memcmp(x->src->name, y->src->name, n);
-
-	if (c)
-		return c;
-	return (x->src->name_len > y->src->name_len) - (x->src->name_len < y->src->name_len);
-}
-
-static uint64_t index_entry_size(const tensor_plan *p)
-{
-	return 2 + p->src->name_len + 1 + 1 + 8ull * p->src->ndim + 8 + 8;
-}
-
-static uint8_t *put_index_entry(uint8_t *w, const tensor_plan *p, uint64_t data_offset)
-{
-	const aprfs_tensor *t = p->src;
-
-	apr_put16(w, t->name_len);
-	memcpy(w + 2, t->name, t->name_len);
-	w += 2 + t->name_len;
-	*w++ = p->dtype;
-	*w++ = t->ndim;
-	for (int d = 0; d < t->ndim; d++, w += 8)
-		apr_put64(w, t->dims[d]);
-	apr_put64(w, p->offset - data_offset);
-	apr_put64(w + 8, p->size);
-	return w + 16;
+	return 2 + t->name_len + 1 + 1 + 8ull * t->ndim + 8 + 8;
 }
 
 static int is_quantized_dtype(uint8_t d)
@@ -110,13 +93,10 @@ static int is_quantized_dtype(uint8_t d)
 	       d == APR_DT_APR_Q8 || d == APR_DT_NF4 || d == APR_DT_TERNARY;
 }
 
-static void put_header(uint8_t *h, const layout *L, uint32_t meta_size, uint64_t index_offset)
+static void put_header(layout *L, uint16_t flags)
 {
-	uint16_t flags = APR_FLAG_ROW_MAJOR;
+	uint8_t *h = L->header;
 
-	for (size_t i = 0; i < L->ntensors; i++)
-		if (is_quantized_dtype(L->tensors[i].dtype))
-			flags |= APR_FLAG_QUANTIZED;
 	memset(h, 0, APR_HEADER_SIZE);
 	memcpy(h, "APR\0", 4);
 	h[4] = 2;
@@ -124,133 +104,254 @@ static void put_header(uint8_t *h, const layout *L, uint32_t meta_size, uint64_t
 	apr_put16(h + APR_OFF_FLAGS, flags);
 	apr_put32(h + APR_OFF_TENSOR_COUNT, (uint32_t)L->ntensors);
 	apr_put64(h + APR_OFF_META_OFFSET, APR_HEADER_SIZE);
-	apr_put32(h + APR_OFF_META_SIZE, meta_size);
-	apr_put64(h + APR_OFF_INDEX_OFFSET, index_offset);
+	apr_put32(h + APR_OFF_META_SIZE, L->meta_size);
+	apr_put64(h + APR_OFF_INDEX_OFFSET, L->index_offset);
 	apr_put64(h + APR_OFF_DATA_OFFSET, L->data_offset);
 	apr_put32(h + APR_OFF_CHECKSUM, apr_header_checksum(h));
 }
 
-/* Header, metadata and index bytes; data_offset and the tensor offsets follow from them. */
-static int build_head(layout *L, aprfs_err *err)
-{
-	char *meta = layout_metadata_json(L, err);
-	if (!meta)
-		return -err->code;
-	uint64_t meta_size = strlen(meta), index_size = 0;
-	tensor_plan **sorted = malloc(sizeof(*sorted) * (L->ntensors + 1));
-
-	if (!sorted || meta_size > UINT32_MAX) {
-		free(meta), free(sorted);
-		return aprfs_fail(err, ENOMEM, "%s: metadata too large or out of memory",
-				  aprfs_source_path(L->src));
-	}
-	for (size_t i = 0; i < L->ntensors; i++) {
-		sorted[i] = &L->tensors[i];
-		index_size += index_entry_size(&L->tensors[i]);
-	}
-	qsort(sorted, L->ntensors, sizeof(*sorted), name_cmp);
-	uint64_t index_offset = APR_HEADER_SIZE + apr_align64(meta_size);
-	L->data_offset = index_offset + apr_align64(index_size);
-
-	uint64_t pos = L->data_offset;
-	for (size_t i = 0; i < L->ntensors; i++) {
-		L->tensors[i].offset = pos;
-		pos += apr_align64(L->tensors[i].size);
-	}
-	L->file_size = pos + APR_FOOTER_SIZE;
-
-	L->head = calloc(1, L->data_offset);
-	if (!L->head) {
-		free(meta), free(sorted);
-		return aprfs_fail(err, ENOMEM, "out of memory");
-	}
-	memcpy(L->head + APR_HEADER_SIZE, meta, meta_size);
-	uint8_t *w = L->head + index_offset;
-	for (size_t i = 0; i < L->ntensors; i++)
-		w = put_index_entry(w, sorted[i], L->data_offset);
-	put_header(L->head, L, (uint32_t)meta_size, index_offset);
-	free(meta);
-	free(sorted);
-	return 0;
-}
-
+/* One pass over the tensors gives every size; nothing per tensor is kept. */
 int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, aprfs_err *err)
 {
-	const aprfs_codec *vc = aprfs_codec_find(aprfs_variant_names[variant]);
-	size_t n = aprfs_source_count(s);
+	uint64_t payload = 0, total = 0, params = 0;
+	uint16_t flags = APR_FLAG_ROW_MAJOR;
 
 	memset(L, 0, sizeof(*L));
 	L->src = s;
 	L->variant = variant;
+	L->vcodec = aprfs_codec_find(aprfs_variant_names[variant]);
 	L->opts = *o;
-	L->tensors = calloc(n ? n : 1, sizeof(*L->tensors));
-	if (!L->tensors)
-		return aprfs_fail(err, ENOMEM, "out of memory");
-	L->ntensors = n;
-	for (size_t i = 0; i < n; i++) {
-		tensor_plan *p = &L->tensors[i];
-		p->src = aprfs_source_tensor(s, i);
-		p->codec = aprfs_src_dtype_is_float(p->src->dtype)
-			       ? codec_for(p->src, vc, o->nf4_block)
-			       : NULL;
-		plan_geometry(p, o);
-		p->first_chunk = L->nchunks;
-		L->nchunks += p->nchunks;
-		pthread_mutex_init(&p->stat_lock, NULL);
+	L->ntensors = aprfs_source_count(s);
+	pthread_mutex_init(&L->detail_lock, NULL);
+	for (int i = 0; i < LAYOUT_STAT_LOCKS; i++)
+		pthread_mutex_init(&L->stat_lock[i], NULL);
+	for (size_t i = 0; i < L->ntensors; i++) {
+		const aprfs_tensor *t = aprfs_source_tensor(s, i);
+		tensor_geom g;
+
+		layout_geom(L, t, &g);
+		L->index_size += entry_size(t);
+		payload += apr_align64(g.size);
+		total += g.size;
+		params += t->nelem;
+		L->nchunks += g.nchunks;
+		if (is_quantized_dtype(g.dtype))
+			flags |= APR_FLAG_QUANTIZED;
 	}
-	int rc = build_head(L, err);
-	if (rc)
+	if (!(L->meta = layout_metadata_json(L, total, params, err))) {
 		layout_free(L);
-	return rc;
+		return -err->code;
+	}
+	if (strlen(L->meta) > UINT32_MAX) {
+		layout_free(L);
+		return aprfs_fail(err, EFBIG, "%s: metadata too large", aprfs_source_path(s));
+	}
+	L->meta_size = (uint32_t)strlen(L->meta);
+	L->index_offset = APR_HEADER_SIZE + apr_align64(L->meta_size);
+	L->data_offset = L->index_offset + apr_align64(L->index_size);
+	L->file_size = L->data_offset + payload + APR_FOOTER_SIZE;
+	put_header(L, flags);
+	return 0;
+}
+
+static void detail_free(layout_detail *d)
+{
+	if (!d)
+		return;
+	free(d->offset);
+	free(d->first_chunk);
+	free(d->entry_end);
+	free(d->stat);
+	free((void *)d->stat_done);
+	free(d);
 }
 
 void layout_free(layout *L)
 {
-	for (size_t i = 0; i < L->ntensors; i++)
-		pthread_mutex_destroy(&L->tensors[i].stat_lock);
-	free(L->tensors);
-	free(L->head);
+	detail_free(atomic_load(&L->detail));
+	pthread_mutex_destroy(&L->detail_lock);
+	for (int i = 0; i < LAYOUT_STAT_LOCKS; i++)
+		pthread_mutex_destroy(&L->stat_lock[i]);
+	free(L->meta);
 	memset(L, 0, sizeof(*L));
 }
 
-uint64_t layout_chunk_offset(const tensor_plan *t, uint64_t k)
+static layout_detail *detail_build(layout *L)
 {
-	return t->prefix + k * t->chunk_blocks * t->block_bytes;
+	size_t n = L->ntensors;
+	layout_detail *d = calloc(1, sizeof(*d));
+	const uint32_t *order = aprfs_source_name_order(L->src);
+
+	if (!d || !(d->offset = malloc((n + 1) * sizeof(uint64_t))) ||
+	    !(d->first_chunk = malloc((n + 1) * sizeof(uint64_t))) ||
+	    !(d->entry_end = malloc((n + 1) * sizeof(uint64_t))) ||
+	    !(d->stat = calloc(n + 1, sizeof(float))) ||
+	    !(d->stat_done = calloc(n + 1, sizeof(atomic_uchar)))) {
+		detail_free(d);
+		return NULL;
+	}
+	uint64_t pos = L->data_offset, chunk = 0, end = 0;
+	for (size_t i = 0; i < n; i++) {
+		tensor_geom g;
+		layout_geom(L, aprfs_source_tensor(L->src, i), &g);
+		d->offset[i] = pos;
+		d->first_chunk[i] = chunk;
+		pos += apr_align64(g.size);
+		chunk += g.nchunks;
+	}
+	d->offset[n] = pos;
+	d->first_chunk[n] = chunk;
+	for (size_t j = 0; j < n; j++) {
+		end += entry_size(aprfs_source_tensor(L->src, order[j]));
+		d->entry_end[j] = end;
+	}
+	return d;
 }
 
-uint64_t layout_chunk_bytes(const tensor_plan *t, uint64_t k)
+const layout_detail *layout_detail_get(layout *L, aprfs_err *err)
 {
-	uint64_t first = k * t->chunk_blocks;
+	layout_detail *d = atomic_load_explicit(&L->detail, memory_order_acquire);
+
+	if (d)
+		return d;
+	pthread_mutex_lock(&L->detail_lock);
+	d = atomic_load(&L->detail);
+	if (!d && (d = detail_build(L)))
+		atomic_store_explicit(&L->detail, d, memory_order_release);
+	pthread_mutex_unlock(&L->detail_lock);
+	if (!d)
+		aprfs_fail(err, ENOMEM, "%s: out of memory planning %zu tensors",
+			   aprfs_source_path(L->src), L->ntensors);
+	return d;
+}
+
+/* ---- the head, written on demand ---- */
+
+enum { ENTRY_MAX = 2 + APRFS_MAX_NAME + 2 + 8 * APRFS_MAX_NDIM + 16 };
+
+static size_t put_entry(const layout *L, const layout_detail *d, uint32_t i, uint8_t *w)
+{
+	const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+	uint8_t *start = w;
+	tensor_geom g;
+
+	layout_geom(L, t, &g);
+	apr_put16(w, t->name_len);
+	memcpy(w + 2, t->name, t->name_len);
+	w += 2 + t->name_len;
+	*w++ = g.dtype;
+	*w++ = t->ndim;
+	for (int k = 0; k < t->ndim; k++, w += 8)
+		apr_put64(w, t->dims[k]);
+	apr_put64(w, d->offset[i] - L->data_offset);
+	apr_put64(w + 8, g.size);
+	return (size_t)(w + 16 - start);
+}
+
+/* The first index entry ending after rel (bytes from the index start). */
+static size_t entry_at(const layout_detail *d, size_t n, uint64_t rel)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->entry_end[mid] <= rel)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t index_part(const layout *L, const layout_detail *d, uint64_t rel, size_t len,
+			 uint8_t *dst)
+{
+	const uint32_t *order = aprfs_source_name_order(L->src);
+	size_t j = entry_at(d, L->ntensors, rel), done = 0;
+
+	while (done < len && j < L->ntensors) {
+		uint8_t e[ENTRY_MAX];
+		uint64_t start = j ? d->entry_end[j - 1] : 0;
+		size_t elen = put_entry(L, d, order[j], e);
+		size_t from = (size_t)(rel + done - start), n = elen - from;
+
+		n = n < len - done ? n : len - done;
+		memcpy(dst + done, e + from, n);
+		done += n;
+		j++;
+	}
+	return done;
+}
+
+void layout_head_read(const layout *L, const layout_detail *d, uint64_t off, size_t len,
+		      uint8_t *dst)
+{
+	const uint64_t meta_end = APR_HEADER_SIZE + L->meta_size;
+	const uint64_t index_end = L->index_offset + L->index_size;
+
+	while (len) {
+		size_t n;
+		if (off < APR_HEADER_SIZE) {
+			n = (size_t)(APR_HEADER_SIZE - off);
+			n = n < len ? n : len;
+			memcpy(dst, L->header + off, n);
+		} else if (off < meta_end) {
+			n = (size_t)(meta_end - off);
+			n = n < len ? n : len;
+			memcpy(dst, L->meta + (off - APR_HEADER_SIZE), n);
+		} else if (off >= L->index_offset && off < index_end) {
+			n = (size_t)(index_end - off);
+			n = index_part(L, d, off - L->index_offset, n < len ? n : len, dst);
+		} else { /* padding after the metadata or the index */
+			uint64_t to = off < L->index_offset ? L->index_offset : L->data_offset;
+			n = (size_t)(to - off);
+			n = n < len ? n : len;
+			memset(dst, 0, n);
+		}
+		off += n;
+		dst += n;
+		len -= n;
+	}
+}
+
+/* ---- chunks ---- */
+
+uint64_t layout_chunk_offset(const tensor_geom *g, uint64_t k)
+{
+	return g->prefix + k * g->chunk_blocks * g->block_bytes;
+}
+
+uint64_t layout_chunk_bytes(const tensor_geom *g, uint64_t k)
+{
+	uint64_t first = k * g->chunk_blocks;
 	uint64_t blocks =
-	    t->nblocks - first < t->chunk_blocks ? t->nblocks - first : t->chunk_blocks;
-	return blocks * t->block_bytes;
+	    g->nblocks - first < g->chunk_blocks ? g->nblocks - first : g->chunk_blocks;
+	return blocks * g->block_bytes;
 }
 
-/* The last tensor whose u64 field at byte offset `field` is <= x. Both keys used below
- * (first_chunk, offset) ascend in data order, and an empty tensor shares its key with the
- * tensor after it, so the last of such a run is always the one that owns x. */
-static tensor_plan *last_at_or_below(const layout *L, size_t field, uint64_t x)
+/* The last tensor whose key is <= x. Both keys used below (first_chunk, offset) ascend
+ * in data order, and an empty tensor shares its key with the tensor after it, so the last
+ * of such a run is always the one that owns x. */
+static size_t last_at_or_below(const uint64_t *key, size_t n, uint64_t x)
 {
-	size_t lo = 0, hi = L->ntensors;
+	size_t lo = 0, hi = n;
 
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		uint64_t key;
-		memcpy(&key, (const char *)&L->tensors[mid] + field, sizeof(key));
-		if (key <= x)
+		if (key[mid] <= x)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	return &L->tensors[lo];
+	return lo;
 }
 
-tensor_plan *layout_tensor_of_chunk(const layout *L, uint64_t c)
+size_t layout_tensor_of_chunk(const layout *L, const layout_detail *d, uint64_t c)
 {
-	return last_at_or_below(L, offsetof(tensor_plan, first_chunk), c);
+	return last_at_or_below(d->first_chunk, L->ntensors, c);
 }
 
-tensor_plan *layout_tensor_at(const layout *L, uint64_t off)
+size_t layout_tensor_at(const layout *L, const layout_detail *d, uint64_t off)
 {
-	return last_at_or_below(L, offsetof(tensor_plan, offset), off);
+	return last_at_or_below(d->offset, L->ntensors, off);
 }

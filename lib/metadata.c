@@ -117,21 +117,16 @@ static void add_text(cJSON *o, const char *key, const char *text)
 	free(clean);
 }
 
-char *layout_metadata_json(const layout *L, aprfs_err *err)
+char *layout_metadata_json(const layout *L, uint64_t total, uint64_t params, aprfs_err *err)
 {
 	const aprfs_model_config *cfg = aprfs_source_config(L->src);
 	const char *path = aprfs_source_path(L->src);
 	const char *rel = L->opts.source_rel;
 	char name[512];
-	uint64_t total = 0, params = 0;
 
 	if (!rel) {
 		rel = strrchr(path, '/');
 		rel = rel ? rel + 1 : path;
-	}
-	for (size_t i = 0; i < L->ntensors; i++) {
-		total += L->tensors[i].size;
-		params += L->tensors[i].src->nelem;
 	}
 	model_stem(rel, name, sizeof(name));
 

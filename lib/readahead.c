@@ -18,7 +18,18 @@ typedef struct ra_job {
 	aprfs_file *file;
 	uint64_t chunk;
 	const void *owner; /* NULL once cancelled: the worker just drops the reference */
+	pid_t pid;	   /* the reader whose sequential reads queued it */
 } ra_job;
+
+/* A worker and the job it runs: what aprfs_ra_cancel and the job's cancel check see. */
+typedef struct ra_worker {
+	aprfs_ra *ra;
+	pthread_t thread;
+	const void *owner; /* of the running job, under ra->lock */
+	atomic_int cancelled;
+	aprfs_pid_watch reader;
+	aprfs_cancel cancel; /* {job_cancelled, this} */
+} ra_worker;
 
 struct aprfs_ra {
 	pthread_mutex_t lock;
@@ -29,18 +40,33 @@ struct aprfs_ra {
 	unsigned running;
 	int stop;
 	aprfs_cache *cache;
+	const aprfs_cancel *pool_cancel;
+	atomic_int stopping;
 	aprfs_ra_stats stats;
 	unsigned nthreads;
-	pthread_t *threads;
+	ra_worker *workers;
 };
 
-static void run_job(aprfs_ra *ra, ra_job *job)
+/* A job is abandoned when the pool stops (or its owner says the whole mount is ending),
+ * when its handle closes, and when the reader that queued it is gone: a killed reader's
+ * page-cache reads never close its handle while they are in flight. */
+static int job_cancelled(void *arg)
+{
+	ra_worker *w = arg;
+
+	return atomic_load(&w->ra->stopping) || atomic_load(&w->cancelled) ||
+	       aprfs_cancelled(w->ra->pool_cancel) || aprfs_pid_watch_gone(&w->reader);
+}
+
+static void run_job(aprfs_ra *ra, ra_worker *w, ra_job *job)
 {
 	aprfs_err err = {0};
 	int rc = 0;
 
-	if (job->owner)
-		rc = aprfs_file_warm(job->file, ra->cache, job->chunk, &err);
+	if (job->owner) {
+		aprfs_pid_watch_init(&w->reader, job->pid);
+		rc = aprfs_file_warm(job->file, ra->cache, &w->cancel, job->chunk, &err);
+	}
 	if (rc < 0)
 		aprfs_log(APRFS_LOG_DEBUG, "read-ahead of chunk %llu: %s",
 			  (unsigned long long)job->chunk, err.msg);
@@ -53,6 +79,8 @@ static void run_job(aprfs_ra *ra, ra_job *job)
 	else
 		ra->stats.warmed++;
 	ra->running--;
+	w->owner = NULL;
+	atomic_store(&w->cancelled, 0);
 	if (ra->len == 0 && ra->running == 0)
 		pthread_cond_broadcast(&ra->idle);
 	pthread_mutex_unlock(&ra->lock);
@@ -60,7 +88,8 @@ static void run_job(aprfs_ra *ra, ra_job *job)
 
 static void *worker(void *arg)
 {
-	aprfs_ra *ra = arg;
+	ra_worker *w = arg;
+	aprfs_ra *ra = w->ra;
 
 	pthread_mutex_lock(&ra->lock);
 	for (;;) {
@@ -74,15 +103,17 @@ static void *worker(void *arg)
 		ra->head = (ra->head + 1) % ra->cap;
 		ra->len--;
 		ra->running++;
+		w->owner = job.owner;
 		pthread_mutex_unlock(&ra->lock);
-		run_job(ra, &job);
+		run_job(ra, w, &job);
 		pthread_mutex_lock(&ra->lock);
 	}
 	pthread_mutex_unlock(&ra->lock);
 	return NULL;
 }
 
-aprfs_ra *aprfs_ra_new(unsigned threads, size_t queue_cap, aprfs_cache *cache)
+aprfs_ra *aprfs_ra_new(unsigned threads, size_t queue_cap, aprfs_cache *cache,
+		       const aprfs_cancel *pool_cancel)
 {
 	aprfs_ra *ra = calloc(1, sizeof(*ra));
 
@@ -90,17 +121,21 @@ aprfs_ra *aprfs_ra_new(unsigned threads, size_t queue_cap, aprfs_cache *cache)
 		return NULL;
 	ra->cap = queue_cap ? queue_cap : 1;
 	ra->ring = calloc(ra->cap, sizeof(*ra->ring));
-	ra->threads = calloc(threads ? threads : 1, sizeof(*ra->threads));
+	ra->workers = calloc(threads ? threads : 1, sizeof(*ra->workers));
 	ra->cache = cache;
+	ra->pool_cancel = pool_cancel;
 	pthread_mutex_init(&ra->lock, NULL);
 	pthread_cond_init(&ra->work, NULL);
 	pthread_cond_init(&ra->idle, NULL);
-	if (!ra->ring || !ra->threads) {
+	if (!ra->ring || !ra->workers) {
 		aprfs_ra_free(ra);
 		return NULL;
 	}
 	for (unsigned i = 0; i < (threads ? threads : 1); i++) {
-		if (pthread_create(&ra->threads[i], NULL, worker, ra) != 0)
+		ra_worker *w = &ra->workers[i];
+		w->ra = ra;
+		w->cancel = (aprfs_cancel){job_cancelled, w};
+		if (pthread_create(&w->thread, NULL, worker, w) != 0)
 			break;
 		ra->nthreads++;
 	}
@@ -117,17 +152,18 @@ void aprfs_ra_free(aprfs_ra *ra)
 		return;
 	pthread_mutex_lock(&ra->lock);
 	ra->stop = 1;
+	atomic_store(&ra->stopping, 1); /* running jobs give up at their next check */
 	pthread_cond_broadcast(&ra->work);
 	pthread_mutex_unlock(&ra->lock);
 	for (unsigned i = 0; i < ra->nthreads; i++)
-		pthread_join(ra->threads[i], NULL);
+		pthread_join(ra->workers[i].thread, NULL);
 	/* The workers are gone: what is left in the ring was never run. */
 	for (; ra->len; ra->len--, ra->head = (ra->head + 1) % ra->cap)
 		aprfs_file_unref(ra->ring[ra->head].file);
 	pthread_cond_destroy(&ra->idle);
 	pthread_cond_destroy(&ra->work);
 	pthread_mutex_destroy(&ra->lock);
-	free(ra->threads);
+	free(ra->workers);
 	free(ra->ring);
 	free(ra);
 }
@@ -148,7 +184,7 @@ void aprfs_ra_drain(aprfs_ra *ra)
 	pthread_mutex_unlock(&ra->lock);
 }
 
-int aprfs_ra_queue(aprfs_ra *ra, aprfs_file *f, uint64_t c, const void *owner)
+int aprfs_ra_queue(aprfs_ra *ra, aprfs_file *f, uint64_t c, const void *owner, pid_t pid)
 {
 	pthread_mutex_lock(&ra->lock);
 	if (ra->stop || ra->len == ra->cap) {
@@ -157,7 +193,7 @@ int aprfs_ra_queue(aprfs_ra *ra, aprfs_file *f, uint64_t c, const void *owner)
 		return -EAGAIN;
 	}
 	aprfs_file_ref(f);
-	ra->ring[(ra->head + ra->len) % ra->cap] = (ra_job){f, c, owner};
+	ra->ring[(ra->head + ra->len) % ra->cap] = (ra_job){f, c, owner, pid};
 	ra->len++;
 	ra->stats.queued++;
 	pthread_cond_signal(&ra->work);
@@ -174,6 +210,9 @@ void aprfs_ra_cancel(aprfs_ra *ra, const void *owner)
 		if (job->owner == owner)
 			job->owner = NULL;
 	}
+	for (unsigned i = 0; i < ra->nthreads; i++)
+		if (ra->workers[i].owner == owner)
+			atomic_store(&ra->workers[i].cancelled, 1);
 	pthread_mutex_unlock(&ra->lock);
 }
 
@@ -209,7 +248,7 @@ static int note_sequential(aprfs_ra_stream *s, uint64_t off, uint64_t end)
 }
 
 unsigned aprfs_ra_note_read(aprfs_ra *ra, aprfs_ra_stream *s, aprfs_file *f, uint64_t off,
-			    size_t len, uint64_t window)
+			    size_t len, uint64_t window, pid_t pid)
 {
 	uint64_t first, count, cur_first, cur_count, c;
 	unsigned queued = 0;
@@ -228,7 +267,7 @@ unsigned aprfs_ra_note_read(aprfs_ra *ra, aprfs_ra_stream *s, aprfs_file *f, uin
 	if (cur_count && c < cur_first + cur_count)
 		c = cur_first + cur_count;
 	for (; c < first + count; c++) {
-		if (aprfs_ra_queue(ra, f, c, s) < 0)
+		if (aprfs_ra_queue(ra, f, c, s, pid) < 0)
 			break;
 		queued++;
 	}

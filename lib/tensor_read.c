@@ -21,8 +21,8 @@ int aprfs_tensor_encode(aprfs_source *s, const aprfs_kernels *k, const aprfs_ten
 		rc = aprfs_source_read(s, t, e0 * es, n * es, buf, err);
 	else
 		rc = aprfs_source_read_f32(s, t, e0, n, buf, err);
-	if (rc == 0 && aprfs_encode_src(k, slot, plain ? t->dtype : APRFS_SRC_F32, buf, n, q,
-					out) != 0)
+	if (rc == 0 &&
+	    aprfs_encode_src(k, slot, plain ? t->dtype : APRFS_SRC_F32, buf, n, q, out) != 0)
 		rc = aprfs_fail(err, ENOMEM, "out of memory");
 	free(buf);
 	return rc;

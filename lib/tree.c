@@ -1,6 +1,6 @@
-/* tree.c - the virtual tree: mirrored directories, pass-through files, and the naming
- * rule that turns checkpoints into X.<variant>.apr names; lookups, listings and opens.
- * The opened checkpoints themselves live in ckpt.c. */
+/* tree.c - the virtual tree: mirrored directories, pass-through files, links, and the
+ * naming rule that turns checkpoints into X.<variant>.apr names; lookups, listings and
+ * opens. The opened checkpoints themselves live in ckpt.c. */
 #include "tree.h"
 
 #include <dirent.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "openfile.h"
 #include "tree_impl.h"
 
 /* ---- paths ---------------------------------------------------------------------- */
@@ -50,46 +51,121 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
-/* path is dir or below it. */
-static int under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	if (n == 1 && dir[0] == '/')
-		return path[0] == '/';
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 int tree_inside_root(const aprfs_tree *t, const char *real)
 {
-	return under(real, t->root);
+	return aprfs_path_under(real, t->root);
 }
 
 /* The mountpoint, when it lies inside the source: never shown, or the tree would
  * contain itself (and a lookup would go through our own mount). */
 static int hidden(const aprfs_tree *t, const char *path)
 {
-	return t->hide && under(path, t->hide);
+	return t->hide && aprfs_path_under(path, t->hide);
 }
 
-/* The real path behind rel, following symlinks, only if it stays under the root: a link
- * that leaves it is treated as if it did not exist (never followed, never served).
- * Fills real (PATH_MAX bytes) and st (stat of the target). */
+/* An entry that exists but is not served: said once per entry and reason. */
+static int hide_entry(const char *rel, const char *why)
+{
+	char key[PATH_MAX + 64];
+
+	snprintf(key, sizeof(key), "%s: %s", rel, why);
+	aprfs_log_once(APRFS_LOG_WARN, key, "not listing %s: %s", rel, why);
+	return -ENOENT;
+}
+
+/* The directory part of rel must be a real directory under the root, reached through
+ * no link: directory links are shown as links, so no path below one is ever ours. */
+static int parent_is_real(const aprfs_tree *t, const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+	char dir[PATH_MAX], real[PATH_MAX];
+
+	if (!slash)
+		return 1;
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/%.*s", t->root, (int)(slash - rel), rel) >=
+	    sizeof(dir))
+		return 0;
+	return realpath(dir, real) && strcmp(real, dir) == 0;
+}
+
+static const char *kind_word(mode_t m)
+{
+	return S_ISFIFO(m)		  ? "a FIFO is never served"
+	       : S_ISSOCK(m)		  ? "a socket is never served"
+	       : S_ISCHR(m) || S_ISBLK(m) ? "a device is never served"
+					  : "not a regular file or directory";
+}
+
+/* What rel is on disk. Fills real (PATH_MAX bytes: the file or directory it names, links
+ * followed) and st (its attributes; S_IFLNK for a link to a directory, which is shown as
+ * a link). Anything that leaves the root, loops, dangles or is not a regular file or
+ * directory is -ENOENT, logged once. */
 int tree_resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st)
 {
 	char full[PATH_MAX];
+	struct stat lst;
 
-	if ((size_t)snprintf(full, sizeof(full), "%s/%s", t->root, rel) >= sizeof(full))
+	if ((size_t)snprintf(full, sizeof(full), "%s%s%s", t->root, *rel ? "/" : "", rel) >=
+	    sizeof(full))
 		return -ENAMETOOLONG;
-	if (hidden(t, full)) /* checked before realpath walks into it */
+	if (hidden(t, full) || !parent_is_real(t, rel)) /* before anything walks into it */
 		return -ENOENT;
+	if (lstat(full, &lst) != 0)
+		return -errno;
+	if (!S_ISLNK(lst.st_mode)) {
+		if (!S_ISREG(lst.st_mode) && !S_ISDIR(lst.st_mode))
+			return hide_entry(rel, kind_word(lst.st_mode));
+		memcpy(real, full, strlen(full) + 1);
+		*st = lst;
+		return 0;
+	}
 	if (!realpath(full, real))
-		return errno == ENAMETOOLONG ? -ENAMETOOLONG : -ENOENT;
+		return hide_entry(rel, errno == ELOOP ? "symbolic link loop"
+						      : "dangling symbolic link");
 	if (!tree_inside_root(t, real) || hidden(t, real))
-		return -ENOENT;
+		return hide_entry(rel, "symbolic link leads outside the source directory");
 	if (stat(real, st) != 0)
 		return -errno;
+	if (S_ISDIR(st->st_mode)) {
+		*st = lst; /* the link itself: its target is written by link_target */
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode))
+		return hide_entry(rel, kind_word(st->st_mode));
 	return 0;
+}
+
+/* The target of link rel (which resolved to directory real) relative to rel's directory:
+ * "../b/c" for "a/l" -> ROOT/b/c. */
+static int link_target(const aprfs_tree *t, const char *rel, const char *real, char *out,
+		       size_t cap)
+{
+	const char *to = real + strlen(t->root), *from = rel;
+	size_t at = 0;
+
+	to = skip_slashes(to);
+	/* Drop the directory components both paths share. */
+	for (;;) {
+		const char *fs = strchr(from, '/'), *ts = strchr(to, '/');
+		size_t fl = (size_t)(fs - from), tl = ts ? (size_t)(ts - to) : strlen(to);
+		if (!fs || fl != tl || strncmp(from, to, fl) != 0)
+			break;
+		from = fs + 1;
+		to = ts ? ts + 1 : to + tl;
+	}
+	for (const char *p = from; (p = strchr(p, '/')); p++) {
+		if (at + 4 > cap)
+			return -ENAMETOOLONG;
+		memcpy(out + at, "../", 4);
+		at += 3;
+	}
+	if (*to)
+		at += (size_t)snprintf(out + at, cap - at, "%s", to);
+	else if (at)
+		out[--at] = '\0'; /* "../../" -> "../.." */
+	else
+		at = (size_t)snprintf(out, cap, ".");
+	return at >= cap ? -ENAMETOOLONG : 0;
 }
 
 /* "stem.q8.apr" -> stem and variant index, if that variant is served. */
@@ -136,7 +212,7 @@ int aprfs_tree_new(const char *root, const aprfs_tree_conf *conf, aprfs_tree **o
 		return aprfs_fail(err, ENOMEM, "out of memory");
 	}
 	t->conf = *conf;
-	if (conf->hide && realpath(conf->hide, real) && under(real, t->root) &&
+	if (conf->hide && realpath(conf->hide, real) && aprfs_path_under(real, t->root) &&
 	    !(t->hide = strdup(real))) {
 		free(t->root);
 		free(t);
@@ -198,7 +274,7 @@ void aprfs_tree_counts(aprfs_tree *t, size_t *open, size_t *broken)
 }
 
 /* What a path is. For APR nodes *cp is a borrowed checkpoint (put it) and *variant set;
- * for FILE nodes real is filled. */
+ * for FILE and DIR nodes real is filled; for LINK nodes, real is the target directory. */
 typedef struct node {
 	aprfs_node_kind kind;
 	struct stat st;
@@ -207,33 +283,20 @@ typedef struct node {
 	char real[PATH_MAX];
 } node;
 
-/* The checkpoint that owns the name stem in directory dir: the index if one exists (even
- * broken: it claims the stem), else stem.safetensors unless that is some index's shard. */
-static ckpt *ckpt_for_stem(aprfs_tree *t, const char *dir, const char *stem)
+/* Is single-file checkpoint `name` a shard of some index in directory dir? */
+static int is_shard_in(aprfs_tree *t, const char *dir, const char *name)
 {
-	char name[NAME_MAX + 1], *rel;
-	ckpt *c = NULL;
+	char real[PATH_MAX], *rel;
+	struct stat st;
+	struct dirent *e;
+	DIR *d;
 	int shard = 0;
 
-	if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, INDEX_SUFFIX) < sizeof(name) &&
-	    (rel = join(dir, name))) {
-		c = ckpt_get(t, rel, 1);
-		free(rel);
-		if (c)
-			return c;
-	}
-	if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, ST_SUFFIX) >= sizeof(name))
-		return NULL;
-	/* Is it a shard of some index beside it? */
-	char real[PATH_MAX];
-	struct stat st;
-	DIR *d;
-	struct dirent *e;
-
-	if (tree_resolve(t, dir, real, &st) < 0 || !(d = opendir(real)))
-		return NULL;
+	if (tree_resolve(t, dir, real, &st) < 0 || !S_ISDIR(st.st_mode) || !(d = opendir(real)))
+		return 0;
 	while (!shard && (e = readdir(d))) {
-		if (!ends_with(e->d_name, INDEX_SUFFIX) || !(rel = join(dir, e->d_name)))
+		if (aprfs_ckpt_name(e->d_name, NULL) != APRFS_CKPT_INDEX ||
+		    !(rel = join(dir, e->d_name)))
 			continue;
 		ckpt *ix = ckpt_get(t, rel, 1);
 		free(rel);
@@ -241,11 +304,32 @@ static ckpt *ckpt_for_stem(aprfs_tree *t, const char *dir, const char *stem)
 		ckpt_put(t, ix);
 	}
 	closedir(d);
-	if (shard || !(rel = join(dir, name)))
-		return NULL;
-	c = ckpt_get(t, rel, 0);
-	free(rel);
-	return c;
+	return shard;
+}
+
+/* The checkpoint that owns the name stem in directory dir: the first name in suffix
+ * priority order that exists (an index claims its stem even broken), skipping single
+ * files that are some index's shards. */
+static ckpt *ckpt_for_stem(aprfs_tree *t, const char *dir, const char *stem)
+{
+	for (int i = 0; aprfs_ckpt_suffix[i]; i++) {
+		char name[NAME_MAX + 1], *rel;
+		ckpt *c;
+
+		if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, aprfs_ckpt_suffix[i]) >=
+		    sizeof(name))
+			continue;
+		aprfs_ckpt_kind kind = aprfs_ckpt_name(name, NULL);
+		if (kind == APRFS_CKPT_SINGLE && is_shard_in(t, dir, name))
+			continue;
+		if (!(rel = join(dir, name)))
+			continue;
+		c = ckpt_get(t, rel, kind == APRFS_CKPT_INDEX);
+		free(rel);
+		if (c)
+			return c;
+	}
+	return NULL;
 }
 
 static void meta_dir_stat(const aprfs_tree *t, struct stat *st)
@@ -307,12 +391,15 @@ static int lookup(aprfs_tree *t, const char *path, node *n)
 	rc = tree_resolve(t, rel, n->real, &n->st);
 	if (rc < 0)
 		return rc;
-	if (S_ISDIR(n->st.st_mode))
-		n->kind = APRFS_NODE_DIR;
-	else if (S_ISREG(n->st.st_mode))
-		n->kind = APRFS_NODE_FILE;
-	else
-		return -ENOENT; /* FIFOs, sockets, devices: never served */
+	if (S_ISLNK(n->st.st_mode)) {
+		char target[PATH_MAX];
+		n->kind = APRFS_NODE_LINK;
+		if ((rc = link_target(t, rel, n->real, target, sizeof(target))) < 0)
+			return rc;
+		n->st.st_size = (off_t)strlen(target);
+		return 0;
+	}
+	n->kind = S_ISDIR(n->st.st_mode) ? APRFS_NODE_DIR : APRFS_NODE_FILE;
 	n->st.st_mode &= ~(mode_t)0222;
 	return 0;
 }
@@ -331,6 +418,21 @@ int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node
 			*kind = n->kind;
 	}
 	ckpt_put(t, n->cp);
+	free(n);
+	return rc;
+}
+
+int aprfs_tree_readlink(aprfs_tree *t, const char *path, char *buf, size_t size)
+{
+	node *n = malloc(sizeof(*n));
+	int rc = n ? lookup(t, path, n) : -ENOMEM;
+
+	if (rc == 0 && n->kind != APRFS_NODE_LINK)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = link_target(t, skip_slashes(path), n->real, buf, size);
+	if (n)
+		ckpt_put(t, n->cp);
 	free(n);
 	return rc;
 }
@@ -412,22 +514,18 @@ static uint64_t file_snapshot(const struct stat *st)
 	return h ? h : 1;
 }
 
-static int open_file(const node *n, const char *path, aprfs_tree_open_result *out,
+/* n->real is the resolved file: if it is a link now, or no longer a regular file inside
+ * the root, something swapped it since the lookup, and it is refused. */
+static int open_file(aprfs_tree *t, node *n, const char *path, aprfs_tree_open_result *out,
 		     aprfs_err *err)
 {
-	/* O_NONBLOCK: if the file was swapped for a FIFO since the stat, opening it must
-	 * not hang a FUSE thread; the fstat below then refuses it. */
-	int fd = open(n->real, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
+	int fd, rc = aprfs_open_regular(n->real, t->root, O_NOFOLLOW, &fd, &out->st, err);
 
-	if (fd < 0)
-		return aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return aprfs_fail(err, ENOENT, "%s: not a regular file", path);
-	}
+	if (rc < 0)
+		return aprfs_fail(err, ENOENT, "%s: %s", path, err ? err->msg : "not served");
 	out->fd = fd;
-	out->snapshot = file_snapshot(&st);
+	out->st.st_mode &= ~(mode_t)0222;
+	out->snapshot = file_snapshot(&out->st);
 	return 0;
 }
 
@@ -446,8 +544,10 @@ int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out
 		aprfs_fail(err, -rc, "%s: %s", path, strerror(-rc));
 	else if (n->kind == APRFS_NODE_DIR)
 		rc = aprfs_fail(err, EISDIR, "%s: is a directory", path);
+	else if (n->kind == APRFS_NODE_LINK)
+		rc = aprfs_fail(err, ELOOP, "%s: is a symbolic link", path);
 	else if (n->kind == APRFS_NODE_FILE)
-		rc = open_file(n, path, out, err);
+		rc = open_file(t, n, path, out, err);
 	if (rc == 0 && n->kind == APRFS_NODE_APR) {
 		out->file = n->cp->files[n->variant];
 		aprfs_file_ref(out->file);
@@ -456,6 +556,8 @@ int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out
 	}
 	if (rc == 0) {
 		out->kind = n->kind;
+		if (n->kind != APRFS_NODE_FILE)
+			out->st = n->st;
 		out->path = strdup(skip_slashes(path));
 		if (n->kind != APRFS_NODE_STATS && out->path)
 			out->pages = pages_open(t, out->path, out->snapshot);
@@ -473,6 +575,8 @@ void aprfs_tree_close(aprfs_tree *t, aprfs_tree_open_result *r)
 		pages_close(t, r->path, r->snapshot);
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->file && r->source_path) /* a source removed or replaced: free it now */
+		ckpt_drop_if_stale(t, r->source_path, aprfs_file_source(r->file));
 	aprfs_file_unref(r->file);
 	free(r->source_path);
 	free(r->path);
@@ -544,9 +648,8 @@ static int add_ckpt(listing *l, ckpt *c, const char *stem, size_t len)
 	if (cps)
 		l->cps = cps;
 	stems = cps ? realloc(l->stems, (l->ncps + 1) * sizeof(*stems)) : NULL;
-	if (!stems) {
+	if (!stems)
 		return -ENOMEM;
-	}
 	l->stems = stems;
 	if (!(l->stems[l->ncps] = strndup(stem, len)))
 		return -ENOMEM;
@@ -570,26 +673,32 @@ static int claimed_stem(const listing *l, const char *stem, size_t len)
 	return 0;
 }
 
-/* Find the checkpoints of a directory: indexes first (they claim their stem and shards),
- * then single files that no index claims. */
-static int find_ckpts(aprfs_tree *t, const char *dir, listing *l, int is_index)
+/* Find the checkpoints of a directory, suffix by suffix in priority order: indexes first
+ * (they claim their stem and shards), then single files no index claims, a stem going to
+ * the first suffix that has it. */
+static int find_ckpts(aprfs_tree *t, const char *dir, listing *l)
 {
-	const char *suffix = is_index ? INDEX_SUFFIX : ST_SUFFIX;
+	for (int s = 0; aprfs_ckpt_suffix[s]; s++) {
+		const char *suffix = aprfs_ckpt_suffix[s];
+		for (size_t i = 0; i < l->n; i++) {
+			const char *name = l->e[i].name;
+			size_t stem_len;
+			aprfs_ckpt_kind kind;
+			char *rel;
+			ckpt *c;
 
-	for (size_t i = 0; i < l->n; i++) {
-		const char *name = l->e[i].name;
-		size_t stem_len = strlen(name) - strlen(suffix);
-		char *rel;
-		ckpt *c;
-
-		if (!ends_with(name, suffix) || (!is_index && is_shard(l, name)) ||
-		    claimed_stem(l, name, stem_len) || !(rel = join(dir, name)))
-			continue;
-		c = ckpt_get(t, rel, is_index);
-		free(rel);
-		if (c && add_ckpt(l, c, name, stem_len) < 0) {
-			ckpt_put(t, c);
-			return -ENOMEM;
+			if (!ends_with(name, suffix) ||
+			    (kind = aprfs_ckpt_name(name, &stem_len)) == APRFS_CKPT_NONE ||
+			    strlen(name) - stem_len != strlen(suffix) ||
+			    (kind == APRFS_CKPT_SINGLE && is_shard(l, name)) ||
+			    claimed_stem(l, name, stem_len) || !(rel = join(dir, name)))
+				continue;
+			c = ckpt_get(t, rel, kind == APRFS_CKPT_INDEX);
+			free(rel);
+			if (c && add_ckpt(l, c, name, stem_len) < 0) {
+				ckpt_put(t, c);
+				return -ENOMEM;
+			}
 		}
 	}
 	return 0;
@@ -641,8 +750,9 @@ static int is_hidden_entry(const aprfs_tree *t, const listing *l, const char *na
 	       hidden(t, full);
 }
 
-/* Type of a real entry as served: DT_REG and DT_DIR are trusted from readdir; symlinks
- * (and file systems that do not report types) are resolved and must stay inside. */
+/* Type of a real entry as served: DT_REG and DT_DIR are trusted from readdir; anything
+ * else (links, special files, file systems that do not report types) is resolved, which
+ * hides and logs what is not served. */
 static int real_type(aprfs_tree *t, const char *dir, const entry *e, struct stat *st)
 {
 	char real[PATH_MAX], *rel;
@@ -653,13 +763,14 @@ static int real_type(aprfs_tree *t, const char *dir, const entry *e, struct stat
 		st->st_mode = e->type == DT_REG ? S_IFREG | 0444 : S_IFDIR | 0555;
 		return 0;
 	}
-	if ((e->type != DT_LNK && e->type != DT_UNKNOWN) || !(rel = join(dir, e->name)))
+	if (!(rel = join(dir, e->name)))
 		return -ENOENT;
 	rc = tree_resolve(t, rel, real, st);
 	free(rel);
-	if (rc < 0 || !(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode)))
-		return -ENOENT;
-	st->st_mode &= ~(mode_t)0222;
+	if (rc < 0)
+		return rc;
+	if (!S_ISLNK(st->st_mode))
+		st->st_mode &= ~(mode_t)0222;
 	return 0;
 }
 
@@ -683,6 +794,8 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 		memcpy(l.dir_real, n->real, sizeof(l.dir_real));
 		rc = read_entries(n->real, &l);
 	}
+	if (n)
+		ckpt_put(t, n->cp);
 	free(n);
 	if (rc == 0 && *rel == '\0') {
 		meta_dir_stat(t, &st);
@@ -690,9 +803,7 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 			goto out;
 	}
 	if (rc == 0)
-		rc = find_ckpts(t, rel, &l, 1);
-	if (rc == 0)
-		rc = find_ckpts(t, rel, &l, 0);
+		rc = find_ckpts(t, rel, &l);
 	if (rc < 0 || fill_virtual(&l, fill, ctx))
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {

@@ -38,13 +38,21 @@ typedef enum aprfs_node_kind {
 	APRFS_NODE_FILE,    /* a source file passed through read-only */
 	APRFS_NODE_APR,	    /* a virtual X.<variant>.apr */
 	APRFS_NODE_STATS,   /* /.aprfs/stats.json */
+	APRFS_NODE_LINK,    /* a symlink to a directory inside the root, shown as a link */
 } aprfs_node_kind;
 
 /* Paths are relative to the root; a leading '/' is ignored, "" or "/" is the root.
  * Attributes of path, never writable. 0 and *kind (may be NULL), or -ENOENT (also for
- * anything hidden: symlinks leaving the root, FIFOs, sockets, devices, broken
- * checkpoints' virtual names) or another -errno. */
+ * anything hidden: symlinks leaving the root, dangling or looping, FIFOs, sockets,
+ * devices, broken checkpoints' virtual names; each hidden entry is logged once) or
+ * another -errno. A symlink to a regular file inside the root is followed (a Hugging
+ * Face hub snapshot is made of them); one to a directory is shown as a symlink, so that
+ * walking the mount ends as walking the source does. */
 int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node_kind *kind);
+
+/* The target of an APRFS_NODE_LINK, relative to the link's directory (so it resolves
+ * inside the mount), NUL-terminated in buf. 0, -EINVAL (not such a link), -ENOENT. */
+int aprfs_tree_readlink(aprfs_tree *t, const char *path, char *buf, size_t size);
 
 /* Call fill(name, st, ctx) for each entry of directory path (not "." or ".."); a
  * non-zero return from fill stops the listing. 0, -ENOTDIR, -ENOENT, ... */
@@ -66,6 +74,8 @@ typedef struct aprfs_tree_open_result {
 	aprfs_file *file;  /* APRFS_NODE_APR: the snapshot this handle reads */
 	aprfs_pages pages; /* FILE and APR */
 	char *source_path; /* APR: the checkpoint file relative to the root (for logs) */
+	struct stat st;	   /* attributes at open: a handle keeps them, whatever happens to
+			    * the source after (getattr on an open file answers from here) */
 	char *path;	   /* the normalized path opened (for aprfs_tree_close) */
 	uint64_t snapshot; /* identity of what was opened (for aprfs_tree_close) */
 } aprfs_tree_open_result;

@@ -10,12 +10,10 @@
 
 #include "tree.h"
 
-#define ST_SUFFIX    ".safetensors"
-#define INDEX_SUFFIX ".safetensors.index.json"
-#define APR_SUFFIX   ".apr"
-#define META_DIR     ".aprfs"
-#define STATS_NAME   "stats.json"
-#define NBUCKETS     1024
+#define APR_SUFFIX ".apr"
+#define META_DIR   ".aprfs"
+#define STATS_NAME "stats.json"
+#define NBUCKETS   1024
 /* A broken index is read only to learn which files are its shards; a bigger one is not
  * worth the memory (its shards then list as checkpoints of their own). */
 #define INDEX_PEEK_MAX (16u << 20)
@@ -29,7 +27,7 @@ typedef struct ckpt {
 	char *real;		   /* the path it resolved to */
 	struct stat id;		   /* stat of real when opened: identity */
 	struct timespec dir_mtime; /* broken index only: its shards may be fixed */
-	int is_index;		   /* a *.safetensors.index.json: its shards are not models */
+	int is_index;		   /* an index (APRFS_CKPT_INDEX): its shards are not models */
 	aprfs_source *src;	   /* NULL when broken */
 	aprfs_file *files[APRFS_VARIANT_COUNT];
 	char **shards; /* base names of its shard files */
@@ -75,5 +73,9 @@ void ckpt_put(aprfs_tree *t, ckpt *c);
 void ckpt_destroy(aprfs_tree *t, ckpt *c);
 int ckpt_has_shard(const ckpt *c, const char *name);
 void ckpt_apr_stat(const ckpt *c, int v, struct stat *st);
+/* If the table's entry for rel holds source src and src changed on disk (removed,
+ * replaced), take it out of the table, so the source's mappings and descriptors go as soon
+ * as its last handle closes. */
+void ckpt_drop_if_stale(aprfs_tree *t, const char *rel, const aprfs_source *src);
 
 #endif

@@ -32,13 +32,13 @@ static const struct field int_fields[] = {
     {{"num_key_value_heads"}, APRFS_CFG_KV_HEADS, AT(num_kv_heads)},
     {{"vocab_size"}, APRFS_CFG_VOCAB, AT(vocab_size)},
     {{"intermediate_size", "n_inner"}, APRFS_CFG_INTER, AT(intermediate_size)},
-    {{"max_position_embeddings", "n_positions"}, APRFS_CFG_MAXPOS,
-     AT(max_position_embeddings)},
+    {{"max_position_embeddings", "n_positions"}, APRFS_CFG_MAXPOS, AT(max_position_embeddings)},
 };
 
 static const struct field real_fields[] = {
     {{"rope_theta"}, APRFS_CFG_ROPE_THETA, AT(rope_theta)},
-    {{"rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"}, APRFS_CFG_RMS_EPS,
+    {{"rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"},
+     APRFS_CFG_RMS_EPS,
      AT(rms_norm_eps)},
 };
 

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "openfile.h"
 #include "source_impl.h"
 #include "utf8.h"
 
@@ -49,57 +50,10 @@ char *src_sibling(const char *path, const char *name)
 	return s;
 }
 
-/* path is dir or below it (both canonical). */
-static int under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	if (n == 1 && dir[0] == '/')
-		return 1;
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-/* Where the open descriptor really is. /proc names the file that was opened, so a link
- * swapped after the check cannot fool it (realpath of the name could be). */
-static int fd_real_path(int fd, const char *path, char *out)
-{
-	char proc[64];
-	ssize_t n;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	n = readlink(proc, out, PATH_MAX - 1);
-	if (n > 0) {
-		out[n] = '\0';
-		return 0;
-	}
-	return realpath(path, out) ? 0 : -1; /* no /proc: the best we can do */
-}
-
 int src_open_member(const aprfs_source *s, const char *path, int *fd, struct stat *st,
 		    aprfs_err *err)
 {
-	char real[PATH_MAX];
-
-	*fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (*fd < 0)
-		return aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
-	if (fstat(*fd, st) != 0) {
-		int e = errno;
-		close(*fd);
-		*fd = -1;
-		return aprfs_fail(err, e, "%s: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st->st_mode)) {
-		close(*fd);
-		*fd = -1;
-		return aprfs_fail(err, EINVAL, "%s: not a regular file", path);
-	}
-	if (s->root && (fd_real_path(*fd, path, real) != 0 || !under(real, s->root))) {
-		close(*fd);
-		*fd = -1;
-		return aprfs_fail(err, EPERM, "%s: leads outside the source directory", path);
-	}
-	return 0;
+	return aprfs_open_regular(path, s->root, 0, fd, st, err);
 }
 
 int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *err)

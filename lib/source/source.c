@@ -238,8 +238,8 @@ int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size
 	f = &s->files[t->shard];
 	/* Checked before and after: the second check catches a change made during the
 	 * copy, so a caller never gets a mix of old and new bytes as success. */
-	if (!file_unchanged(f) || aprfs_guarded_copy(dst, f->map + t->file_off + off, len) != 0 ||
-	    !file_unchanged(f))
+	if (!file_unchanged(f) ||
+	    aprfs_guarded_copy(dst, f->map + t->file_off + off, len) != 0 || !file_unchanged(f))
 		return aprfs_fail(err, EIO, "%s: changed since it was opened", f->path);
 	release_pages(s, f, f->map + t->file_off + off, len);
 	return 0;

@@ -19,7 +19,7 @@ typedef struct aprfs_tensor {
 	char *name; /* NUL-terminated, valid UTF-8, 1..256 bytes */
 	uint16_t name_len;
 	aprfs_src_dtype dtype;
-	uint8_t ndim; /* 0..8; 0 is a scalar (nelem 1) */
+	uint8_t ndim;		       /* 0..8; 0 is a scalar (nelem 1) */
 	uint64_t dims[APRFS_MAX_NDIM]; /* row-major: dims[ndim-1] varies fastest */
 	uint64_t nelem;		       /* product of dims (1 for ndim 0); may be 0 */
 	uint64_t nbytes;	       /* bytes in the file: whole blocks of dtype */

@@ -112,7 +112,7 @@ static uint8_t *read_all(aprfs_file *f, aprfs_cache *c, size_t step)
 	uint8_t *buf = malloc(size);
 	aprfs_err err;
 	for (uint64_t pos = 0; pos < size;) {
-		ssize_t n = aprfs_file_read(f, c, pos, step, buf + pos, &err);
+		ssize_t n = aprfs_file_read(f, c, NULL, pos, step, buf + pos, &err);
 		if (n <= 0) {
 			fprintf(stderr, "read failed at %llu: %s\n", (unsigned long long)pos,
 				err.msg);
@@ -153,18 +153,19 @@ static void test_ranges(aprfs_source *s, const char *v)
 	aprfs_cache *tiny = aprfs_cache_new(8192); /* forces eviction all the time */
 	uint8_t foot[4], buf[9000];
 	aprfs_err err;
-	CHECK(aprfs_file_read(g, NULL, size - 4, 100, foot, &err) == 4, "%s cold footer", v);
+	CHECK(aprfs_file_read(g, NULL, NULL, size - 4, 100, foot, &err) == 4, "%s cold footer",
+	      v);
 	CHECK(memcmp(foot, ref + size - 4, 4) == 0, "%s cold footer bytes", v);
 	int bad = 0;
 	for (int i = 0; i < 300; i++) {
 		uint64_t off = next_u64() % size, len = next_u64() % sizeof(buf);
-		ssize_t n = aprfs_file_read(g, i % 2 ? tiny : NULL, off, len, buf, &err);
+		ssize_t n = aprfs_file_read(g, i % 2 ? tiny : NULL, NULL, off, len, buf, &err);
 		uint64_t want = off + len > size ? size - off : len;
 		bad += n != (ssize_t)want || memcmp(buf, ref + off, want) != 0;
 	}
 	CHECK(bad == 0, "%s: %d random ranges differ", v, bad);
-	CHECK(aprfs_file_read(g, NULL, size, 10, buf, &err) == 0, "read at EOF");
-	CHECK(aprfs_file_read(g, NULL, size + 5, 10, buf, &err) == 0, "read past EOF");
+	CHECK(aprfs_file_read(g, NULL, NULL, size, 10, buf, &err) == 0, "read at EOF");
+	CHECK(aprfs_file_read(g, NULL, NULL, size + 5, 10, buf, &err) == 0, "read past EOF");
 	aprfs_cache_stats st;
 	aprfs_cache_get_stats(tiny, &st);
 	CHECK(st.bytes_cached <= 8192 + 64 * 1024, "budget: %llu cached",
@@ -186,7 +187,7 @@ static void test_laziness(aprfs_source *s)
 	uint8_t *buf = malloc(aprfs_file_size(f));
 	int v = aprfs_variant_index("q4");
 
-	CHECK(aprfs_file_read(f, c, 0, aprfs_file_data_offset(f), buf, &err) ==
+	CHECK(aprfs_file_read(f, c, NULL, 0, aprfs_file_data_offset(f), buf, &err) ==
 		  (ssize_t)aprfs_file_data_offset(f),
 	      "head");
 	aprfs_cache_get_stats(c, &st);
@@ -195,20 +196,22 @@ static void test_laziness(aprfs_source *s)
 
 	for (size_t i = 0; i < aprfs_file_tensor_count(f); i++) {
 		aprfs_file_tensor t;
-		aprfs_file_tensor_info(f, i, &t);
+		aprfs_file_tensor_info(f, i, &t, NULL);
 		if (strcmp(t.src->name, "big.weight"))
 			continue;
 		uint64_t first, count, before = st.chunks_computed[v];
 		aprfs_file_chunks_in(f, t.offset, t.size, &first, &count);
 		CHECK(count == (128 * 768 / 32 + 127) / 128, "big.weight chunks %llu",
 		      (unsigned long long)count);
-		CHECK(aprfs_file_read(f, c, t.offset, t.size, buf, &err) == (ssize_t)t.size,
+		CHECK(aprfs_file_read(f, c, NULL, t.offset, t.size, buf, &err) ==
+			  (ssize_t)t.size,
 		      "tensor");
 		aprfs_cache_get_stats(c, &st);
 		CHECK(st.chunks_computed[v] - before == count, "computed %llu, expected %llu",
 		      (unsigned long long)(st.chunks_computed[v] - before),
 		      (unsigned long long)count);
-		CHECK(aprfs_file_read(f, c, t.offset, t.size, buf, &err) == (ssize_t)t.size,
+		CHECK(aprfs_file_read(f, c, NULL, t.offset, t.size, buf, &err) ==
+			  (ssize_t)t.size,
 		      "again");
 		aprfs_cache_get_stats(c, &st);
 		CHECK(st.cache_hits[v] >= count, "second read hits the cache");
@@ -236,7 +239,7 @@ static void *reader(void *arg)
 	for (int i = 0; i < 400; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		uint64_t off = x % size, len = (x >> 20) % sizeof(buf);
-		ssize_t n = aprfs_file_read(w->f, w->c, off, len, buf, &err);
+		ssize_t n = aprfs_file_read(w->f, w->c, NULL, off, len, buf, &err);
 		uint64_t want = off + len > size ? size - off : len;
 		w->bad += n != (ssize_t)want || memcmp(buf, w->ref + off, want) != 0;
 	}
@@ -281,7 +284,7 @@ static void *read_whole(void *arg)
 {
 	same_reader *r = arg;
 	aprfs_err err;
-	r->got = aprfs_file_read(r->f, r->c, 0, aprfs_file_size(r->f), r->buf, &err);
+	r->got = aprfs_file_read(r->f, r->c, NULL, 0, aprfs_file_size(r->f), r->buf, &err);
 	return NULL;
 }
 
@@ -356,7 +359,8 @@ static void test_source_change(const char *path)
 	fputc('x', fp);
 	fclose(fp);
 	usleep(10000);
-	ssize_t n = aprfs_file_read(f, NULL, aprfs_file_data_offset(f), 100000, buf, &err);
+	ssize_t n =
+	    aprfs_file_read(f, NULL, NULL, aprfs_file_data_offset(f), 100000, buf, &err);
 	CHECK(n == -EIO, "read after change: %zd (%s)", n, err.msg);
 	CHECK(aprfs_source_stale(s) == 1, "stale");
 	free(buf);

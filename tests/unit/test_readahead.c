@@ -65,7 +65,7 @@ static void test_sequential(void)
 	aprfs_source *src;
 	aprfs_file *f = open_file(&src);
 	aprfs_cache *cache = aprfs_cache_new(64u << 20);
-	aprfs_ra *ra = aprfs_ra_new(2, 64, cache);
+	aprfs_ra *ra = aprfs_ra_new(2, 64, cache, NULL);
 	aprfs_ra_stream s;
 	aprfs_ra_stats st;
 	uint64_t d = aprfs_file_data_offset(f), n = aprfs_file_chunk_count(f), first, count;
@@ -73,33 +73,33 @@ static void test_sequential(void)
 
 	CHECK(n == 128, "%llu chunks", (unsigned long long)n);
 	aprfs_ra_stream_init(&s);
-	CHECK(aprfs_ra_note_read(ra, &s, f, d, 4096, window) == 0, "one read is no pattern");
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 4096, 4096, window) > 0, "two make a run");
+	CHECK(aprfs_ra_note_read(ra, &s, f, d, 4096, window, 0) == 0, "one read is no pattern");
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 4096, 4096, window, 0) > 0, "two make a run");
 	aprfs_ra_drain(ra);
 	aprfs_file_chunks_in(f, d + 8192, window, &first, &count);
 	CHECK(computed(cache) == first + count - 1,
 	      "warmed the window after the read's own chunk: %llu",
 	      (unsigned long long)computed(cache));
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 8192, 4096, window) == 0,
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 8192, 4096, window, 0) == 0,
 	      "nothing new to queue inside the same window");
 	/* Further along: only the chunks not queued before. */
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 2 * chunk, chunk, window) == 2);
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 2 * chunk, chunk, window, 0) == 2);
 	aprfs_ra_drain(ra);
 	CHECK(computed(cache) == 5, "%llu", (unsigned long long)computed(cache));
 
 	/* A jump is not sequential: nothing queued; the reads after it start a new run. */
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 120 * chunk, 100, window) == 0);
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 120 * chunk + 100, 100, window) == 3);
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 120 * chunk, 100, window, 0) == 0);
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 120 * chunk + 100, 100, window, 0) == 3);
 	aprfs_ra_drain(ra);
 	CHECK(computed(cache) == 8);
 	/* The end of the file bounds the window. */
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 127 * chunk, 100, window) == 0);
-	CHECK(aprfs_ra_note_read(ra, &s, f, d + 127 * chunk + 100, 100, window) == 0);
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 127 * chunk, 100, window, 0) == 0);
+	CHECK(aprfs_ra_note_read(ra, &s, f, d + 127 * chunk + 100, 100, window, 0) == 0);
 
 	aprfs_ra_get_stats(ra, &st);
 	CHECK(st.queued == 8 && st.warmed == 8 && st.failed == 0 && st.pending == 0);
-	CHECK(aprfs_ra_note_read(NULL, &s, f, d, 100, window) == 0);
-	CHECK(aprfs_ra_note_read(ra, &s, f, d, 100, 0) == 0, "window 0: off");
+	CHECK(aprfs_ra_note_read(NULL, &s, f, d, 100, window, 0) == 0);
+	CHECK(aprfs_ra_note_read(ra, &s, f, d, 100, 0, 0) == 0, "window 0: off");
 	aprfs_ra_stream_destroy(&s);
 	aprfs_ra_free(ra);
 	aprfs_file_unref(f);
@@ -114,12 +114,13 @@ static void test_queue_and_stop(void)
 	aprfs_source *src;
 	aprfs_file *f = open_file(&src);
 	aprfs_cache *cache = aprfs_cache_new(64u << 20);
-	aprfs_ra *ra = aprfs_ra_new(2, 4, cache);
+	aprfs_ra *ra = aprfs_ra_new(2, 4, cache, NULL);
 	aprfs_ra_stats st;
 	int owner_a, owner_b, accepted = 0, refused = 0;
 
 	for (int i = 0; i < 200; i++) {
-		int rc = aprfs_ra_queue(ra, f, (uint64_t)i % 16, i % 2 ? &owner_a : &owner_b);
+		int rc =
+		    aprfs_ra_queue(ra, f, (uint64_t)i % 16, i % 2 ? &owner_a : &owner_b, 0);
 
 		rc == 0 ? accepted++ : refused++;
 		if (i == 100)
@@ -132,15 +133,15 @@ static void test_queue_and_stop(void)
 	      "accounted: %llu+%llu+%llu", (unsigned long long)st.warmed,
 	      (unsigned long long)st.failed, (unsigned long long)st.dropped);
 	CHECK(st.failed == 0 && st.pending == 0);
-	CHECK(aprfs_ra_queue(ra, f, 1000, &owner_a) == 0);
+	CHECK(aprfs_ra_queue(ra, f, 1000, &owner_a, 0) == 0);
 	aprfs_ra_drain(ra);
 	aprfs_ra_get_stats(ra, &st);
 	CHECK(st.failed == 1, "a chunk out of range fails, harmlessly");
 	aprfs_ra_free(ra);
 
-	ra = aprfs_ra_new(1, 1000, cache);
+	ra = aprfs_ra_new(1, 1000, cache, NULL);
 	for (int i = 0; i < 1000; i++)
-		aprfs_ra_queue(ra, f, (uint64_t)i % 16, &owner_a);
+		aprfs_ra_queue(ra, f, (uint64_t)i % 16, &owner_a, 0);
 	aprfs_ra_free(ra); /* stops with jobs queued, drops their references */
 	CHECK(1, "freed with a full queue");
 	aprfs_file_unref(f);
@@ -154,7 +155,7 @@ static void test_failure(void)
 	aprfs_source *src;
 	aprfs_file *f = open_file(&src);
 	aprfs_cache *cache = aprfs_cache_new(64u << 20);
-	aprfs_ra *ra = aprfs_ra_new(1, 16, cache);
+	aprfs_ra *ra = aprfs_ra_new(1, 16, cache, NULL);
 	aprfs_ra_stats st;
 	int fd = open(path, O_WRONLY);
 	int owner;
@@ -162,7 +163,7 @@ static void test_failure(void)
 	CHECK(fd >= 0 && pwrite(fd, "abcd", 4, 200) == 4);
 	close(fd);
 	for (int i = 0; i < 4; i++)
-		aprfs_ra_queue(ra, f, (uint64_t)i, &owner);
+		aprfs_ra_queue(ra, f, (uint64_t)i, &owner, 0);
 	aprfs_ra_drain(ra);
 	aprfs_ra_get_stats(ra, &st);
 	CHECK(st.failed == 4 && st.warmed == 0, "failed %llu", (unsigned long long)st.failed);

@@ -18,8 +18,8 @@
 
 #include "check.h"
 #include "source/config.h"
-#include "source/source_impl.h"
 #include "source/source.h"
+#include "source/source_impl.h"
 #include "testfs.h"
 
 static char tmp[256];
@@ -233,7 +233,8 @@ static void test_sharded(void)
 	put_index(
 	    "sh.safetensors.index.json",
 	    "\"x\":\"sh-2.safetensors\",\"w\":\"sh-1.safetensors\",\"v\":\"sh-1.safetensors\"");
-	CHECK(aprfs_source_open(at("sh.safetensors.index.json"), NULL, &s, &err) == 0, "%s", err.msg);
+	CHECK(aprfs_source_open(at("sh.safetensors.index.json"), NULL, &s, &err) == 0, "%s",
+	      err.msg);
 	if (s) {
 		CHECK(aprfs_source_count(s) == 3 && aprfs_source_shard_count(s) == 2);
 		CHECK(strstr(aprfs_source_shard_path(s, 0), "sh-1.safetensors") != NULL);
@@ -324,10 +325,9 @@ static void test_config(void)
 	CHECK(c.hidden_size == 768 && c.num_layers == 12 && c.num_heads == 12);
 	CHECK(c.vocab_size == 50257 && c.max_position_embeddings == 1024);
 	CHECK(c.rms_norm_eps == 1e-5);
-	CHECK(c.has ==
-		  (APRFS_CFG_ARCH | APRFS_CFG_MODEL_TYPE | APRFS_CFG_HF_ARCH | APRFS_CFG_HIDDEN |
-		   APRFS_CFG_LAYERS |
-		   APRFS_CFG_HEADS | APRFS_CFG_VOCAB | APRFS_CFG_MAXPOS | APRFS_CFG_RMS_EPS),
+	CHECK(c.has == (APRFS_CFG_ARCH | APRFS_CFG_MODEL_TYPE | APRFS_CFG_HF_ARCH |
+			APRFS_CFG_HIDDEN | APRFS_CFG_LAYERS | APRFS_CFG_HEADS |
+			APRFS_CFG_VOCAB | APRFS_CFG_MAXPOS | APRFS_CFG_RMS_EPS),
 	      "has %#x", c.has);
 
 	CHECK(
@@ -337,20 +337,22 @@ static void test_config(void)
 	    "%s", err.msg);
 	CHECK(c.hidden_size == 512 && c.num_layers == 6 && c.num_kv_heads == 2);
 	CHECK(c.intermediate_size == 2048 && c.rope_theta == 500000.0);
-	CHECK(!(c.has & (APRFS_CFG_ARCH | APRFS_CFG_HF_ARCH)) && (c.has & APRFS_CFG_ROPE_THETA));
+	CHECK(!(c.has & (APRFS_CFG_ARCH | APRFS_CFG_HF_ARCH)) &&
+	      (c.has & APRFS_CFG_ROPE_THETA));
 
 	/* Numbers a reader cannot hold as f32 are left out (with a warning), not refused. */
 	CHECK(load_cfg("{\"rope_theta\": 1e39, \"rms_norm_eps\": -1e40, \"hidden_size\": 8}",
 		       &c, &err) == 0,
 	      "%s", err.msg);
 	CHECK(c.present && c.hidden_size == 8 &&
-	      !(c.has & (APRFS_CFG_ROPE_THETA | APRFS_CFG_RMS_EPS)),
+		  !(c.has & (APRFS_CFG_ROPE_THETA | APRFS_CFG_RMS_EPS)),
 	      "has %#x", c.has);
 	CHECK(load_cfg("{\"rope_theta\": 1e999, \"rms_norm_eps\": 3.4e38}", &c, &err) == 0,
 	      "%s", err.msg);
 	CHECK(!(c.has & APRFS_CFG_ROPE_THETA) && (c.has & APRFS_CFG_RMS_EPS));
 	CHECK(load_cfg("{\"hidden_size\": 1} trailing", &c, &err) == -EINVAL &&
-	      strstr(err.msg, "not valid JSON"), "%s", err.msg);
+		  strstr(err.msg, "not valid JSON"),
+	      "%s", err.msg);
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&err, 0, sizeof(err));
@@ -372,7 +374,8 @@ static void test_config_beside(void)
 	put_st(at("withcfg/model.safetensors"),
 	       "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1);
 	put_text(at("withcfg/config.json"), "{\"hidden_size\": 64, \"model_type\": \"llama\"}");
-	CHECK(aprfs_source_open(at("withcfg/model.safetensors"), NULL, &s, &err) == 0, "%s", err.msg);
+	CHECK(aprfs_source_open(at("withcfg/model.safetensors"), NULL, &s, &err) == 0, "%s",
+	      err.msg);
 	if (s) {
 		CHECK(aprfs_source_config(s)->present &&
 		      aprfs_source_config(s)->hidden_size == 64);
@@ -605,8 +608,8 @@ static void test_generated(void)
 	CHECK(same_file(at("gen1/model-00001-of-00002.safetensors"),
 			at("gen2/model-00001-of-00002.safetensors")),
 	      "same options, same bytes");
-	CHECK(aprfs_source_open(at("gen1/model.safetensors.index.json"), NULL, &s, &err) == 0, "%s",
-	      err.msg);
+	CHECK(aprfs_source_open(at("gen1/model.safetensors.index.json"), NULL, &s, &err) == 0,
+	      "%s", err.msg);
 	if (!s)
 		return;
 	CHECK(aprfs_source_count(s) == 3 + 9 * 3 + 12, "%zu", aprfs_source_count(s));

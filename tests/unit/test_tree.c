@@ -187,7 +187,8 @@ static void test_sizes(void)
 	char name[64];
 	struct stat st;
 
-	CHECK(aprfs_source_open(at("sub/tiny.safetensors"), NULL, &s, &err) == 0, "%s", err.msg);
+	CHECK(aprfs_source_open(at("sub/tiny.safetensors"), NULL, &s, &err) == 0, "%s",
+	      err.msg);
 	aprfs_opts_default(&o);
 	o.source_rel = "sub/tiny.safetensors";
 	for (int v = 0; s && v < APRFS_VARIANT_COUNT; v++) {
@@ -247,7 +248,7 @@ static uint8_t *read_all(aprfs_file *f, size_t *len, ssize_t *rc)
 
 	*len = aprfs_file_size(f);
 	buf = malloc(*len);
-	*rc = aprfs_file_read(f, NULL, 0, *len, buf, &err);
+	*rc = aprfs_file_read(f, NULL, NULL, 0, *len, buf, &err);
 	return buf;
 }
 
