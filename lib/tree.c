@@ -147,8 +147,10 @@ static int link_target(const aprfs_tree *t, const char *rel, const char *real, c
 	/* Drop the directory components both paths share. */
 	for (;;) {
 		const char *fs = strchr(from, '/'), *ts = strchr(to, '/');
+		if (!fs)
+			break;
 		size_t fl = (size_t)(fs - from), tl = ts ? (size_t)(ts - to) : strlen(to);
-		if (!fs || fl != tl || strncmp(from, to, fl) != 0)
+		if (fl != tl || strncmp(from, to, fl) != 0)
 			break;
 		from = fs + 1;
 		to = ts ? ts + 1 : to + tl;

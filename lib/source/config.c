@@ -76,7 +76,7 @@ static int read_ints(const char *path, const cJSON *root, aprfs_model_config *cf
 		if (aprfs_json_uint(v, &x) != APRFS_JSON_UINT_OK)
 			return aprfs_fail(err, EINVAL, "%s: %s must be a non-negative integer",
 					  path, key);
-		*(uint64_t *)((char *)cfg + f->off) = x;
+		*aprfs_config_int(cfg, f->bit) = x;
 		cfg->has |= f->bit;
 	}
 	return 0;
@@ -105,7 +105,7 @@ static int read_reals(const char *path, const cJSON *root, aprfs_model_config *c
 				       path, key, v->valuedouble);
 			continue;
 		}
-		*(double *)((char *)cfg + f->off) = v->valuedouble;
+		*aprfs_config_real(cfg, f->bit) = v->valuedouble;
 		cfg->has |= f->bit;
 	}
 	return 0;

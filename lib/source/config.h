@@ -42,6 +42,10 @@ typedef struct aprfs_model_config {
 int aprfs_config_parse(const char *path, const char *text, size_t len, aprfs_model_config *cfg,
 		       aprfs_err *err);
 
+/* The field behind an integer (real) APRFS_CFG_* bit, or NULL for another bit. */
+uint64_t *aprfs_config_int(aprfs_model_config *c, uint32_t bit);
+double *aprfs_config_real(aprfs_model_config *c, uint32_t bit);
+
 /* A real number destined for an f32 metadata field: finite and within f32 range (what a
  * reader parsing it as f32 accepts). Used by every source of facts. */
 int aprfs_config_f32_ok(double v);

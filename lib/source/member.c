@@ -89,8 +89,8 @@ int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *e
 	return 0;
 }
 
-static int add_watch(aprfs_source *s, const char *path, int exists, const struct stat *st,
-		     aprfs_err *err)
+/* id NULL: the file was looked for and is absent. */
+static int add_watch(aprfs_source *s, const char *path, const aprfs_file_id *id, aprfs_err *err)
 {
 	src_watch *grown = realloc(s->watch, (s->nwatch + 1) * sizeof(*grown));
 
@@ -100,9 +100,9 @@ static int add_watch(aprfs_source *s, const char *path, int exists, const struct
 	memset(&s->watch[s->nwatch], 0, sizeof(*s->watch));
 	if (!(s->watch[s->nwatch].path = strdup(path)))
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
-	s->watch[s->nwatch].exists = exists;
-	if (exists)
-		aprfs_file_id_of(st, &s->watch[s->nwatch].id);
+	s->watch[s->nwatch].exists = id != NULL;
+	if (id)
+		s->watch[s->nwatch].id = *id;
 	s->nwatch++;
 	return 0;
 }
@@ -137,7 +137,7 @@ int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional
 	*len = 0;
 	rc = src_open_member(s, path, &fd, &st, err);
 	if (rc == -ENOENT && optional)
-		return add_watch(s, path, 0, NULL, err);
+		return add_watch(s, path, NULL, err);
 	if (rc)
 		return rc;
 	if ((uint64_t)st.st_size > limit)
@@ -148,8 +148,11 @@ int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional
 	else if ((rc = src_pread_full(fd, *buf, (size_t)st.st_size, 0)))
 		rc = aprfs_fail(err, -rc, "%s: %s", path, strerror(-rc));
 	close(fd);
-	if (rc == 0)
-		rc = add_watch(s, path, 1, &st, err);
+	if (rc == 0) {
+		aprfs_file_id id;
+		aprfs_file_id_of(&st, &id);
+		rc = add_watch(s, path, &id, err);
+	}
 	if (rc) {
 		free(*buf);
 		*buf = NULL;
