@@ -21,26 +21,45 @@
 struct field {
 	const char *keys[4];
 	uint32_t bit;
-	size_t off;
 };
 
-#define AT(f) offsetof(aprfs_model_config, f)
 static const struct field int_fields[] = {
-    {{"hidden_size", "n_embd", "d_model"}, APRFS_CFG_HIDDEN, AT(hidden_size)},
-    {{"num_hidden_layers", "n_layer", "num_layers"}, APRFS_CFG_LAYERS, AT(num_layers)},
-    {{"num_attention_heads", "n_head"}, APRFS_CFG_HEADS, AT(num_heads)},
-    {{"num_key_value_heads"}, APRFS_CFG_KV_HEADS, AT(num_kv_heads)},
-    {{"vocab_size"}, APRFS_CFG_VOCAB, AT(vocab_size)},
-    {{"intermediate_size", "n_inner"}, APRFS_CFG_INTER, AT(intermediate_size)},
-    {{"max_position_embeddings", "n_positions"}, APRFS_CFG_MAXPOS, AT(max_position_embeddings)},
+    {{"hidden_size", "n_embd", "d_model"}, APRFS_CFG_HIDDEN},
+    {{"num_hidden_layers", "n_layer", "num_layers"}, APRFS_CFG_LAYERS},
+    {{"num_attention_heads", "n_head"}, APRFS_CFG_HEADS},
+    {{"num_key_value_heads"}, APRFS_CFG_KV_HEADS},
+    {{"vocab_size"}, APRFS_CFG_VOCAB},
+    {{"intermediate_size", "n_inner"}, APRFS_CFG_INTER},
+    {{"max_position_embeddings", "n_positions"}, APRFS_CFG_MAXPOS},
 };
 
 static const struct field real_fields[] = {
-    {{"rope_theta"}, APRFS_CFG_ROPE_THETA, AT(rope_theta)},
-    {{"rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"},
-     APRFS_CFG_RMS_EPS,
-     AT(rms_norm_eps)},
+    {{"rope_theta"}, APRFS_CFG_ROPE_THETA},
+    {{"rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"}, APRFS_CFG_RMS_EPS},
 };
+
+uint64_t *aprfs_config_int(aprfs_model_config *c, uint32_t bit)
+{
+	switch (bit) {
+	case APRFS_CFG_HIDDEN: return &c->hidden_size;
+	case APRFS_CFG_LAYERS: return &c->num_layers;
+	case APRFS_CFG_HEADS: return &c->num_heads;
+	case APRFS_CFG_KV_HEADS: return &c->num_kv_heads;
+	case APRFS_CFG_VOCAB: return &c->vocab_size;
+	case APRFS_CFG_INTER: return &c->intermediate_size;
+	case APRFS_CFG_MAXPOS: return &c->max_position_embeddings;
+	default: return NULL;
+	}
+}
+
+double *aprfs_config_real(aprfs_model_config *c, uint32_t bit)
+{
+	switch (bit) {
+	case APRFS_CFG_ROPE_THETA: return &c->rope_theta;
+	case APRFS_CFG_RMS_EPS: return &c->rms_norm_eps;
+	default: return NULL;
+	}
+}
 
 int aprfs_config_f32_ok(double v)
 {
