@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,7 @@
 #include "aprfmt.h"
 #include "crc.h"
 #include "dtype.h"
+#include "source/config.h"
 #include "utf8.h"
 
 #define BAD(...) aprfs_fail(err, EINVAL, __VA_ARGS__)
@@ -124,6 +126,21 @@ static int check_metadata(apr_file *f, aprfs_err *err)
 }
 
 /* The JSON types upstream readers demand for the keys they know. */
+/* A JSON number that is a whole number in [0, limit). Compared as doubles, never cast
+ * first: converting a double at or past 2^64 to an integer is undefined. */
+static int json_uint_below(const cJSON *v, double limit)
+{
+	if (!cJSON_IsNumber(v))
+		return 0;
+	double d = v->valuedouble;
+	return d >= 0 && d < limit && d == floor(d);
+}
+
+static int is_u64(const cJSON *v)
+{
+	return json_uint_below(v, 18446744073709551616.0); /* 2^64 */
+}
+
 static int meta_key_ok(const cJSON *v, const char *k)
 {
 	static const char *strs[] = {
@@ -151,13 +168,12 @@ static int meta_key_ok(const cJSON *v, const char *k)
 			return cJSON_IsString(v);
 	for (size_t i = 0; i < sizeof(u64s) / sizeof(*u64s); i++)
 		if (!strcmp(k, u64s[i]))
-			return cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-			       v->valuedouble == (double)(uint64_t)v->valuedouble;
+			return is_u64(v);
 	for (size_t i = 0; i < sizeof(nullable_strs) / sizeof(*nullable_strs); i++)
 		if (!strcmp(k, nullable_strs[i]))
 			return cJSON_IsString(v) || cJSON_IsNull(v);
 	if (!strcmp(k, "rope_theta") || !strcmp(k, "rms_norm_eps"))
-		return cJSON_IsNumber(v);
+		return cJSON_IsNumber(v) && aprfs_config_f32_ok(v->valuedouble);
 	if (!strcmp(k, "special_tokens") || !strcmp(k, "sharding") ||
 	    !strcmp(k, "quantization"))
 		return cJSON_IsObject(v);
@@ -170,14 +186,11 @@ static int check_quantization(apr_file *f, const cJSON *q, aprfs_err *err)
 	const cJSON *qt = cJSON_GetObjectItemCaseSensitive(q, "quant_type");
 	const cJSON *bits = cJSON_GetObjectItemCaseSensitive(q, "bits");
 	const cJSON *sym = cJSON_GetObjectItemCaseSensitive(q, "symmetric");
-	if (!cJSON_IsString(qt) || !cJSON_IsNumber(bits) || bits->valuedouble < 0 ||
-	    bits->valuedouble > 255 || !cJSON_IsBool(sym))
+	if (!cJSON_IsString(qt) || !json_uint_below(bits, 256.0) || !cJSON_IsBool(sym))
 		return BAD("%s: metadata quantization needs quant_type (string), bits (u8), "
 			   "symmetric (bool)",
 			   f->path);
-	if (bs && !cJSON_IsNull(bs) &&
-	    !(cJSON_IsNumber(bs) && bs->valuedouble >= 0 &&
-	      bs->valuedouble == (double)(uint64_t)bs->valuedouble))
+	if (bs && !cJSON_IsNull(bs) && !is_u64(bs))
 		return BAD(
 		    "%s: metadata quantization.block_size must be a non-negative integer or "
 		    "null",
@@ -203,12 +216,6 @@ static int check_aliases(apr_file *f, aprfs_err *err)
 			return BAD("%s: metadata has both '%s' and its alias '%s'", f->path,
 				   pairs[i][1], pairs[i][0]);
 	return 0;
-}
-
-static int is_u64(const cJSON *v)
-{
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-	       v->valuedouble == (double)(uint64_t)v->valuedouble;
 }
 
 static int check_sharding(apr_file *f, aprfs_err *err)

@@ -180,6 +180,7 @@ typedef struct opts {
 	const char *stem, *outdir;
 	int odd, config, hostile;
 	uint64_t seed;
+	uint64_t experts; /* extra small tensors, as a mixture of experts has by the 10^5 */
 } opts;
 
 static void add(model *m, enum kind k, aprfs_src_dtype dt, int ndim, uint64_t d0, uint64_t d1,
@@ -252,6 +253,10 @@ static void build_model(model *m, const opts *o)
 	add(m, K_WEIGHT, o->dtype, 2, o->vocab, o->hidden, "lm_head.weight");
 	if (o->odd)
 		add_odd(m, o->dtype);
+	for (uint64_t e = 0; e < o->experts; e++)
+		add(m, K_WEIGHT, o->dtype, 2, 4, 16,
+		    "model.layers.%" PRIu64 ".mlp.experts.%" PRIu64 ".w%" PRIu64, e / 3000,
+		    e / 3 % 1000, e % 3);
 }
 
 /* Contiguous runs of roughly total/K bytes, at least one tensor per shard. */
@@ -669,6 +674,7 @@ static void usage(FILE *f)
 	    "  --shards K             K shards NAME-0000i-of-0000K.safetensors + index\n"
 	    "  --name STEM            file stem (default model)\n"
 	    "  --odd                  add edge-case tensors (scalar, empty, odd shapes, ints)\n"
+	    "  --experts N            add N small [4, 16] expert tensors (MoE-sized tables)\n"
 	    "  --seed S               PRNG seed (default 1)\n"
 	    "  --no-config            no config.json\n"
 	    "  --hostile              write broken checkpoints and OUTDIR/EXPECTED instead\n",
@@ -726,17 +732,27 @@ static void check_shape(const opts *o)
 
 static void parse_opts(opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {{"dtype", 1, 0, 'd'},     {"layers", 1, 0, 'L'},
-					   {"hidden", 1, 0, 'H'},    {"inter", 1, 0, 'I'},
-					   {"vocab", 1, 0, 'V'},     {"heads", 1, 0, 'A'},
-					   {"kv-heads", 1, 0, 'K'},  {"size-mb", 1, 0, 'S'},
-					   {"shards", 1, 0, 's'},    {"name", 1, 0, 'n'},
-					   {"odd", 0, 0, 'o'},	     {"seed", 1, 0, 'r'},
-					   {"no-config", 0, 0, 'c'}, {"hostile", 0, 0, 'x'},
-					   {"help", 0, 0, 'h'},	     {0, 0, 0, 0}};
+	static const struct option lo[] = {{"dtype", 1, 0, 'd'},
+					   {"layers", 1, 0, 'L'},
+					   {"hidden", 1, 0, 'H'},
+					   {"inter", 1, 0, 'I'},
+					   {"vocab", 1, 0, 'V'},
+					   {"heads", 1, 0, 'A'},
+					   {"kv-heads", 1, 0, 'K'},
+					   {"size-mb", 1, 0, 'S'},
+					   {"shards", 1, 0, 's'},
+					   {"name", 1, 0, 'n'},
+					   {"odd", 0, 0, 'o'},
+					   {"seed", 1, 0, 'r'},
+					   {"no-config", 0, 0, 'c'},
+					   {"hostile", 0, 0, 'x'},
+					   {"experts", 1, 0, 'E'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
 	int c;
 
-	*o = (opts){APRFS_SRC_BF16, 2, 256, 512, 1000, 4, 2, 0, 0, "model", NULL, 0, 1, 0, 1};
+	*o =
+	    (opts){APRFS_SRC_BF16, 2, 256, 512, 1000, 4, 2, 0, 0, "model", NULL, 0, 1, 0, 1, 0};
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd': parse_dtype(o, optarg); break;
@@ -753,6 +769,7 @@ static void parse_opts(opts *o, int argc, char **argv)
 		case 'r': o->seed = num(optarg, "--seed"); break;
 		case 'c': o->config = 0; break;
 		case 'x': o->hostile = 1; break;
+		case 'E': o->experts = num(optarg, "--experts"); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}

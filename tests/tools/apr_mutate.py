@@ -91,6 +91,16 @@ def mutate(c, entries, meta, data, defect):
         m = meta_set(meta, "total_size", '"12"')
     elif defect == "meta-rope-theta-string":
         m = meta_set(meta, "rope_theta", '"1e4"')
+    elif defect == "meta-rope-theta-beyond-f32":
+        m = meta_set(meta, "rope_theta", "1e39")
+    elif defect == "meta-total-size-2-to-64":
+        m = meta_set(meta, "total_size", "18446744073709551616")
+    elif defect == "meta-param-count-1e300":
+        m = meta_set(meta, "param_count", "1e300")
+    elif defect == "meta-bits-fraction":
+        d = json.loads(meta)
+        d["quantization"]["bits"] = 4.5
+        m = json.dumps(d, separators=(",", ":"))
     elif defect == "meta-block-size-float":
         d = json.loads(meta)
         d["quantization"]["block_size"] = 32.5
@@ -181,7 +191,8 @@ DEFECTS = [
     "meta-duplicate-key", "meta-alias-beside-canonical", "meta-description-number",
     "meta-created-at-object", "meta-head-dim-negative", "meta-num-experts-float",
     "meta-special-tokens-array", "meta-sharding-incomplete", "meta-total-size-string",
-    "meta-rope-theta-string", "meta-block-size-float", "meta-block-size-negative",
+    "meta-rope-theta-string", "meta-rope-theta-beyond-f32", "meta-total-size-2-to-64",
+    "meta-param-count-1e300", "meta-bits-fraction", "meta-block-size-float", "meta-block-size-negative",
     "meta-quant-type-number", "meta-not-object", "meta-invalid-utf8", "meta-trailing-garbage",
     "index-unsorted", "index-duplicate-name", "index-empty-name", "index-name-257",
     "index-name-bad-utf8", "index-unknown-dtype", "index-ndim-9", "index-offset-unaligned",
