@@ -82,8 +82,9 @@ static void usage(FILE *to)
 	    "SOURCE OUTPUT\n"
 	    "  SOURCE  X.safetensors or X.safetensors.index.json\n"
 	    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
-	    "  --root DIR  directory the metadata 'source' path is relative to (default:\n"
-	    "              SOURCE's directory; the mount uses its SOURCE_DIR)\n"
+	    "  --root DIR  the source tree SOURCE belongs to, as a mount's SOURCE_DIR: the\n"
+	    "              metadata 'source' path is relative to it, and no file outside it\n"
+	    "              is read (default: SOURCE's directory, and no such limit)\n"
 	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
 }
 
@@ -105,16 +106,21 @@ static int variant_from_name(const char *out, char *v, size_t cap)
 	return aprfs_variant_index(v) < 0 ? -1 : 0;
 }
 
-/* SOURCE relative to DIR, both made absolute first. */
-static int relative_to(const char *path, const char *dir, char *out, size_t cap)
+/* SOURCE relative to DIR (rd, canonical), as the mount names it: its directory made
+ * absolute, its own name kept, a link not followed (a hub snapshot's model.safetensors is
+ * a link into blobs/, and its name in the tree is the link's). */
+static int relative_to(const char *path, const char *rd, char *out, size_t cap)
 {
-	char rp[PATH_MAX], rd[PATH_MAX];
-	if (!realpath(path, rp) || !realpath(dir, rd))
+	char dir[PATH_MAX], rp[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path + 1) : 1,
+		 slash ? path : ".");
+	if (!realpath(dir, rp) || !*base || strlen(rp) + strlen(base) + 2 > sizeof(rp))
 		return -1;
 	size_t n = strlen(rd);
-	if (strncmp(rp, rd, n) != 0 || (rp[n] != '/' && n != 1))
+	if (strncmp(rp, rd, n) != 0 || (rp[n] != '/' && rp[n] != '\0' && n != 1))
 		return -1;
-	snprintf(out, cap, "%s", rp + n + (n != 1));
+	snprintf(out, cap, "%s%s%s", rp + n + (n != 1 && rp[n] == '/'), rp[n] ? "/" : "", base);
 	return 0;
 }
 
@@ -213,7 +219,8 @@ int aprfs_cmd_convert(int argc, char **argv)
 						 {"quiet", no_argument, NULL, 'q'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
-	char variant[32] = "", rel[PATH_MAX];
+	char variant[32] = "", rel[PATH_MAX], root_real[PATH_MAX];
+	aprfs_source_ctx ctx = {0};
 	const char *root = NULL;
 	aprfs_opts o;
 	int quiet = 0, c;
@@ -259,18 +266,20 @@ int aprfs_cmd_convert(int argc, char **argv)
 		return 2;
 	}
 	if (root) {
-		if (relative_to(source, root, rel, sizeof(rel)) != 0) {
+		if (!realpath(root, root_real) ||
+		    relative_to(source, root_real, rel, sizeof(rel)) != 0) {
 			fprintf(stderr, "aprfs convert: %s is not inside --root %s\n", source,
 				root);
 			return 2;
 		}
 		o.source_rel = rel;
+		ctx.root = root_real; /* as the mount: nothing outside the root is read */
 	}
 
 	aprfs_err err = {0};
 	aprfs_source *src = NULL;
 	aprfs_file *f = NULL;
-	int rc = aprfs_source_open(source, NULL, &src, &err);
+	int rc = aprfs_source_open(source, &ctx, &src, &err);
 	if (!rc)
 		rc = aprfs_file_open(src, variant, &o, &f, &err);
 	if (!rc) {

@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "source/source.h"
 #include "tensor_read.h"
+#include "utf8.h"
 
 typedef struct tensor_stats {
 	int measured; /* 0: not a float tensor or not in the source */
@@ -190,11 +191,11 @@ static void print_json(const apr_file *f, const tensor_stats *st, int have_stats
 		       const char *why)
 {
 	cJSON *o = cJSON_CreateObject(), *h = cJSON_AddObjectToObject(o, "header");
-	cJSON_AddStringToObject(o, "file", f->path);
+	aprfs_json_add_text(o, "file", f->path);
 	cJSON_AddNumberToObject(o, "size", (double)f->size);
 	cJSON_AddBoolToObject(o, "valid", valid);
 	if (!valid)
-		cJSON_AddStringToObject(o, "error", why);
+		aprfs_json_add_text(o, "error", why);
 	cJSON_AddNumberToObject(h, "version_major", f->version_major);
 	cJSON_AddNumberToObject(h, "version_minor", f->version_minor);
 	cJSON_AddNumberToObject(h, "flags", f->flags);

@@ -108,15 +108,6 @@ static void model_stem(const char *path, char *out, size_t cap)
 		out[stem] = '\0';
 }
 
-/* Names and paths come from the file system, where any bytes go: written as valid UTF-8
- * (invalid bytes replaced by U+FFFD), never raw, so a reader never refuses the file. */
-static void add_text(cJSON *o, const char *key, const char *text)
-{
-	char *clean = aprfs_utf8_sanitize(text);
-	cJSON_AddStringToObject(o, key, clean ? clean : "");
-	free(clean);
-}
-
 char *layout_metadata_json(const layout *L, uint64_t total, uint64_t params, aprfs_err *err)
 {
 	const aprfs_model_config *cfg = aprfs_source_config(L->src);
@@ -134,9 +125,12 @@ char *layout_metadata_json(const layout *L, uint64_t total, uint64_t params, apr
 	cJSON_AddStringToObject(root, "model_type",
 				cfg && (cfg->has & APRFS_CFG_MODEL_TYPE) ? cfg->model_type
 									 : "unknown");
-	add_text(root, "name", cfg && (cfg->has & APRFS_CFG_NAME) ? cfg->name : name);
+	/* Names and paths: valid UTF-8 always (U+FFFD for invalid bytes), so that no reader
+	 * refuses the file. */
+	aprfs_json_add_text(root, "name",
+			    cfg && (cfg->has & APRFS_CFG_NAME) ? cfg->name : name);
 	cJSON_AddStringToObject(root, "original_format", aprfs_source_format(L->src));
-	add_text(root, "source", rel);
+	aprfs_json_add_text(root, "source", rel);
 	add_u64(root, "total_size", total);
 	add_u64(root, "param_count", params);
 	cJSON_AddNullToObject(root, "license");

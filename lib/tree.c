@@ -406,6 +406,29 @@ static int lookup(aprfs_tree *t, const char *path, node *n)
 	return 0;
 }
 
+static pages *pages_of(aprfs_tree *t, const char *path, int create);
+
+/* A path whose source is gone while handles on it are still open: fstat on such a handle
+ * reaches us as a getattr by path (the kernel names no handle for it), and must answer
+ * from the open snapshot, as a local file system does for an open, unlinked file. */
+static int open_snapshot_stat(aprfs_tree *t, const char *path, struct stat *st,
+			      aprfs_node_kind *kind)
+{
+	pages *p;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	p = pages_of(t, skip_slashes(path), 0);
+	if (p && p->open_cur + p->open_old > 0) {
+		*st = p->st;
+		if (kind)
+			*kind = (aprfs_node_kind)p->kind;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
 int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node_kind *kind)
 {
 	node *n = malloc(sizeof(*n));
@@ -421,7 +444,7 @@ int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node
 	}
 	ckpt_put(t, n->cp);
 	free(n);
-	return rc;
+	return rc == -ENOENT ? open_snapshot_stat(t, path, st, kind) : rc;
 }
 
 int aprfs_tree_readlink(aprfs_tree *t, const char *path, char *buf, size_t size)
@@ -460,8 +483,9 @@ static pages *pages_of(aprfs_tree *t, const char *path, int create)
 	return p;
 }
 
-/* Decide the caching of a new handle on snapshot id of path. */
-static aprfs_pages pages_open(aprfs_tree *t, const char *path, uint64_t id)
+/* Decide the caching of a new handle on snapshot id of path (attributes st). */
+static aprfs_pages pages_open(aprfs_tree *t, const char *path, uint64_t id,
+			      const struct stat *st, aprfs_node_kind kind)
 {
 	aprfs_pages mode;
 	pages *p;
@@ -486,6 +510,8 @@ static aprfs_pages pages_open(aprfs_tree *t, const char *path, uint64_t id)
 		p->cached = id;
 	}
 	p->open_cur++;
+	p->st = *st;
+	p->kind = kind;
 	pthread_mutex_unlock(&t->lock);
 	return mode;
 }
@@ -562,7 +588,7 @@ int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out
 			out->st = n->st;
 		out->path = strdup(skip_slashes(path));
 		if (n->kind != APRFS_NODE_STATS && out->path)
-			out->pages = pages_open(t, out->path, out->snapshot);
+			out->pages = pages_open(t, out->path, out->snapshot, &out->st, n->kind);
 		else
 			out->pages = APRFS_PAGES_BYPASS;
 	}

@@ -46,6 +46,8 @@ typedef struct pages {
 	uint64_t current;  /* snapshot of the latest open */
 	unsigned open_cur; /* handles open on current */
 	unsigned open_old; /* handles open on older snapshots */
+	struct stat st;	   /* attributes of the latest snapshot opened ... */
+	int kind;	   /* ... and its aprfs_node_kind */
 } pages;
 
 struct aprfs_tree {

@@ -96,6 +96,14 @@ char *aprfs_utf8_sanitize(const char *s)
 	return out;
 }
 
+void aprfs_json_add_text(cJSON *o, const char *key, const char *text)
+{
+	char *clean = aprfs_utf8_sanitize(text);
+
+	cJSON_AddStringToObject(o, key, clean ? clean : "");
+	free(clean);
+}
+
 cJSON *aprfs_json_parse(const char *text, size_t len)
 {
 	const char *end = NULL;

@@ -16,6 +16,10 @@ int aprfs_utf8_valid(const char *s, size_t n, size_t *bad);
  * U+FFFD (the Unicode "best practice" of W3C/WHATWG decoders). malloc'd, or NULL. */
 char *aprfs_utf8_sanitize(const char *s);
 
+/* Add text to JSON object o under key as valid UTF-8 (aprfs_utf8_sanitize): names and paths
+ * come from the file system, where any bytes go, and JSON must never carry them raw. */
+void aprfs_json_add_text(struct cJSON *o, const char *key, const char *text);
+
 /* Parse text[0..len) as exactly one JSON value: no NUL byte inside (it would end cJSON's
  * parse early and hide what follows), nothing but whitespace after it. NULL if not. */
 struct cJSON *aprfs_json_parse(const char *text, size_t len);

@@ -105,6 +105,36 @@ static int order_by_name(aprfs_source *s, aprfs_err *err)
 	return 0;
 }
 
+/* A Hugging Face hub cache keeps repository ORG/NAME as models--ORG--NAME/snapshots/REV/
+ * (files, possibly in subfolders): there the model's name is the repository id, not the
+ * file stem ("model"). Repository names cannot contain "--", so the first one splits. */
+static int hub_repo_id(const char *path, char *out, size_t cap)
+{
+	const char *snap = NULL, *p = path, *start;
+
+	while ((p = strstr(p, "/snapshots/"))) /* the last one */
+		snap = p++;
+	if (!snap)
+		return 0;
+	for (start = snap; start > path && start[-1] != '/'; start--)
+		;
+	if (strncmp(start, "models--", 8) != 0 || snap - start <= 8)
+		return 0;
+	start += 8;
+	const char *sep = strstr(start, "--");
+	size_t len = (size_t)(snap - start);
+	if (len >= cap)
+		return 0;
+	memcpy(out, start, len);
+	out[len] = '\0';
+	if (sep && sep < snap) {
+		out[sep - start] = '/';
+		memmove(out + (sep - start) + 1, out + (sep - start) + 2,
+			len - (size_t)(sep - start) - 1);
+	}
+	return out[0] != '\0';
+}
+
 int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_source **out,
 		      aprfs_err *err)
 {
@@ -129,6 +159,9 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	rc = fmt->open(s, err);
 	if (rc == 0)
 		rc = order_by_name(s, err);
+	if (rc == 0 && !(s->cfg.has & APRFS_CFG_NAME) &&
+	    hub_repo_id(path, s->cfg.name, sizeof(s->cfg.name)))
+		s->cfg.has |= APRFS_CFG_NAME;
 	if (rc) {
 		source_free(s);
 		return rc;
