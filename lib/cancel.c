@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,27 +16,55 @@ int aprfs_fail_cancelled(aprfs_err *err)
 			  "cancelled: the reader gave up or the mount is ending");
 }
 
-/* /proc/PID/stat is "pid (comm) S ...": the state follows the last ')' (comm may hold
- * anything, parentheses included). */
+/* /proc/PID/status of a process or thread: 0 and the text, or -1 once it is gone. */
+static int read_status(pid_t pid, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? -1 : 1;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 || errno == ESRCH ? -1 : 1; /* reaped between open and read */
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A hexadecimal signal mask line ("ShdPnd:\t0000000000000100") holding SIGKILL. */
+static int kill_pending(const char *status, const char *field)
+{
+	const char *p = strstr(status, field);
+	unsigned long long mask;
+
+	return p && sscanf(p + strlen(field), " %llx", &mask) == 1 &&
+	       (mask >> (SIGKILL - 1) & 1);
+}
+
+/* Gone: no longer there, a zombie, or killed (SIGKILL pending: a reader killed while the
+ * kernel waits for our reply to its read cannot die before we answer). */
 int aprfs_pid_gone(pid_t pid)
 {
-	char path[64], buf[512];
-	int fd;
-	ssize_t n;
+	char buf[4096];
+	const char *state;
+	int rc;
 
 	if (pid <= 0)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n == 0 || errno == ESRCH; /* reaped between open and read */
-	buf[n] = '\0';
-	const char *rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X' || rp[2] == 'x');
+	rc = read_status(pid, buf, sizeof(buf));
+	if (rc)
+		return rc < 0;
+	state = strstr(buf, "\nState:");
+	if (state) {
+		char c = 0;
+		if (sscanf(state + 7, " %c", &c) == 1 && (c == 'Z' || c == 'X' || c == 'x'))
+			return 1;
+	}
+	return kill_pending(buf, "\nShdPnd:") || kill_pending(buf, "\nSigPnd:");
 }
 
 void aprfs_pid_watch_init(aprfs_pid_watch *w, pid_t pid)

@@ -3,10 +3,13 @@
  * computes) and the footer CRC; source changes give EIO, never other bytes. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "aprfile.h"
@@ -368,6 +371,116 @@ static void test_source_change(const char *path)
 	aprfs_source_unref(s);
 }
 
+/* A cancel that says stop from its n-th check on (n 0: at once), optionally after a
+ * delay, so another reader can start waiting meanwhile. */
+typedef struct countdown {
+	atomic_int left;
+	useconds_t delay;
+} countdown;
+
+static int countdown_check(void *arg)
+{
+	countdown *c = arg;
+	if (atomic_fetch_sub(&c->left, 1) > 0)
+		return 0;
+	if (c->delay)
+		usleep(c->delay);
+	return 1;
+}
+
+typedef struct cancel_reader {
+	aprfs_file *f;
+	aprfs_cache *c;
+	const aprfs_cancel *cancel;
+	uint64_t off;
+	size_t len;
+	uint8_t *buf;
+	ssize_t got;
+	aprfs_err err;
+} cancel_reader;
+
+static void *cancel_read(void *arg)
+{
+	cancel_reader *r = arg;
+	r->got = aprfs_file_read(r->f, r->c, r->cancel, r->off, r->len, r->buf, &r->err);
+	return NULL;
+}
+
+/* Cancelled work stops with -ECANCELED and leaves nothing half done: the statistic, the
+ * chunk and the footer are computed right by the next reader; a reader waiting for a
+ * chunk that another reader gave up on computes it itself. */
+static void test_cancel(aprfs_source *s)
+{
+	for (size_t k = 0; k < 3; k++) {
+		const char *v = (const char *[]){"q8", "ternary", "q4k"}[k];
+		aprfs_file *ref = open_variant(s, v, 4096), *f = open_variant(s, v, 4096);
+		aprfs_cache *c = aprfs_cache_new(64 << 20);
+		uint64_t size = aprfs_file_size(f);
+		uint8_t *want = read_all(ref, NULL, 1 << 20), *got = malloc(size);
+		aprfs_err err = {0};
+		for (int n = 0; n < 4; n++) {
+			countdown cd = {n, 0};
+			aprfs_cancel cancel = {countdown_check, &cd};
+			ssize_t r =
+			    aprfs_file_read(f, n % 2 ? c : NULL, &cancel, 0, size, got, &err);
+			CHECK(r == -ECANCELED && err.code == ECANCELED,
+			      "%s: cancelled read: %zd", v, r);
+		}
+		countdown never = {1 << 30, 0};
+		aprfs_cancel fine = {countdown_check, &never};
+		CHECK(aprfs_file_read(f, c, &fine, 0, size, got, &err) == (ssize_t)size &&
+			  memcmp(got, want, size) == 0,
+		      "%s: after cancelled reads, the bytes are right", v);
+		free(want), free(got);
+		aprfs_cache_free(c);
+		aprfs_file_unref(f), aprfs_file_unref(ref);
+	}
+
+	aprfs_file *f = open_variant(s, "q4k", 4096), *ref = open_variant(s, "q4k", 4096);
+	aprfs_cache *c = aprfs_cache_new(64 << 20);
+	uint64_t off = aprfs_file_data_offset(f);
+	countdown slow = {0, 200000};
+	aprfs_cancel gives_up = {countdown_check, &slow};
+	cancel_reader a = {f, c, &gives_up, off, 4096, malloc(4096), 0, {0}};
+	cancel_reader b = {f, c, NULL, off, 4096, malloc(4096), 0, {0}};
+	uint8_t want[4096];
+	pthread_t ta, tb;
+	aprfs_err err;
+	pthread_create(&ta, NULL, cancel_read, &a);
+	usleep(50000); /* a is computing the chunk (and about to give up) */
+	pthread_create(&tb, NULL, cancel_read, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK(aprfs_file_read(ref, NULL, NULL, off, 4096, want, &err) == 4096);
+	CHECK(a.got == -ECANCELED, "the reader that gave up: %zd", a.got);
+	CHECK(b.got == 4096 && memcmp(b.buf, want, 4096) == 0,
+	      "the reader that waited computed the chunk itself: %zd %s", b.got, b.err.msg);
+	free(a.buf), free(b.buf);
+	aprfs_cache_free(c);
+	aprfs_file_unref(f), aprfs_file_unref(ref);
+}
+
+/* What the daemon watches to tell a reader that is gone. */
+static void test_pid_gone(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	aprfs_pid_watch w;
+	aprfs_pid_watch_init(&w, child);
+	CHECK(aprfs_pid_gone(child) == 0 && aprfs_pid_watch_gone(&w) == 0, "alive");
+	kill(child, SIGKILL);
+	usleep(100000); /* a zombie now: it will never read again */
+	CHECK(aprfs_pid_gone(child) == 1, "a zombie is gone");
+	usleep((APRFS_PID_POLL_MS + 5) * 1000);
+	CHECK(aprfs_pid_watch_gone(&w) == 1, "the watch sees it");
+	waitpid(child, NULL, 0);
+	CHECK(aprfs_pid_gone(child) == 1 && aprfs_pid_watch_gone(&w) == 1, "reaped");
+	CHECK(aprfs_pid_gone(0) == 0 && aprfs_pid_gone(getpid()) == 0, "kernel and self");
+}
+
 int main(void)
 {
 	char path[256];
@@ -388,7 +501,9 @@ int main(void)
 	test_single_flight(s);
 	test_chunk_size_invariance(s);
 	test_bad_opts(s);
+	test_cancel(s);
 	aprfs_source_unref(s);
+	test_pid_gone();
 	test_source_change(path);
 	unlink(path);
 	rmdir(dir);
