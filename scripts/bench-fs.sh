@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-fs.sh - the filesystem's figures on a generated >= 1 GiB bf16 checkpoint: cold `cp`
 # of q4/nf4/q4k from the mount vs `aprfs convert` of the same, first-byte latency on a cold
-# mount, the daemon's peak RSS during the copy, and warm re-read throughput.
+# mount, the daemon's peak RSS during the copy, warm re-read throughput, and listing a
+# checkpoint of 200,000 tensors (time and daemon RSS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,3 +74,22 @@ for v in q4k q8; do
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }')"
 done
 unmount
+
+# Scale in tensor count: a mixture-of-experts-sized table of 200,000 small tensors, listed
+# (nine virtual files planned from shapes alone) before any byte is read.
+many=$dir/many
+rm -rf "$many"
+build/tools/genmodel --layers 1 --hidden 64 --inter 128 --vocab 256 --heads 4 --kv-heads 2 \
+	--experts 200000 "$many" >/dev/null
+mnt=$dir/mnt-many
+mkdir -p "$mnt"
+build/aprfs -f "$many" "$mnt" 2>"$dir/daemon-many.log" &
+pid=$!
+timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
+t0=$(now)
+ls -l "$mnt" >/dev/null
+printf 'ls -l of a checkpoint of 200,000 tensors (9 views): %.0f ms, daemon RSS %d MiB (limit 128)\n' \
+	"$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print (b - a) * 1000 }')" \
+	"$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$pid/status")"
+unmount
+rm -rf "$many"
