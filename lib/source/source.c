@@ -16,10 +16,11 @@
 
 /* Priority order: an index claims its stem before a single file does; safetensors before
  * GGUF when both hold the same stem. */
-static const src_format *const formats[] = {&src_st_index, &src_safetensors};
+static const src_format *const formats[] = {&src_st_index, &src_safetensors, &src_gguf};
 #define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
-const char *const aprfs_ckpt_suffix[] = {".safetensors.index.json", ".safetensors", NULL};
+const char *const aprfs_ckpt_suffix[] = {".safetensors.index.json", ".safetensors", ".gguf",
+					 NULL};
 
 static int ends_with(const char *s, size_t n, const char *suffix)
 {

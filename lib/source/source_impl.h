@@ -68,7 +68,7 @@ struct src_format {
 	int (*open)(aprfs_source *s, aprfs_err *err);
 };
 
-extern const src_format src_safetensors, src_st_index;
+extern const src_format src_safetensors, src_st_index, src_gguf;
 
 /* ---- helpers for formats (member.c) ---- */
 
