@@ -638,7 +638,7 @@ void aprfs_gguf_info_free(aprfs_gguf_info *g)
 int aprfs_gguf_parse(const char *path, const aprfs_gguf_input *in, aprfs_gguf_info *out,
 		     aprfs_err *err)
 {
-	aprfs_err local;
+	aprfs_err local = {0};
 	cur *c = calloc(1, sizeof(*c));
 	kv_state k = {0};
 	uint64_t nt = 0, nkv = 0;

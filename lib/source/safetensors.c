@@ -383,7 +383,7 @@ int aprfs_st_parse_header(const char *path, const char *hdr, size_t hdr_len, uin
 			  uint64_t data_len, uint32_t shard, aprfs_tensor **out, size_t *count,
 			  aprfs_err *err)
 {
-	aprfs_err local;
+	aprfs_err local = {0};
 	walk w = {path, hdr, hdr, hdr + hdr_len, err ? err : &local};
 	table tb = {0};
 	int rc;
