@@ -80,7 +80,7 @@ static void usage(FILE *to)
 	    to,
 	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] "
 	    "SOURCE OUTPUT\n"
-	    "  SOURCE  X.safetensors or X.safetensors.index.json\n"
+	    "  SOURCE  X.safetensors, X.safetensors.index.json or X.gguf\n"
 	    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
 	    "  --root DIR  the source tree SOURCE belongs to, as a mount's SOURCE_DIR: the\n"
 	    "              metadata 'source' path is relative to it, and no file outside it\n"
