@@ -112,8 +112,9 @@ static int get_u64(cur *c, uint64_t *v, const char *what)
 }
 
 /* A string: u64 length, then bytes. Read into a malloc'd NUL-terminated buffer when out is
- * not NULL (and then limited to `limit` bytes, valid UTF-8 without NUL); skipped else. */
-static int get_string(cur *c, char **out, uint64_t limit, const char *what)
+ * not NULL (and then limited to `limit` bytes, valid UTF-8 without NUL); skipped else. A
+ * string over the limit is an error, or, with long_ok, skipped leaving *out NULL. */
+static int get_string_opt(cur *c, char **out, uint64_t limit, int long_ok, const char *what)
 {
 	uint64_t len;
 	size_t bad;
@@ -122,12 +123,14 @@ static int get_string(cur *c, char **out, uint64_t limit, const char *what)
 	if (rc || !out)
 		return rc ? rc : skip(c, len, what);
 	*out = NULL;
+	if (len > c->in->size - c->pos)
+		return truncated(c, what);
+	if (len > limit && long_ok)
+		return skip(c, len, what);
 	if (len > limit)
 		return aprfs_fail(c->err, EINVAL,
 				  "%s: %s of %" PRIu64 " bytes (at most %" PRIu64 ")", c->path,
 				  what, len, limit);
-	if (len > c->in->size - c->pos)
-		return truncated(c, what);
 	if (!(*out = malloc((size_t)len + 1)))
 		return aprfs_fail(c->err, ENOMEM, "%s: out of memory", c->path);
 	if ((rc = get(c, *out, len, what)) == 0) {
@@ -141,6 +144,11 @@ static int get_string(cur *c, char **out, uint64_t limit, const char *what)
 		*out = NULL;
 	}
 	return rc;
+}
+
+static int get_string(cur *c, char **out, uint64_t limit, const char *what)
+{
+	return get_string_opt(c, out, limit, 0, what);
 }
 
 /* ---- key/value metadata ---- */
@@ -315,6 +323,15 @@ static const char *match_suffix(const char *key, int *f)
 	return NULL;
 }
 
+static void warn_fact(const char *path, const char *key, const char *why)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "%s: %s", path, key);
+	aprfs_log_once(APRFS_LOG_WARN, msg, "%s: %s %s; left out of the metadata", path, key,
+		       why);
+}
+
 /* One value: kept if it is a fact, read and dropped otherwise. */
 static int read_value(cur *c, kv_state *k, const char *key, uint32_t type)
 {
@@ -325,7 +342,10 @@ static int read_value(cur *c, kv_state *k, const char *key, uint32_t type)
 	    (!strcmp(key, "general.architecture") || !strcmp(key, "general.name"))) {
 		char **dst = !strcmp(key, "general.name") ? &k->name : &k->arch;
 		free(*dst);
-		return get_string(c, dst, 255, key);
+		int rc = get_string_opt(c, dst, 255, 1, key);
+		if (rc == 0 && !*dst)
+			warn_fact(c->path, key, "is longer than 255 bytes");
+		return rc;
 	}
 	if (!strcmp(key, "general.alignment")) {
 		scalar v;
@@ -398,15 +418,6 @@ static int read_kvs(cur *c, uint64_t nkv, kv_state *k)
 }
 
 /* ---- facts for the metadata ---- */
-
-static void warn_fact(const char *path, const char *key, const char *why)
-{
-	char msg[600];
-
-	snprintf(msg, sizeof(msg), "%s: %s", path, key);
-	aprfs_log_once(APRFS_LOG_WARN, msg, "%s: %s %s; left out of the metadata", path, key,
-		       why);
-}
 
 /* The architecture's own facts into cfg: integers as non-negative whole numbers, reals
  * as numbers an f32 holds; anything else is left out with a warning. */
