@@ -16,6 +16,7 @@
 #include "aprfile.h"
 #include "cache.h"
 #include "cmd.h"
+#include "stream.h"
 
 #define CONVERT_BUF   (4u << 20)
 #define CONVERT_CACHE (16u << 20) /* keeps chunks that straddle two reads */
@@ -59,6 +60,19 @@ static int refuse_overwriting_source(const aprfs_source *s, const char *output, 
 	return 0;
 }
 
+static int parse_threads(const char *arg, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+	if (*end || !*arg || arg[0] == '-' || n == 0 || n > 256) {
+		fprintf(stderr, "aprfs convert: --threads %s: must be a number from 1 to 256\n",
+			arg);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int parse_nf4_block(const char *arg, uint32_t *out)
 {
 	char *end;
@@ -78,13 +92,14 @@ static void usage(FILE *to)
 {
 	fprintf(
 	    to,
-	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] "
-	    "SOURCE OUTPUT\n"
+	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--threads N] "
+	    "[--quiet] SOURCE OUTPUT\n"
 	    "  SOURCE  X.safetensors, X.safetensors.index.json or X.gguf\n"
 	    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
 	    "  --root DIR  the source tree SOURCE belongs to, as a mount's SOURCE_DIR: the\n"
 	    "              metadata 'source' path is relative to it, and no file outside it\n"
 	    "              is read (default: SOURCE's directory, and no such limit)\n"
+	    "  --threads N quantize on N threads (default: every core); the output is the same\n"
 	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
 }
 
@@ -146,47 +161,48 @@ static void progress(aprfs_file *f, uint64_t done, double t0, int final)
 		dt > 0 ? done / dt / 1e6 : 0.0, final ? "\n" : "  ");
 }
 
-/* Stream the whole virtual file into fd. */
-static int copy_out(aprfs_file *f, int fd, int show, aprfs_err *err)
+/* The sink of the stream: the pieces, in order, into the output; progress on a TTY. */
+typedef struct out {
+	aprfs_file *f;
+	int fd, show;
+	double t0, last;
+} out;
+
+static int write_piece(void *ctx, const uint8_t *data, size_t len, uint64_t off,
+		       aprfs_err *err)
+{
+	out *o = ctx;
+	uint64_t end = off + len;
+
+	for (size_t w = 0; w < len;) {
+		ssize_t k = write(o->fd, data + w, len - w);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return aprfs_fail(err, errno, "write: %s", strerror(errno));
+		w += (size_t)k;
+	}
+	if (o->show && (now_s() - o->last > 0.25 || end == aprfs_file_size(o->f))) {
+		progress(o->f, end, o->t0, end == aprfs_file_size(o->f));
+		o->last = now_s();
+	}
+	return 0;
+}
+
+/* The whole virtual file into fd, computed by `threads` workers. */
+static int copy_out(aprfs_file *f, int fd, unsigned threads, int show, aprfs_err *err)
 {
 	aprfs_cache *cache = aprfs_cache_new(CONVERT_CACHE);
-	uint8_t *buf = malloc(CONVERT_BUF);
-	uint64_t size = aprfs_file_size(f), pos = 0;
-	double t0 = now_s(), last = 0;
-	int rc = 0;
+	out o = {f, fd, show, now_s(), 0};
+	int rc = cache ? aprfs_file_stream(f, cache, threads, write_piece, &o, err)
+		       : aprfs_fail(err, ENOMEM, "out of memory");
 
-	if (!cache || !buf)
-		rc = aprfs_fail(err, ENOMEM, "out of memory");
-	while (!rc && pos < size) {
-		ssize_t n = aprfs_file_read(f, cache, NULL, pos, CONVERT_BUF, buf, err);
-		if (n <= 0) {
-			rc = n < 0 ? (int)n
-				   : aprfs_fail(err, EIO, "short read at %llu",
-						(unsigned long long)pos);
-			break;
-		}
-		for (ssize_t w = 0; w < n;) {
-			ssize_t k = write(fd, buf + w, (size_t)(n - w));
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				rc = aprfs_fail(err, errno, "write: %s", strerror(errno));
-				break;
-			}
-			w += k;
-		}
-		pos += (uint64_t)n;
-		if (show && (now_s() - last > 0.25 || pos == size)) {
-			progress(f, pos, t0, pos == size);
-			last = now_s();
-		}
-	}
-	free(buf);
 	aprfs_cache_free(cache);
 	return rc;
 }
 
-static int write_atomically(aprfs_file *f, const char *output, int show, aprfs_err *err)
+static int write_atomically(aprfs_file *f, const char *output, unsigned threads, int show,
+			    aprfs_err *err)
 {
 	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp.XXXXXX", output);
 	int fd = mkstemp(tmp_path);
@@ -196,7 +212,7 @@ static int write_atomically(aprfs_file *f, const char *output, int show, aprfs_e
 		return aprfs_fail(err, e, "%s: cannot create a temporary file beside it: %s",
 				  output, strerror(e));
 	}
-	int rc = copy_out(f, fd, show, err);
+	int rc = copy_out(f, fd, threads, show, err);
 	if (!rc && fchmod(fd, 0644) != 0)
 		rc = aprfs_fail(err, errno, "%s: chmod: %s", tmp_path, strerror(errno));
 	if (!rc && fsync(fd) != 0)
@@ -217,6 +233,7 @@ int aprfs_cmd_convert(int argc, char **argv)
 						 {"nf4-block", required_argument, NULL, 'b'},
 						 {"root", required_argument, NULL, 'r'},
 						 {"quiet", no_argument, NULL, 'q'},
+						 {"threads", required_argument, NULL, 't'},
 						 {"help", no_argument, NULL, 'h'},
 						 {NULL, 0, NULL, 0}};
 	char variant[32] = "", rel[PATH_MAX], root_real[PATH_MAX];
@@ -224,10 +241,12 @@ int aprfs_cmd_convert(int argc, char **argv)
 	const char *root = NULL;
 	aprfs_opts o;
 	int quiet = 0, c;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cores > 0 ? (unsigned)cores : 1;
 
 	aprfs_opts_default(&o);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "v:b:r:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "v:b:r:qt:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			if (!*optarg || strlen(optarg) >= sizeof(variant)) {
@@ -245,6 +264,10 @@ int aprfs_cmd_convert(int argc, char **argv)
 			break;
 		case 'r': root = optarg; break;
 		case 'q': quiet = 1; break;
+		case 't':
+			if (parse_threads(optarg, &threads) != 0)
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -286,7 +309,8 @@ int aprfs_cmd_convert(int argc, char **argv)
 		catch_signals(on_signal);
 		rc = refuse_overwriting_source(src, output, &err);
 		if (!rc)
-			rc = write_atomically(f, output, !quiet && isatty(STDERR_FILENO), &err);
+			rc = write_atomically(f, output, threads, !quiet && isatty(STDERR_FILENO),
+					      &err);
 		catch_signals(SIG_DFL);
 	}
 	aprfs_file_unref(f);

@@ -546,3 +546,18 @@ cv_interrupt() {
 	[[ "$output" == *"--root"* ]]
 	[ ! -e "$o/g.q4.apr" ]
 }
+
+@test "--threads: every thread count writes the same bytes; bad counts are usage errors" {
+	local src="$CV_MODELS/odd/model.safetensors" d="$BATS_TEST_TMPDIR" v t
+	for v in $CV_VARIANTS; do
+		cv_aprfs convert --threads 1 "$src" "$d/one.$v.apr"
+		for t in 2 3 8; do
+			cv_aprfs convert --threads "$t" "$src" "$d/many.$v.apr"
+			cmp "$d/one.$v.apr" "$d/many.$v.apr" || cv_fail "$v: --threads $t differs"
+		done
+	done
+	for t in 0 -1 x 257 ""; do
+		run cv_aprfs convert --threads "$t" "$src" "$d/bad.q8.apr"
+		[ "$status" -eq 2 ] || cv_fail "--threads '$t': exit $status"
+	done
+}
