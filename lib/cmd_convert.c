@@ -99,7 +99,8 @@ static void usage(FILE *to)
 	    "  --root DIR  the source tree SOURCE belongs to, as a mount's SOURCE_DIR: the\n"
 	    "              metadata 'source' path is relative to it, and no file outside it\n"
 	    "              is read (default: SOURCE's directory, and no such limit)\n"
-	    "  --threads N quantize on N threads (default: every core); the output is the same\n"
+	    "  --threads N quantize on N threads (default: every core); the output is the "
+	    "same\n"
 	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
 }
 
@@ -168,8 +169,7 @@ typedef struct out {
 	double t0, last;
 } out;
 
-static int write_piece(void *ctx, const uint8_t *data, size_t len, uint64_t off,
-		       aprfs_err *err)
+static int write_piece(void *ctx, const uint8_t *data, size_t len, uint64_t off, aprfs_err *err)
 {
 	out *o = ctx;
 	uint64_t end = off + len;
@@ -309,8 +309,8 @@ int aprfs_cmd_convert(int argc, char **argv)
 		catch_signals(on_signal);
 		rc = refuse_overwriting_source(src, output, &err);
 		if (!rc)
-			rc = write_atomically(f, output, threads, !quiet && isatty(STDERR_FILENO),
-					      &err);
+			rc = write_atomically(f, output, threads,
+					      !quiet && isatty(STDERR_FILENO), &err);
 		catch_signals(SIG_DFL);
 	}
 	aprfs_file_unref(f);

@@ -58,7 +58,8 @@ static int claim(stream *s, uint64_t *p)
 	}
 	s->next++;
 	slot *sl = &s->slots[*p % s->nslots];
-	while (!atomic_load(&s->failed) && (sl->state != SLOT_FREE || *p >= s->written + s->nslots))
+	while (!atomic_load(&s->failed) &&
+	       (sl->state != SLOT_FREE || *p >= s->written + s->nslots))
 		pthread_cond_wait(&s->changed, &s->lock);
 	sl->state = SLOT_BUSY;
 	sl->piece = *p;
@@ -79,7 +80,8 @@ static void *worker(void *arg)
 					    sl->buf, &e);
 		if (n <= 0) {
 			if (n == 0)
-				aprfs_fail(&e, EIO, "short read at %llu", (unsigned long long)off);
+				aprfs_fail(&e, EIO, "short read at %llu",
+					   (unsigned long long)off);
 			fail(s, &e);
 			break;
 		}

@@ -687,6 +687,21 @@ static int read_fd(void *ctx, uint64_t off, void *dst, size_t n)
 	return src_pread_full(*(int *)ctx, dst, n, off);
 }
 
+/* Everything before the data section (header, keys, tensor infos) into the fingerprint. */
+static int fingerprint_header(aprfs_source *s, int fd, uint64_t len, aprfs_err *err)
+{
+	uint8_t buf[65536];
+
+	for (uint64_t off = 0; off < len; off += sizeof(buf)) {
+		size_t n = len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
+		int rc = src_pread_full(fd, buf, n, off);
+		if (rc)
+			return aprfs_fail(err, -rc, "%s: %s", s->path, strerror(-rc));
+		src_fingerprint_add(s, buf, n);
+	}
+	return 0;
+}
+
 /* The header is read with pread, not through the mapping: a file truncated meanwhile then
  * fails here with an error instead of faulting. */
 static int open_gguf(aprfs_source *s, aprfs_err *err)
@@ -700,6 +715,10 @@ static int open_gguf(aprfs_source *s, aprfs_err *err)
 	aprfs_gguf_input in = {read_fd, &f->fd, f->map_len};
 	if ((rc = aprfs_gguf_parse(s->path, &in, &g, err)))
 		return rc;
+	if ((rc = fingerprint_header(s, f->fd, g.data_start, err))) {
+		aprfs_gguf_info_free(&g);
+		return rc;
+	}
 	s->tensors = g.tensors;
 	s->count = g.count;
 	s->cfg = g.cfg;

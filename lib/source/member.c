@@ -56,6 +56,15 @@ int src_open_member(const aprfs_source *s, const char *path, int *fd, struct sta
 	return aprfs_open_regular(path, s->root, 0, fd, st, err);
 }
 
+/* What of a file's identity goes into the fingerprint: size and mtime, not dev/ino. */
+static void fingerprint_id(aprfs_source *s, const aprfs_file_id *id)
+{
+	int64_t v[3] = {(int64_t)id->size, (int64_t)id->mtime.tv_sec,
+			(int64_t)id->mtime.tv_nsec};
+
+	src_fingerprint_add(s, v, sizeof(v));
+}
+
 int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *err)
 {
 	src_file *grown = realloc(s->files, (s->nfiles + 1) * sizeof(*grown));
@@ -76,6 +85,7 @@ int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *e
 		return rc;
 	/* Identity first: a change during validation then shows up at the first read. */
 	aprfs_file_id_of(&st, &f->id);
+	fingerprint_id(s, &f->id);
 	f->map_len = (size_t)st.st_size;
 	if (f->map_len) {
 		void *m = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, f->fd, 0);
@@ -136,8 +146,10 @@ int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional
 	*buf = NULL;
 	*len = 0;
 	rc = src_open_member(s, path, &fd, &st, err);
-	if (rc == -ENOENT && optional)
+	if (rc == -ENOENT && optional) {
+		src_fingerprint_add(s, "absent", 6);
 		return add_watch(s, path, NULL, err);
+	}
 	if (rc)
 		return rc;
 	if ((uint64_t)st.st_size > limit)
@@ -151,6 +163,8 @@ int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional
 	if (rc == 0) {
 		aprfs_file_id id;
 		aprfs_file_id_of(&st, &id);
+		fingerprint_id(s, &id);
+		src_fingerprint_add(s, *buf, (size_t)st.st_size);
 		rc = add_watch(s, path, &id, err);
 	}
 	if (rc) {

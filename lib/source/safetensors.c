@@ -473,7 +473,9 @@ int aprfs_st_add(aprfs_source *s, const char *path, aprfs_err *err)
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
 	if ((rc = src_pread_full(f->fd, hdr, hlen, 8)))
 		rc = aprfs_fail(err, -rc, "%s: reading header: %s", path, strerror(-rc));
-	else
+	if (rc == 0)
+		src_fingerprint_add(s, hdr, hlen);
+	if (rc == 0)
 		rc = aprfs_st_parse_header(path, hdr, hlen, 8 + hlen, f->map_len - 8 - hlen,
 					   shard, &t, &n, err);
 	free(hdr);

@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "kernels/kernels.h"
 #include "source_impl.h"
 
@@ -69,6 +71,7 @@ static void source_free(aprfs_source *s)
 	free(s->watch);
 	aprfs_tensors_free(s->tensors, s->count);
 	free(s->by_name);
+	XXH3_freeState(s->fp);
 	free(s->root);
 	free(s->path);
 	free(s);
@@ -157,6 +160,11 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	}
 	atomic_init(&s->refs, 1);
 	s->fmt = fmt;
+	if (!(s->fp = XXH3_createState()) || XXH3_128bits_reset(s->fp) != XXH_OK) {
+		source_free(s);
+		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
+	}
+	src_fingerprint_add(s, fmt->name, strlen(fmt->name));
 	rc = fmt->open(s, err);
 	if (rc == 0)
 		rc = order_by_name(s, err);
@@ -167,8 +175,23 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 		source_free(s);
 		return rc;
 	}
+	XXH128_canonicalFromHash((XXH128_canonical_t *)s->fingerprint,
+				 XXH3_128bits_digest(s->fp));
+	XXH3_freeState(s->fp);
+	s->fp = NULL;
 	*out = s;
 	return 0;
+}
+
+void src_fingerprint_add(aprfs_source *s, const void *data, size_t len)
+{
+	if (s->fp)
+		XXH3_128bits_update(s->fp, data, len);
+}
+
+const uint8_t *aprfs_source_fingerprint(const aprfs_source *s)
+{
+	return s->fingerprint;
 }
 
 void aprfs_source_ref(aprfs_source *s)

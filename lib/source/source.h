@@ -87,6 +87,13 @@ int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size
 int aprfs_source_read_f32(aprfs_source *s, const aprfs_tensor *t, uint64_t e0, size_t n,
 			  float *x, aprfs_err *err);
 
+/* 16 bytes that change whenever the bytes the source serves may change: a hash of the
+ * format, every file's size and mtime (ns), every header and every small file read
+ * (index, config.json). Not the device or inode: a copy of a model, or the same model seen
+ * from another host over a shared file system, has the same fingerprint (the disk cache
+ * shares entries by it). */
+const uint8_t *aprfs_source_fingerprint(const aprfs_source *s);
+
 /* 1 if a file the source was opened from now differs on disk (by path: replaced,
  * modified, removed, appeared) from what was opened, else 0. New opens then need a new
  * snapshot. */

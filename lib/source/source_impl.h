@@ -57,6 +57,8 @@ struct aprfs_source {
 	uint32_t *by_name; /* see aprfs_source_name_order */
 	aprfs_model_config cfg;
 	atomic_uint_fast64_t copied; /* bytes read out of the mappings, for page release */
+	struct XXH3_state_s *fp;     /* while opening: the fingerprint being hashed */
+	uint8_t fingerprint[16];     /* see aprfs_source_fingerprint */
 };
 
 /* One checkpoint format. open() fills s->files, s->tensors (data order within each file,
@@ -88,6 +90,10 @@ int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *e
  * later makes the source stale. */
 int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional, char **buf,
 		   size_t *len, aprfs_err *err);
+
+/* Fold bytes that determine the source's contents into its fingerprint (formats: their
+ * header bytes; member.c: every file's size, mtime and small files' text). */
+void src_fingerprint_add(aprfs_source *s, const void *data, size_t len);
 
 /* pread of exactly len bytes; 0 or -errno (-EIO at an early end of file). */
 int src_pread_full(int fd, void *buf, size_t len, uint64_t off);

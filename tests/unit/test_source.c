@@ -684,6 +684,50 @@ static void find_genmodel(const char *argv0)
 		snprintf(genmodel, sizeof(genmodel), "build/tools/genmodel");
 }
 
+/* The fingerprint follows the bytes a source serves: a copy keeps it (inode aside), a
+ * changed mtime, header or config.json changes it. */
+static void test_fingerprint(void)
+{
+	uint8_t fp[6][16];
+	const char *names[] = {"fp/a/model.safetensors", "fp/b/model.safetensors"};
+	struct timespec ts[2] = {{1600000000, 5}, {1600000000, 5}};
+
+	mkdir(at("fp"), 0755), mkdir(at("fp/a"), 0755), mkdir(at("fp/b"), 0755);
+	for (int i = 0; i < 2; i++) {
+		put_st(at(names[i]), ONE, 8192);
+		utimensat(AT_FDCWD, at(names[i]), ts, 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		aprfs_source *s = NULL;
+		aprfs_err err = {0};
+		if (i == 2)
+			put_text(at("fp/b/config.json"), "{\"hidden_size\": 8}");
+		if (i == 3)
+			put_text(at("fp/b/config.json"), "{\"hidden_size\": 9}");
+		if (i == 4) {
+			ts[1].tv_nsec = 6;
+			utimensat(AT_FDCWD, at(names[1]), ts, 0);
+		}
+		if (i == 5) {
+			unlink(at("fp/b/config.json"));
+			put_st(at(names[1]),
+			       "{\"u\":{\"dtype\":\"U8\",\"shape\":[8192],"
+			       "\"data_offsets\":[0,8192]}}",
+			       8192);
+			utimensat(AT_FDCWD, at(names[1]), ts, 0);
+		}
+		CHECK(aprfs_source_open(at(names[i ? 1 : 0]), NULL, &s, &err) == 0, "%s",
+		      err.msg);
+		memcpy(fp[i], s ? aprfs_source_fingerprint(s) : (const uint8_t *)"", 16);
+		aprfs_source_unref(s);
+	}
+	CHECK(memcmp(fp[0], fp[1], 16) == 0, "a copy (other inode, same bytes and mtime)");
+	for (int i = 2; i < 6; i++)
+		for (int j = 0; j < i; j++)
+			CHECK(memcmp(fp[i], fp[j], 16) != 0, "fingerprints %d and %d differ", i,
+			      j);
+}
+
 int main(int argc, char **argv)
 {
 	char cmd[300];
@@ -700,6 +744,7 @@ int main(int argc, char **argv)
 	test_sharded();
 	test_config();
 	test_config_beside();
+	test_fingerprint();
 	test_changed_files();
 	test_sigbus();
 	test_mutations();
