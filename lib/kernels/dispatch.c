@@ -166,7 +166,9 @@ static float f32_of(uint32_t u)
 
 /* Values that have tripped SIMD code before: NaNs of both signs with payloads, infinities,
  * denormals, signed zeros, exact .5 ties against the probe scales (0.5 and, for q4, the
- * block scale 1 of a block whose maximum is 7), an all-zero q4/q4k block, huge values,
+ * block scale 1 of a block whose maximum is 7), an all-zero q4/q4k block, huge values
+ * (+-1e30, the f16 limit 65504 and the floats just beyond it, which the block codecs
+ * clamp), an inf, a 1e30 and a NaN inside an otherwise ordinary q4k/q6k super-block,
  * then random magnitudes over the whole exponent range. */
 static void probe_fill(float *x, size_t n)
 {
@@ -174,7 +176,8 @@ static void probe_fill(float *x, size_t n)
 	    0x7fc00000, 0xffc00001, 0x7f800001, 0xff800000, 0x7f800000, 0x00000001,
 	    0x80000001, 0x007fffff, 0x00800000, 0x80000000, 0x00000000, 0x7f7fffff,
 	    0xff7fffff, 0x3e800000, 0xbe800000, 0x3f400000, 0xbf400000, 0x3ec00000,
-	    0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x387fc000, 0x38800000};
+	    0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x387fc000, 0x38800000,
+	    0x477fe000, 0x477fe001, 0xc77fe001, 0x7149f2ca, 0xf149f2ca};
 	uint32_t s = 0x12345678u;
 	for (size_t i = 0; i < n; i++)
 		x[i] = f32_of(probe_rand(&s)); /* random bits: every exponent, some NaNs */
@@ -189,6 +192,9 @@ static void probe_fill(float *x, size_t n)
 	memset(x + 256, 0, 256 * sizeof(float)); /* an all-zero q4k/q6k super-block */
 	for (int i = 0; i < 16; i++)
 		x[256 + 40 + i] = (float)i * 1e-30f; /* a nearly-zero q4k sub-block */
+	x[230] = f32_of(0x7f800000); /* specials in the ordinary super-block 0 */
+	x[231] = f32_of(0xf149f2ca);
+	x[240] = f32_of(0xffc00000);
 }
 
 static int differ(const void *a, const void *b, size_t len, const char *what, char *why,
@@ -239,10 +245,12 @@ static int check_stats(const aprfs_kernels *k, const aprfs_kernels *r, const flo
 		    k->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
 		float mb =
 		    r->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
-		double sa = k->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N));
-		double sb = r->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N));
+		uint64_t ca = 1, cb = 1; /* sumabs adds to the count */
+		double sa = k->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N), &ca);
+		double sb = r->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N), &cb);
 		if (differ(&ma, &mb, sizeof(ma), "maxabs", why, wl) ||
-		    differ(&sa, &sb, sizeof(sa), "sumabs", why, wl))
+		    differ(&sa, &sb, sizeof(sa), "sumabs", why, wl) ||
+		    differ(&ca, &cb, sizeof(ca), "sumabs count", why, wl))
 			return -1;
 	}
 	return 0;

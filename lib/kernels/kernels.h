@@ -31,8 +31,10 @@ typedef struct aprfs_kernels {
 	const char *isa; /* "scalar", "avx2", "avx512", "neon" */
 	void (*widen_f16)(const uint16_t *in, size_t n, float *out);
 	void (*widen_bf16)(const uint16_t *in, size_t n, float *out);
+	/* codec.h's statistics: maxabs over the finite values; sumabs the lane-ordered
+	 * double sum of the finite |x|, adding the count of finite elements to *nfinite. */
 	float (*maxabs)(const float *x, size_t n);
-	double (*sumabs)(const float *x, size_t n);
+	double (*sumabs)(const float *x, size_t n, uint64_t *nfinite);
 	/* encode[APRFS_K_F16] / [APRFS_K_BF16] are the f32 -> f16 / bf16 narrowing kernels
 	 * (round to nearest even, NaN kept quiet), writing little-endian 16-bit values. */
 	aprfs_encode_fn encode[APRFS_K_COUNT];

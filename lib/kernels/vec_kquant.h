@@ -64,11 +64,8 @@ KV_INLINE vf kv_unscale(vf v, vi e, float cap)
 /* kq_sanitize, KV_W at a time (n a multiple of KV_W). */
 static void kv_sanitize(const float *x, size_t n, float *out)
 {
-	for (size_t i = 0; i < n; i += KV_W) {
-		vf v = ldf(x + i);
-		v = sel(isnan_v(v), splat(0.0f), v);
-		stf(out + i, kv_clamp(v, -FLT_MAX, FLT_MAX));
-	}
+	for (size_t i = 0; i < n; i += KV_W)
+		stf(out + i, kv_block_sanitize(ldf(x + i)));
 }
 
 /* One stage of an in-place KV_W x KV_W transpose (row i = m[i]): rows i and i+h (bit h of

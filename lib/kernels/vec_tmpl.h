@@ -213,51 +213,77 @@ KV_INLINE float hmax(vf m, float r)
 	return r;
 }
 
+/* |x| with the non-finite lanes (NaN, +-inf) as +0.0, as bits: a non-negative float's bit
+ * pattern orders like its value, and every non-finite one is >= 0x7f800000. */
+KV_INLINE vi abs_finite_bits(vf v)
+{
+	const vi a = (vi)vabs(v);
+	return a & (a < 0x7f800000);
+}
+
+/* Finite values only (codec.c): a non-finite lane counts as +0.0, which never beats the
+ * running maximum (itself >= +0.0). */
 static float maxabs_v(const float *x, size_t n)
 {
-	vf m = splat(0.0f);
+	vi m = {0};
 	size_t i = 0;
 	for (; i + KV_W <= n; i += KV_W) {
-		vf a = vabs(ldf(x + i));
-		m = sel(a > m, a, m);
+		const vi a = abs_finite_bits(ldf(x + i));
+		m = seli(a > m, a, m);
 	}
-	float r = hmax(m, 0.0f);
-	for (; i < n; i++)
-		r = fabsf(x[i]) > r ? fabsf(x[i]) : r;
+	float r = hmax((vf)m, 0.0f);
+	for (; i < n; i++) {
+		const float a = fabsf(x[i]);
+		r = a > r && a <= FLT_MAX ? a : r;
+	}
 	return r;
 }
 
 /* The reference's 16 double lanes are 32 / KV_W native double registers: lane j takes
- * elements j, j+16, ... Adding +0.0 for a NaN equals skipping it (a lane sum is never
- * -0.0). */
+ * elements j, j+16, ... Adding +0.0 for a non-finite element equals skipping it (a lane
+ * sum is never -0.0). The finite elements are counted per lane in int32, flushed to the
+ * 64-bit total every KV_CNT_SPAN elements so no lane count can wrap. */
 enum { KV_DREGS = 32 / KV_W };
+#define KV_CNT_SPAN ((size_t)1 << 28)
 
-static double sumabs_v(const float *x, size_t n)
+static double sumabs_v(const float *x, size_t n, uint64_t *nfinite)
 {
 	vd acc[KV_DREGS] = {{0}};
+	uint64_t fin = 0;
 	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		for (int g = 0; g < 16 / KV_W; g++) {
-			vf a = ldf(x + i + g * KV_W);
-			a = sel(isnan_v(a), splat(0.0f), vabs(a));
-			vfh lo, hi;
-			memcpy(&lo, &a, sizeof(lo));
-			memcpy(&hi, (const char *)&a + sizeof(lo), sizeof(hi));
-			acc[2 * g] += __builtin_convertvector(lo, vd);
-			acc[2 * g + 1] += __builtin_convertvector(hi, vd);
+	while (i + 16 <= n) {
+		const size_t end = n - i > KV_CNT_SPAN ? i + KV_CNT_SPAN : n;
+		vi cnt = {0};
+		for (; i + 16 <= end; i += 16) {
+			for (int g = 0; g < 16 / KV_W; g++) {
+				const vi ab = (vi)vabs(ldf(x + i + g * KV_W));
+				const vi finite = ab < 0x7f800000; /* -1 where finite */
+				const vf a = (vf)(ab & finite);
+				cnt += finite;
+				vfh lo, hi;
+				memcpy(&lo, &a, sizeof(lo));
+				memcpy(&hi, (const char *)&a + sizeof(lo), sizeof(hi));
+				acc[2 * g] += __builtin_convertvector(lo, vd);
+				acc[2 * g + 1] += __builtin_convertvector(hi, vd);
+			}
 		}
+		for (int j = 0; j < KV_W; j++)
+			fin += (uint32_t)-cnt[j];
 	}
 	double l[16];
 	/* cppcheck-suppress bufferAccessOutOfBounds ; acc is 16 doubles, cppcheck counts 2 */
 	memcpy(l, acc, sizeof(l));
 	for (size_t j = 0; i < n; i++, j++) {
 		float a = fabsf(x[i]);
-		if (!isnan(a))
+		if (a <= FLT_MAX) {
 			l[j] += (double)a;
+			fin++;
+		}
 	}
 	for (int w = 8; w >= 1; w /= 2)
 		for (int j = 0; j < w; j++)
 			l[j] += l[j + w];
+	*nfinite += fin;
 	return l[0];
 }
 
@@ -273,6 +299,14 @@ KV_INLINE vf kv_clamp(vf v, float lo, float hi)
 	return sel(v < lo, splat(lo), r);
 }
 #endif
+
+/* codec.h's aprfs_block_sanitize lane by lane: NaN as +0.0, then clamped to +-65504
+ * (-0.0 stays -0.0). The input rule of q4, nf4, Q4_K and Q6_K. */
+KV_INLINE vf kv_block_sanitize(vf v)
+{
+	v = sel(isnan_v(v), splat(0.0f), v);
+	return kv_clamp(v, -APRFS_BLOCK_LIMIT, APRFS_BLOCK_LIMIT);
+}
 
 /* roundf(y) (half away from zero) clamped to the integers [lo, hi], NaN as 0, as int32.
  * Rounding is monotone and keeps integers, so clamping first gives the same value and
@@ -361,9 +395,9 @@ static void encode_q4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_
 {
 	size_t off = 0;
 	for (; off + 32 <= n; off += 32, out += 18) {
-		vf v[32 / KV_W], m = splat(0.0f); /* NaN never wins a ">" */
+		vf v[32 / KV_W], m = splat(0.0f);
 		for (int g = 0; g < 32 / KV_W; g++) {
-			v[g] = ldf(x + off + g * KV_W);
+			v[g] = kv_block_sanitize(ldf(x + off + g * KV_W));
 			m = sel(vabs(v[g]) > m, vabs(v[g]), m);
 		}
 		float mx = hmax(m, 0.0f);
@@ -542,23 +576,27 @@ static void nf4_block_v(const float *x, size_t b, const float mid[15], uint8_t *
 	vf mv = splat(0.0f);
 	size_t i = 0;
 	for (; i + KV_W <= b; i += KV_W) {
-		vf a = vabs(ldf(x + i));
+		vf a = vabs(kv_block_sanitize(ldf(x + i)));
 		mv = sel(a > mv, a, mv);
 	}
 	float m = hmax(mv, 0.0f);
-	for (; i < b; i++)
-		m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+	for (; i < b; i++) {
+		const float a = fabsf(aprfs_block_sanitize(x[i]));
+		m = a > m ? a : m;
+	}
 	memcpy(out, &m, 4);
 	if (m == 0.0f) {
 		memset(out + 4, 0x77, b / 2);
 		return;
 	}
 	for (i = 0; i + 2 * KV_W <= b; i += 2 * KV_W)
-		pack_nibbles(nf4_codes(ldf(x + i) / m, mid),
-			     nf4_codes(ldf(x + i + KV_W) / m, mid), out + 4 + i / 2);
+		pack_nibbles(nf4_codes(kv_block_sanitize(ldf(x + i)) / m, mid),
+			     nf4_codes(kv_block_sanitize(ldf(x + i + KV_W)) / m, mid),
+			     out + 4 + i / 2);
 	for (; i < b; i += 2)
 		out[4 + i / 2] =
-		    (uint8_t)(nf4_code1(x[i] / m, mid) | nf4_code1(x[i + 1] / m, mid) << 4);
+		    (uint8_t)(nf4_code1(aprfs_block_sanitize(x[i]) / m, mid) |
+			      nf4_code1(aprfs_block_sanitize(x[i + 1]) / m, mid) << 4);
 }
 
 static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)

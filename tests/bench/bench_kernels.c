@@ -93,8 +93,11 @@ int main(int argc, char **argv)
 	aprfs_qparams p = {aprfs_q8_scale_from_maxabs(sc->maxabs(x, n)), 64};
 	for (int s = APRFS_K_F16; s < APRFS_K_COUNT; s++) {
 		aprfs_qparams q = p;
-		if (s == APRFS_K_TERNARY)
-			q.scale = aprfs_ternary_alpha_from_sum(sc->sumabs(x, n), n);
+		if (s == APRFS_K_TERNARY) {
+			uint64_t nf = 0;
+			double sum = sc->sumabs(x, n, &nf);
+			q.scale = aprfs_ternary_alpha_from_sum(sum, nf);
+		}
 		const aprfs_codec *c = aprfs_codec_find(names[s]);
 		size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &q);
 		double mbs[APRFS_ISA_COUNT] = {0}, best = 0;
@@ -141,11 +144,12 @@ int main(int argc, char **argv)
 		for (int t = 0; t < nt; t++) {
 			const aprfs_kernels *k = tabs[t];
 			volatile double sink = 0;
+			uint64_t nf = 0;
 			double v =
 			    m == 0   ? TIMED(n * 4, k->widen_bf16(h, n, y))
 			    : m == 1 ? TIMED(n * 4, k->widen_f16(h, n, y))
 			    : m == 2 ? TIMED(n * 4, sink += k->maxabs(x, n))
-			    : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n))
+			    : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n, &nf))
 			    : m == 4
 				? TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4, APRFS_SRC_BF16,
 								h, n, &p, out))
