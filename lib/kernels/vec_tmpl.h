@@ -1,21 +1,29 @@
-/* vec_tmpl.h - the SIMD kernels, written once in GCC vector extensions and compiled per
- * ISA by x86/avx2.c, x86/avx512.c and arm/neon.c (each sets a target, KV_FILL, the lane
- * count KV_W and the half-precision hooks kv_f16_widenw / kv_f16_narroww, then includes
- * this file).
+/* vec_tmpl.h - the SIMD kernels, written once in the vector extensions GCC and clang share
+ * (vector_size types, __builtin_shufflevector with constant indices,
+ * __builtin_convertvector) and compiled per ISA by x86/avx2.c, x86/avx512.c and
+ * arm/neon.c (each is compiled for its target by the Makefile's per-file flags, sets
+ * KV_FILL, the lane count KV_W and the half-precision hooks kv_f16_widenw /
+ * kv_f16_narroww, may supply faster hooks (KV_HAVE_*), then includes this file).
  *
  * Byte identity with the scalar reference is the design rule, and it holds because every
  * floating operation here is the reference's own operation on the same operands in the
  * same order: elementwise kernels run lanes = elements; the k-quant searches run lanes =
  * sub-blocks, so each lane replays the scalar search step for step (branches become
  * selects), and their fixed-order sums (kquant_search.h) become adds of whole rows. No
- * operation is contracted into an FMA (fp-contract=off below), none is reassociated.
+ * operation is contracted into an FMA (the build's -ffp-contract=off, and for clang the
+ * pragma below too; the x86 files are compiled without FMA at all), none is reassociated.
  * Tails shorter than a vector go to the scalar reference codec itself. */
 #if !defined(KV_FILL) || !defined(KV_W)
 #error "include vec_tmpl.h from an ISA file that defines KV_FILL and KV_W"
 #endif
 
-#pragma GCC optimize("fp-contract=off")
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
+/* GCC notes that 64-byte vector arguments change the ABI on targets without AVX-512
+ * (NEON's 16-lane vectors): these functions are all static, so no ABI is crossed. */
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #include <float.h>
 #include <math.h>
@@ -43,34 +51,16 @@ typedef KV_VEC(double, KV_W / 2) vd; /* ... one native register of doubles */
 typedef KV_VEC(uint8_t, 16) vb16;    /* byte rows of the block codecs */
 typedef KV_VEC(uint8_t, 32) vb32;
 
-/* Shuffle masks picking the even / odd lanes of two vi. */
+/* __builtin_shufflevector indices picking the even / odd lanes of two vi. */
 #if KV_W == 16
-#define KV_EVEN                                                                                \
-	{                                                                                      \
-		0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30                      \
-	}
-#define KV_ODD                                                                                 \
-	{                                                                                      \
-		1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31                      \
-	}
+#define KV_EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define KV_ODD	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
 #elif KV_W == 8
-#define KV_EVEN                                                                                \
-	{                                                                                      \
-		0, 2, 4, 6, 8, 10, 12, 14                                                      \
-	}
-#define KV_ODD                                                                                 \
-	{                                                                                      \
-		1, 3, 5, 7, 9, 11, 13, 15                                                      \
-	}
+#define KV_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define KV_ODD	1, 3, 5, 7, 9, 11, 13, 15
 #elif KV_W == 4
-#define KV_EVEN                                                                                \
-	{                                                                                      \
-		0, 2, 4, 6                                                                     \
-	}
-#define KV_ODD                                                                                 \
-	{                                                                                      \
-		1, 3, 5, 7                                                                     \
-	}
+#define KV_EVEN 0, 2, 4, 6
+#define KV_ODD	1, 3, 5, 7
 #else
 #error "KV_W must be 4, 8 or 16"
 #endif
@@ -380,8 +370,8 @@ static void decode_q8_v(const uint8_t *in, size_t n, const aprfs_qparams *p, flo
 /* Two vectors of codes (2 KV_W elements) to KV_W bytes, element 2k in the low nibble. */
 KV_INLINE void pack_nibbles(vi c0, vi c1, uint8_t *out)
 {
-	vi even = __builtin_shuffle(c0, c1, (vi)KV_EVEN);
-	vi odd = __builtin_shuffle(c0, c1, (vi)KV_ODD);
+	vi even = __builtin_shufflevector(c0, c1, KV_EVEN);
+	vi odd = __builtin_shufflevector(c0, c1, KV_ODD);
 	vb b = kv_narrow_b(even | odd << 4);
 	memcpy(out, &b, sizeof(b));
 }
@@ -420,14 +410,12 @@ KV_INLINE void kv_unpack_nibbles(const uint8_t *in, uint8_t bias, int8_t *codes)
 	vb16 b;
 	memcpy(&b, in, sizeof(b));
 	const vb16 lo = b & 15, hi = b >> 4;
-	const vb16 c0 =
-	    __builtin_shuffle(lo, hi,
-			      (vb16){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}) -
-	    bias;
-	const vb16 c1 =
-	    __builtin_shuffle(
-		lo, hi, (vb16){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}) -
-	    bias;
+	const vb16 c0 = __builtin_shufflevector(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,
+						21, 6, 22, 7, 23) -
+			bias;
+	const vb16 c1 = __builtin_shufflevector(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
+						13, 29, 14, 30, 15, 31) -
+			bias;
 	memcpy(codes, &c0, sizeof(c0));
 	memcpy(codes + 16, &c1, sizeof(c1));
 }
@@ -462,19 +450,18 @@ static void decode_q4_v(const uint8_t *in, size_t n, const aprfs_qparams *p, flo
 		aprfs_codec_q4.decode(in, n - off, p, y + off);
 }
 
-/* t[idx] for a 16-float table t (idx in [0, 15]); the loads are loop-invariant. */
+/* t[idx] for a 16-float table t (idx in [0, 15], a run-time vector: no
+ * __builtin_shufflevector). Every ISA file supplies it as a permute (vpermps, vpermd,
+ * tbl); this lane-by-lane version is the portable fallback. */
+#ifndef KV_HAVE_LUT16
 KV_INLINE vf kv_lut16(const float *t, vi idx)
 {
-#if KV_W == 16
-	return __builtin_shuffle(ldf(t), idx);
-#elif KV_W == 8
-	return __builtin_shuffle(ldf(t), ldf(t + 8), idx);
-#else
-	const vi lo = idx & 7;
-	return sel(idx > 7, __builtin_shuffle(ldf(t + 8), ldf(t + 12), lo),
-		   __builtin_shuffle(ldf(t), ldf(t + 4), lo));
-#endif
+	vf r;
+	for (int j = 0; j < KV_W; j++)
+		r[j] = t[idx[j] & 15];
+	return r;
 }
+#endif
 
 static void decode_nf4_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
 {
