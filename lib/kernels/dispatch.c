@@ -1,8 +1,10 @@
 /* dispatch.c - choosing the kernel table: the scalar reference table, the CPU probe
- * (CPUID and XGETBV via <cpuid.h>, hwcaps on ARM), the APRFS_ISA override, the self-check
- * every SIMD table passes before use, and tiled fused encoding. */
+ * (CPUID and XGETBV via <cpuid.h>, hwcaps on ARM), the per-kernel ISA preferences, the
+ * APRFS_ISA override, the self-check every SIMD table passes before use, and tiled fused
+ * encoding. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,62 @@ static void fill_scalar(aprfs_kernels *t)
 		t->encode[i] = slot_codecs[i]->encode;
 		t->decode[i] = slot_codecs[i]->decode;
 	}
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+		t->kisa[kn] = "scalar";
+}
+
+/* ---- kernels by number ---------------------------------------------------------------- */
+
+/* A kernel's function as a generic function pointer, only ever compared. */
+typedef void (*kernel_ptr)(void);
+
+static kernel_ptr kernel_fn(const aprfs_kernels *t, int kn)
+{
+	switch (kn) {
+	case APRFS_KN_WIDEN_F16: return (kernel_ptr)t->widen_f16;
+	case APRFS_KN_WIDEN_BF16: return (kernel_ptr)t->widen_bf16;
+	case APRFS_KN_MAXABS: return (kernel_ptr)t->maxabs;
+	case APRFS_KN_SUMABS: return (kernel_ptr)t->sumabs;
+	default:
+		return kn < APRFS_KN_DECODE ? (kernel_ptr)t->encode[kn - APRFS_KN_ENCODE]
+					    : (kernel_ptr)t->decode[kn - APRFS_KN_DECODE];
+	}
+}
+
+/* dst takes kernel kn (and its ISA name) from src. */
+static void copy_kernel(aprfs_kernels *dst, const aprfs_kernels *src, int kn)
+{
+	switch (kn) {
+	case APRFS_KN_WIDEN_F16: dst->widen_f16 = src->widen_f16; break;
+	case APRFS_KN_WIDEN_BF16: dst->widen_bf16 = src->widen_bf16; break;
+	case APRFS_KN_MAXABS: dst->maxabs = src->maxabs; break;
+	case APRFS_KN_SUMABS: dst->sumabs = src->sumabs; break;
+	default:
+		if (kn < APRFS_KN_DECODE)
+			dst->encode[kn - APRFS_KN_ENCODE] = src->encode[kn - APRFS_KN_ENCODE];
+		else
+			dst->decode[kn - APRFS_KN_DECODE] = src->decode[kn - APRFS_KN_DECODE];
+	}
+	dst->kisa[kn] = src->kisa[kn];
+}
+
+int aprfs_kernels_same(const aprfs_kernels *a, const aprfs_kernels *b, int kn)
+{
+	return kn >= 0 && kn < APRFS_KN_COUNT && kernel_fn(a, kn) == kernel_fn(b, kn);
+}
+
+/* In aprfs_kslot order. */
+static const char *const kernel_names[] = {
+    "widen f16",      "widen bf16", "maxabs",	  "sumabs",	   "encode f32", "encode f16",
+    "encode bf16",    "encode q8",  "encode q4",  "encode q4k",	   "encode q6k", "encode nf4",
+    "encode ternary", "decode f32", "decode f16", "decode bf16",   "decode q8",	 "decode q4",
+    "decode q4k",     "decode q6k", "decode nf4", "decode ternary"};
+_Static_assert(sizeof(kernel_names) / sizeof(kernel_names[0]) == APRFS_KN_COUNT,
+	       "one name per kernel");
+
+const char *aprfs_kernel_name(int kn)
+{
+	return kn >= 0 && kn < APRFS_KN_COUNT ? kernel_names[kn] : NULL;
 }
 
 /* ---- the CPU probe -------------------------------------------------------------------- */
@@ -158,6 +216,10 @@ static void fill_isa(int isa, aprfs_kernels *t)
 	if (isa == ISA_NEON)
 		aprfs_kernels_fill_neon(t);
 #endif
+	aprfs_kernels ref;
+	fill_scalar(&ref);
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+		t->kisa[kn] = kernel_fn(t, kn) == kernel_fn(&ref, kn) ? "scalar" : t->isa;
 }
 
 static const aprfs_kernels *table_of(int isa)
@@ -355,6 +417,71 @@ int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen)
 	return rc;
 }
 
+/* ---- per-kernel preferences ----------------------------------------------------------- */
+
+/* The ISA order every kernel not listed below takes: the widest first. */
+static const int default_order[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
+
+/* Kernels measured faster with another ISA than default_order's first one. Every ISA is
+ * byte-identical, so only speed decides. Figures: `make bench`'s build/tools/bench_kernels
+ * 64 (one thread, 64 MiB of Gaussian f32, MB/s of f32 input), median of 5 runs, on a
+ * 2-core KVM guest of an AMD EPYC with AVX-512 F/BW/VL/DQ (512-bit operations there cost
+ * about two 256-bit ones, so AVX-512 wins only where it saves other work), gcc 12 -O2:
+ *
+ *   kernel          scalar    avx2  avx512  taken from
+ *   encode f16         680   28741   31362  avx512
+ *   encode bf16       4174   25254   17066  avx2
+ *   encode q8         1564   22305   23951  avx512
+ *   encode q4          532    6181    7788  avx512
+ *   encode q4k         165     713    1139  avx512
+ *   encode q6k         185     980    1570  avx512
+ *   encode nf4         649    5949    6400  avx512
+ *   encode ternary     367   17496   13880  avx2
+ *   decode f16        3232   28870   30081  avx512
+ *   decode bf16       3977   27918   29211  avx512
+ *   decode q8        12527   32575   34651  avx512
+ *   decode q4         5493   29565   31202  avx512
+ *   decode q4k        9768   29681   30757  avx512
+ *   decode q6k        5606   29520   30208  avx512
+ *   decode nf4        8255   30402   35117  avx512
+ *   decode ternary     955    3292    5899  avx512
+ *   widen bf16        4199   28994   29967  avx512
+ *   widen f16         3351   28719   29017  avx512
+ *   maxabs            8088   31013   26578  avx2
+ *   sumabs            8253   27339   26131  avx2
+ *
+ * AVX2 is preferred where its slowest of the 5 runs beat AVX-512's fastest (encode bf16
+ * 1.48x, encode ternary 1.26x, maxabs 1.17x, sumabs 1.05x); everything else keeps the
+ * widest ISA. (Earlier figures had AVX2 ahead for encode f16 and nf4 as well; here
+ * AVX-512 wins both, nf4 since its block absmax became an integer maximum.) */
+static const struct {
+	int kn;
+	int order[3];
+} prefs[] = {
+    {APRFS_KN_ENCODE + APRFS_K_BF16, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+    {APRFS_KN_ENCODE + APRFS_K_TERNARY, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+    {APRFS_KN_MAXABS, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+    {APRFS_KN_SUMABS, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+};
+
+/* Kernel kn's ISA at rank r of its order (ISA_* or -1 past the end). */
+static int pref_isa(int kn, int r)
+{
+	const int *order = default_order;
+	for (size_t i = 0; i < sizeof(prefs) / sizeof(prefs[0]); i++)
+		if (prefs[i].kn == kn)
+			order = prefs[i].order;
+	return r >= 0 && r < 3 ? order[r] : -1;
+}
+
+const char *aprfs_kernels_preferred(int kn, int r)
+{
+	if (kn < 0 || kn >= APRFS_KN_COUNT)
+		return NULL;
+	int isa = pref_isa(kn, r);
+	return isa < 0 ? NULL : aprfs_kernels_isa_names[isa];
+}
+
 /* ---- resolution ----------------------------------------------------------------------- */
 
 static const aprfs_kernels *_Atomic chosen;
@@ -382,24 +509,104 @@ static const aprfs_kernels *resolve_forced(const char *env)
 	return t;
 }
 
-/* Best first; the first one the CPU has whose kernels agree with the scalar reference. */
+/* snprintf at *len into buf, never past cap (a long name is cut, not overrun). */
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (*len < cap) {
+		int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+		*len = n < 0 ? cap : *len + (size_t)n;
+	}
+	va_end(ap);
+}
+
+/* The default table, assembled once (it depends on the CPU only): every kernel from the
+ * first ISA of its preference order that the CPU has and whose whole table agrees with
+ * the scalar reference, else the scalar one. Named after the main ISA (the first usable
+ * one of default_order) and its exceptions. If no kernel differs from the main ISA's,
+ * that whole table is used; if the assembled one failed its own self-check (it cannot,
+ * being made of checked kernels, but it is checked like every table used), too. */
+static aprfs_kernels mixed;
+static char mixed_name[512];
+
+static const aprfs_kernels *assemble(void)
+{
+	char why[160];
+	int ok[APRFS_ISA_COUNT] = {0}, main_isa = ISA_SCALAR;
+	ok[ISA_SCALAR] = 1;
+	for (size_t i = 0; i < sizeof(default_order) / sizeof(default_order[0]); i++) {
+		int isa = default_order[i];
+		if (!isa_supported(isa))
+			continue;
+		const aprfs_kernels *t = table_of(isa);
+		if (aprfs_kernels_selfcheck(t, why, sizeof(why)) == 0) {
+			ok[isa] = 1;
+			main_isa = main_isa == ISA_SCALAR ? isa : main_isa;
+		} else {
+			fprintf(stderr, "aprfs: %s kernels disabled, self-check failed: %s\n",
+				t->isa, why);
+		}
+	}
+	const aprfs_kernels *base = table_of(main_isa);
+	fill_scalar(&mixed);
+	int exceptions = 0;
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+		int r = 0, isa;
+		while ((isa = pref_isa(kn, r)) >= 0 && !ok[isa])
+			r++;
+		copy_kernel(&mixed, isa >= 0 ? table_of(isa) : aprfs_kernels_scalar(), kn);
+		exceptions += !aprfs_kernels_same(&mixed, base, kn);
+	}
+	if (!exceptions)
+		return base;
+
+	/* "avx512 (avx2 for encode bf16, maxabs; neon for ...)" */
+	size_t len = 0;
+	append(mixed_name, sizeof(mixed_name), &len, "%s (", base->isa);
+	int groups = 0;
+	for (int isa = 0; isa < APRFS_ISA_COUNT; isa++) {
+		const char *name = aprfs_kernels_isa_names[isa];
+		int in_group = 0;
+		for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+			if (aprfs_kernels_same(&mixed, base, kn) ||
+			    strcmp(mixed.kisa[kn], name))
+				continue;
+			if (in_group)
+				append(mixed_name, sizeof(mixed_name), &len, ", %s",
+				       aprfs_kernel_name(kn));
+			else
+				append(mixed_name, sizeof(mixed_name), &len, "%s%s for %s",
+				       groups++ ? "; " : "", name, aprfs_kernel_name(kn));
+			in_group = 1;
+		}
+	}
+	append(mixed_name, sizeof(mixed_name), &len, ")");
+	mixed.isa = mixed_name;
+	if (aprfs_kernels_selfcheck(&mixed, why, sizeof(why))) {
+		fprintf(stderr, "aprfs: per-kernel table disabled, self-check failed: %s\n",
+			why);
+		return base;
+	}
+	return &mixed;
+}
+
+/* Built once: the CPU does not change, and a table handed out stays valid. */
+static const aprfs_kernels *assembled;
+
+static const aprfs_kernels *default_table(void)
+{
+	if (!assembled)
+		assembled = assemble();
+	return assembled;
+}
+
 static const aprfs_kernels *resolve(void)
 {
-	static const int order[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
 	const char *env = getenv("APRFS_ISA");
-	char why[160];
 	if (env && *env)
 		return resolve_forced(env);
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		if (!isa_supported(order[i]))
-			continue;
-		const aprfs_kernels *t = table_of(order[i]);
-		if (aprfs_kernels_selfcheck(t, why, sizeof(why)) == 0)
-			return t;
-		fprintf(stderr, "aprfs: %s kernels disabled, self-check failed: %s\n", t->isa,
-			why);
-	}
-	return aprfs_kernels_scalar();
+	return default_table();
 }
 
 const aprfs_kernels *aprfs_kernels_get(void)

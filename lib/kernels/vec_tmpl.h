@@ -381,16 +381,54 @@ KV_INLINE vi q4_codes(vf x, float s)
 	return round_away(x / s, -8.0f, 7.0f) + 8;
 }
 
+/* The bits of the largest |x| of a block as a signed-integer maximum of the abs bits:
+ * for non-NaN values the same order as the floats (+0.0 is the smallest), and every NaN,
+ * inf and |x| > 65504 is above KV_LIMIT_BITS, so one compare of the result tells whether
+ * the block needs aprfs_block_sanitize at all. Clean blocks (nearly all) skip it: it is
+ * the identity on them, so the bytes are the same either way. */
+#define KV_LIMIT_BITS 0x477fe000 /* 65504.0f */
+
+KV_INLINE vi kv_max_abs_bits(vi m, vf v)
+{
+	const vi a = (vi)vabs(v);
+	return seli(a > m, a, m);
+}
+
+KV_INLINE uint32_t kv_hmax_bits(vi m)
+{
+	int32_t r = 0;
+	for (int j = 0; j < KV_W; j++)
+		r = m[j] > r ? m[j] : r;
+	return (uint32_t)r;
+}
+
+KV_INLINE float f32_of_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
 static void encode_q4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
 	size_t off = 0;
 	for (; off + 32 <= n; off += 32, out += 18) {
-		vf v[32 / KV_W], m = splat(0.0f);
+		vf v[32 / KV_W];
+		vi mb = {0};
 		for (int g = 0; g < 32 / KV_W; g++) {
-			v[g] = kv_block_sanitize(ldf(x + off + g * KV_W));
-			m = sel(vabs(v[g]) > m, vabs(v[g]), m);
+			v[g] = ldf(x + off + g * KV_W);
+			mb = kv_max_abs_bits(mb, v[g]);
 		}
-		float mx = hmax(m, 0.0f);
+		uint32_t bits = kv_hmax_bits(mb);
+		if (bits > KV_LIMIT_BITS) { /* NaN, inf or beyond 65504: sanitise the block */
+			mb = (vi){0};
+			for (int g = 0; g < 32 / KV_W; g++) {
+				v[g] = kv_block_sanitize(v[g]);
+				mb = kv_max_abs_bits(mb, v[g]);
+			}
+			bits = kv_hmax_bits(mb);
+		}
+		const float mx = f32_of_bits(bits);
 		float s = mx == 0.0f ? 1.0f : mx / 7.0f;
 		uint16_t h = aprfs_f32_to_f16(s);
 		out[0] = (uint8_t)h;
@@ -558,32 +596,68 @@ KV_INLINE uint8_t nf4_code1(float v, const float mid[15])
 	return c;
 }
 
+/* The codes of one nf4 block whose absmax m (> 0) is known; `dirty`: sanitise each value
+ * first (a constant after inlining, so the clean path carries no sanitising). */
+KV_INLINE void nf4_codes_block(const float *x, size_t b, float m, const float mid[15],
+			       uint8_t *out, int dirty)
+{
+	size_t i = 0;
+	for (; i + 2 * KV_W <= b; i += 2 * KV_W) {
+		vf v0 = ldf(x + i), v1 = ldf(x + i + KV_W);
+		if (dirty) {
+			v0 = kv_block_sanitize(v0);
+			v1 = kv_block_sanitize(v1);
+		}
+		pack_nibbles(nf4_codes(v0 / m, mid), nf4_codes(v1 / m, mid), out + i / 2);
+	}
+	for (; i < b; i += 2) {
+		float a = x[i], c = x[i + 1];
+		if (dirty) {
+			a = aprfs_block_sanitize(a);
+			c = aprfs_block_sanitize(c);
+		}
+		out[i / 2] = (uint8_t)(nf4_code1(a / m, mid) | nf4_code1(c / m, mid) << 4);
+	}
+}
+
+/* One block: absmax by kv_max_abs_bits (see encode_q4_v), sanitising only a block that
+ * holds NaN, inf or |x| > 65504. */
 static void nf4_block_v(const float *x, size_t b, const float mid[15], uint8_t *out)
 {
-	vf mv = splat(0.0f);
+	vi mb = {0};
 	size_t i = 0;
-	for (; i + KV_W <= b; i += KV_W) {
-		vf a = vabs(kv_block_sanitize(ldf(x + i)));
-		mv = sel(a > mv, a, mv);
-	}
-	float m = hmax(mv, 0.0f);
+	for (; i + KV_W <= b; i += KV_W)
+		mb = kv_max_abs_bits(mb, ldf(x + i));
+	uint32_t bits = kv_hmax_bits(mb);
 	for (; i < b; i++) {
-		const float a = fabsf(aprfs_block_sanitize(x[i]));
-		m = a > m ? a : m;
+		uint32_t a;
+		const float f = fabsf(x[i]);
+		memcpy(&a, &f, sizeof(a));
+		bits = a > bits ? a : bits;
 	}
+	const int dirty = bits > KV_LIMIT_BITS;
+	if (dirty) {
+		mb = (vi){0};
+		for (i = 0; i + KV_W <= b; i += KV_W)
+			mb = kv_max_abs_bits(mb, kv_block_sanitize(ldf(x + i)));
+		bits = kv_hmax_bits(mb);
+		for (; i < b; i++) {
+			uint32_t a;
+			const float f = fabsf(aprfs_block_sanitize(x[i]));
+			memcpy(&a, &f, sizeof(a));
+			bits = a > bits ? a : bits;
+		}
+	}
+	const float m = f32_of_bits(bits);
 	memcpy(out, &m, 4);
 	if (m == 0.0f) {
 		memset(out + 4, 0x77, b / 2);
 		return;
 	}
-	for (i = 0; i + 2 * KV_W <= b; i += 2 * KV_W)
-		pack_nibbles(nf4_codes(kv_block_sanitize(ldf(x + i)) / m, mid),
-			     nf4_codes(kv_block_sanitize(ldf(x + i + KV_W)) / m, mid),
-			     out + 4 + i / 2);
-	for (; i < b; i += 2)
-		out[4 + i / 2] =
-		    (uint8_t)(nf4_code1(aprfs_block_sanitize(x[i]) / m, mid) |
-			      nf4_code1(aprfs_block_sanitize(x[i + 1]) / m, mid) << 4);
+	if (dirty)
+		nf4_codes_block(x, b, m, mid, out + 4, 1);
+	else
+		nf4_codes_block(x, b, m, mid, out + 4, 0);
 }
 
 static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)

@@ -432,6 +432,79 @@ static void corrupt_q4(const float *x, size_t n, const aprfs_qparams *p, uint8_t
 		out[20] ^= 1;
 }
 
+/* The default table takes every kernel from the first ISA of that kernel's preference
+ * order this CPU has (the scalar reference past the end), passes the self-check, and is
+ * named after its main ISA with the exceptions listed; a forced ISA is that whole table. */
+static void test_per_kernel(void)
+{
+	const aprfs_kernels *k = aprfs_kernels_get(), *sc = aprfs_kernels_scalar();
+	char why[160] = "", main_isa[16] = "";
+	CHECK(aprfs_kernels_selfcheck(k, why, sizeof(why)) == 0, "default table: %s", why);
+	sscanf(k->isa, "%15s", main_isa);
+	const aprfs_kernels *main_t = aprfs_kernels_for_isa(main_isa);
+	CHECK(main_t != NULL, "default table named after '%s', not an ISA of this CPU", k->isa);
+	if (!main_t)
+		return;
+	int exceptions = 0;
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+		const aprfs_kernels *want = NULL;
+		const char *isa;
+		for (int r = 0; !want && (isa = aprfs_kernels_preferred(kn, r)) != NULL; r++)
+			want = aprfs_kernels_for_isa(isa);
+		want = want ? want : sc;
+		CHECK(aprfs_kernels_same(k, want, kn) &&
+			  strcmp(k->kisa[kn], want->kisa[kn]) == 0,
+		      "%s: from %s, its preference order gives %s", aprfs_kernel_name(kn),
+		      k->kisa[kn], want->isa);
+		if (!aprfs_kernels_same(k, main_t, kn)) {
+			exceptions++;
+			CHECK(strstr(k->isa, aprfs_kernel_name(kn)) &&
+				  strstr(k->isa, k->kisa[kn]),
+			      "'%s' does not name %s from %s", k->isa, aprfs_kernel_name(kn),
+			      k->kisa[kn]);
+		}
+	}
+	CHECK(exceptions ? strchr(k->isa, '(') != NULL : strcmp(k->isa, main_t->isa) == 0,
+	      "'%s' with %d exceptions", k->isa, exceptions);
+	/* Both x86 ISAs here: the preference table has AVX2-first kernels, so the default
+	 * table must mix (it is what makes `aprfs --version` say so). */
+	if (aprfs_kernels_for_isa("avx2") && aprfs_kernels_for_isa("avx512"))
+		CHECK(exceptions > 0 && strncmp(k->isa, "avx512 (avx2 for ", 17) == 0,
+		      "AVX2 and AVX-512 both here, yet the default table is '%s'", k->isa);
+	printf("per-kernel table: %s, %d kernels from another ISA than %s\n", k->isa,
+	       exceptions, main_isa);
+
+	/* Names: one per kernel, distinct, NULL outside. */
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+		CHECK(aprfs_kernel_name(kn) != NULL, "kernel %d has no name", kn);
+		for (int j = 0; j < kn && aprfs_kernel_name(kn); j++)
+			CHECK(strcmp(aprfs_kernel_name(kn), aprfs_kernel_name(j)) != 0,
+			      "two kernels named %s", aprfs_kernel_name(j));
+	}
+	CHECK(!aprfs_kernel_name(-1) && !aprfs_kernel_name(APRFS_KN_COUNT) &&
+		  !aprfs_kernels_preferred(APRFS_KN_COUNT, 0) && !aprfs_kernels_preferred(0, 3),
+	      "out-of-range kernel numbers");
+
+	/* A forced ISA is that ISA's whole table, whatever the preferences say. */
+	for (int i = 0; i < APRFS_ISA_COUNT; i++) {
+		const char *isa = aprfs_kernels_isa_names[i];
+		const aprfs_kernels *t = aprfs_kernels_for_isa(isa);
+		if (!t)
+			continue;
+		setenv("APRFS_ISA", isa, 1);
+		aprfs_kernels_reset();
+		const aprfs_kernels *f = aprfs_kernels_get();
+		int diff = 0;
+		for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+			diff += !aprfs_kernels_same(f, t, kn);
+		CHECK(diff == 0 && strcmp(f->isa, isa) == 0,
+		      "APRFS_ISA=%s: '%s', %d kernels differ", isa, f->isa, diff);
+	}
+	unsetenv("APRFS_ISA");
+	aprfs_kernels_reset();
+	CHECK(aprfs_kernels_get() == k, "the default table is built once");
+}
+
 /* APRFS_ISA forces a table, an ISA the CPU lacks is refused (exit 2, message), and the
  * self-check catches a single wrong bit. */
 static void test_dispatch(void)
@@ -468,6 +541,7 @@ static void test_dispatch(void)
 	unsetenv("APRFS_ISA");
 	aprfs_kernels_reset();
 	printf("default ISA: %s\n", aprfs_kernels_isa());
+	test_per_kernel();
 	CHECK(strcmp(aprfs_kernels_isa(), "scalar") != 0 ||
 		  (!aprfs_kernels_for_isa("avx2") && !aprfs_kernels_for_isa("neon")),
 	      "a SIMD ISA is available but the default is scalar");
@@ -504,6 +578,19 @@ int main(void)
 		       check_failed == before ? "identical" : "DIFFERS");
 	}
 	test_dispatch();
+	/* The default (per-kernel) table through the whole battery as well. */
+	const aprfs_kernels *d = aprfs_kernels_get();
+	int before = check_failed;
+	rng_state = 43;
+	test_widen(d, r);
+	test_narrow(d, r);
+	test_stats(d, r);
+	test_codecs(d, r);
+	test_decode_edges(d, r);
+	test_fused(d, r);
+	test_specials(d);
+	printf("default table %s: run, %s\n", d->isa,
+	       check_failed == before ? "identical" : "DIFFERS");
 	free(X);
 	free(DA);
 	free(DB);
