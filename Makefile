@@ -12,7 +12,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) -ffp-contract=off $(WARN) -pthread -D_FILE_OFFSET_BITS=64 $(PKG_CFLAGS) -Ilib
 LDLIBS  := $(PKG_LIBS) -pthread -lm
 
-B := build
+# Build directory: `make B=build-clang CC=clang` keeps a second build beside this one.
+B ?= build
 LIB_SRCS  := $(sort $(wildcard lib/*.c lib/source/*.c lib/quant/*.c lib/kernels/*.c lib/kernels/x86/*.c lib/kernels/arm/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 FS_SRCS   := $(sort $(wildcard fs/*.c))
@@ -27,7 +28,12 @@ all: $(B)/libaprfs.a $(B)/aprfs $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(ISA_CFLAGS) -MMD -MP -c $< -o $@
+
+# Only the SIMD kernel files are compiled for their ISA (their tables are used only on a
+# CPU that has it). No FMA: see lib/kernels/x86/avx2.c.
+$(B)/lib/kernels/x86/avx2.o: ISA_CFLAGS := -mavx2 -mf16c
+$(B)/lib/kernels/x86/avx512.o: ISA_CFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mf16c
 
 $(B)/libaprfs.a: $(LIB_OBJS)
 	rm -f $@

@@ -184,7 +184,7 @@ static int compute_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel
 	float *x = malloc(STAT_SPAN * sizeof(float));
 	float maxabs = 0;
 	double sum = 0;
-	uint64_t finite = 0;
+	uint64_t nfinite = 0;
 	int rc = x ? 0 : aprfs_fail(err, ENOMEM, "out of memory");
 
 	for (uint64_t e = 0; rc == 0 && e < s->nelem; e += STAT_SPAN) {
@@ -197,15 +197,14 @@ static int compute_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel
 			float m = f->k->maxabs(x, n);
 			maxabs = m > maxabs ? m : maxabs;
 		} else if (rc == 0) {
-			sum += f->k->sumabs(x, n);
-			finite += n;
+			sum += f->k->sumabs(x, n, &nfinite);
 		}
 	}
 	free(x);
 	if (rc == 0)
 		*out = r->g.codec->stat == APRFS_STAT_MAXABS
 			   ? aprfs_q8_scale_from_maxabs(maxabs)
-			   : aprfs_ternary_alpha_from_sum(sum, finite);
+			   : aprfs_ternary_alpha_from_sum(sum, nfinite);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /* codec.c - the codec registry (lookup by variant name), payload size arithmetic, and
  * the scalar per-tensor statistics (maxabs, lane-ordered sumabs) with the scale/alpha
  * derivations that q8 and ternary store in their payload prefix. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -53,7 +54,7 @@ float aprfs_stat_maxabs_ref(const float *x, size_t n)
 	float m = 0.0f;
 	for (size_t i = 0; i < n; i++) {
 		float a = fabsf(x[i]);
-		if (a > m) /* false for NaN, so NaN never wins */
+		if (a > m && a <= FLT_MAX) /* false for NaN and inf: neither ever wins */
 			m = a;
 	}
 	return m;
@@ -62,17 +63,21 @@ float aprfs_stat_maxabs_ref(const float *x, size_t n)
 /* 16 lanes so an AVX-512 (or 2x AVX2, 4x NEON) kernel can keep the same partial sums in
  * registers and combine them in the same pairwise order: the double is then identical
  * whichever ISA computed it. */
-double aprfs_stat_sumabs_ref(const float *x, size_t n)
+double aprfs_stat_sumabs_ref(const float *x, size_t n, uint64_t *nfinite)
 {
 	double l[16] = {0};
+	uint64_t fin = 0;
 	for (size_t i = 0; i < n; i++) {
 		float a = fabsf(x[i]);
-		if (!isnan(a))
+		if (a <= FLT_MAX) { /* finite: NaN and inf add nothing and are not counted */
 			l[i % 16] += (double)a;
+			fin++;
+		}
 	}
 	for (int w = 8; w >= 1; w /= 2)
 		for (int i = 0; i < w; i++)
 			l[i] += l[i + w];
+	*nfinite += fin;
 	return l[0];
 }
 
@@ -83,9 +88,9 @@ float aprfs_q8_scale_from_maxabs(float maxabs)
 	return maxabs / 127.0f;
 }
 
-float aprfs_ternary_alpha_from_sum(double sum, uint64_t n)
+float aprfs_ternary_alpha_from_sum(double sum, uint64_t nfinite)
 {
-	if (n == 0)
+	if (nfinite == 0)
 		return 0.0f;
-	return (float)(sum / (double)n);
+	return (float)(sum / (double)nfinite);
 }

@@ -50,14 +50,31 @@ uint64_t aprfs_codec_block_elems(const aprfs_codec *c, const aprfs_qparams *p);
 uint64_t aprfs_codec_block_bytes(const aprfs_codec *c, const aprfs_qparams *p);
 uint64_t aprfs_codec_payload_size(const aprfs_codec *c, uint64_t n, const aprfs_qparams *p);
 
-/* Per-tensor statistics over n elements, scalar reference. maxabs ignores NaN (inf
- * counts). sumabs accumulates |x| in double in 16 interleaved lanes (lane i takes
- * elements i, i+16, ...) summed pairwise at the end, so SIMD versions can reproduce the
- * exact same double; callers sum per-chunk results in chunk order. */
+/* Per-tensor statistics over n elements, scalar reference. Both look at finite values
+ * only (apr-v2.md: non-finite values never spread beyond their own block): maxabs ignores
+ * NaN and +-inf; sumabs accumulates the finite |x| in double in 16 interleaved lanes
+ * (lane i takes elements i, i+16, ...) summed pairwise at the end, so SIMD versions can
+ * reproduce the exact same double, and ADDS the number of finite elements to *nfinite;
+ * callers sum per-chunk results in chunk order. */
 float aprfs_stat_maxabs_ref(const float *x, size_t n);
-double aprfs_stat_sumabs_ref(const float *x, size_t n);
-/* The qparams.scale a codec stores, from the finished statistic. */
+double aprfs_stat_sumabs_ref(const float *x, size_t n, uint64_t *nfinite);
+/* The qparams.scale a codec stores, from the finished statistic: q8's maxabs/127 (1.0 if
+ * 0), ternary's sum / nfinite (0 if no element is finite). */
 float aprfs_q8_scale_from_maxabs(float maxabs);
-float aprfs_ternary_alpha_from_sum(double sum, uint64_t n);
+float aprfs_ternary_alpha_from_sum(double sum, uint64_t nfinite);
+
+/* The input rule of the block codecs (q4, nf4, Q4_K, Q6_K): before a block's scales are
+ * chosen, NaN reads as 0 and +-inf and anything beyond +-65504 (the largest f16) as
+ * +-65504, so every decoded value of the block stays finite. -0.0 stays -0.0; finite
+ * data within +-65504 passes unchanged. */
+#define APRFS_BLOCK_LIMIT 65504.0f
+static inline float aprfs_block_sanitize(float v)
+{
+	if (v != v)
+		return 0.0f;
+	return v < -APRFS_BLOCK_LIMIT  ? -APRFS_BLOCK_LIMIT
+	       : v > APRFS_BLOCK_LIMIT ? APRFS_BLOCK_LIMIT
+				       : v;
+}
 
 #endif

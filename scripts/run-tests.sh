@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run-tests.sh - `make test`: unit tests, the kernel tests on every ISA, the bats suites
-# (real FUSE mounts), the aarch64 kernel tests under qemu when the cross tools exist, and
-# the static checks (cppcheck, clang-format).
+# (real FUSE mounts), the aarch64 kernel tests under qemu when the cross tools exist, the
+# clang build checked byte-identical to the gcc one (scripts/test-clang.sh), and the
+# static checks (cppcheck, clang-format).
 # Prints one "N passed, N failed" summary line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +34,6 @@ fi
 if [ -f scripts/test-arm.sh ]; then
 	run arm scripts/test-arm.sh
 fi
+run clang scripts/test-clang.sh
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,8 +3,8 @@
 # Runs apt-get only when a package is absent, so it is quick on a prepared machine.
 set -euo pipefail
 
-PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libdeflate-dev libxxhash-dev
-      zlib1g-dev bats python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libdeflate-dev
+      libxxhash-dev zlib1g-dev bats python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-arm.sh - the kernel tests on AArch64: cross-compiles tests/unit/test_kernels.c with
-# the codec and kernel sources (NEON table included) as a static aarch64 binary and runs it
-# under qemu-user. Prints one "not run" line and succeeds when the cross tools are absent.
+# the codec and kernel sources (NEON table included) as a static aarch64 binary, with the
+# GCC cross compiler and with clang, and runs both under qemu-user. Prints one "not run"
+# line and succeeds when the cross tools are absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +16,25 @@ fi
 
 OUT=build/arm
 mkdir -p "$OUT"
+SRCS=(tests/unit/test_kernels.c lib/kernels/dispatch.c lib/kernels/arm/*.c lib/quant/*.c
+	lib/codec.c lib/half.c)
 # -ffp-contract=off: AArch64 has FMA in its base ISA and GCC contracts a*b+c by default,
 # which would make the scalar reference itself round differently from x86's.
-"$CC" -std=gnu11 -O2 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off \
-	-pthread -static -Ilib -Itests/unit -o "$OUT/test_kernels" tests/unit/test_kernels.c \
-	lib/kernels/dispatch.c lib/kernels/arm/*.c lib/quant/*.c lib/codec.c lib/half.c -lm
+FLAGS=(-std=gnu11 -O2 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off
+	-pthread -static -Ilib -Itests/unit)
+echo "arm: $CC"
+"$CC" "${FLAGS[@]}" -o "$OUT/test_kernels" "${SRCS[@]}" -lm
 "$QEMU" "$OUT/test_kernels"
+
+# The same with clang (scripts/test-clang.sh's compiler; setup.sh installs it), its
+# aarch64 target using the cross toolchain's headers, libraries and linker: the NEON
+# table must be byte-identical whichever compiler built it.
+CLANG=${ARM_CLANG:-clang}
+if ! command -v "$CLANG" >/dev/null; then
+	echo "arm: $CLANG not installed: the clang NEON build not run (setup.sh installs it)" >&2
+	exit 1
+fi
+echo "arm: $CLANG --target=aarch64-linux-gnu"
+"$CLANG" --target=aarch64-linux-gnu -Werror "${FLAGS[@]}" -o "$OUT/test_kernels_clang" \
+	"${SRCS[@]}" -lm
+"$QEMU" "$OUT/test_kernels_clang"

@@ -1,8 +1,10 @@
 /* dispatch.c - choosing the kernel table: the scalar reference table, the CPU probe
- * (CPUID with OS register-state support via GCC's builtins, hwcaps on ARM), the APRFS_ISA
- * override, the self-check every SIMD table passes before use, and tiled fused encoding. */
+ * (CPUID and XGETBV via <cpuid.h>, hwcaps on ARM), the per-kernel ISA preferences, the
+ * APRFS_ISA override, the self-check every SIMD table passes before use, and tiled fused
+ * encoding. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,9 @@
 #if defined(__aarch64__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#endif
+#if defined(__x86_64__)
+#include <cpuid.h>
 #endif
 
 #include "../half.h"
@@ -58,27 +63,121 @@ static void fill_scalar(aprfs_kernels *t)
 		t->encode[i] = slot_codecs[i]->encode;
 		t->decode[i] = slot_codecs[i]->decode;
 	}
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+		t->kisa[kn] = "scalar";
+}
+
+/* ---- kernels by number ---------------------------------------------------------------- */
+
+/* A kernel's function as a generic function pointer, only ever compared. */
+typedef void (*kernel_ptr)(void);
+
+static kernel_ptr kernel_fn(const aprfs_kernels *t, int kn)
+{
+	switch (kn) {
+	case APRFS_KN_WIDEN_F16: return (kernel_ptr)t->widen_f16;
+	case APRFS_KN_WIDEN_BF16: return (kernel_ptr)t->widen_bf16;
+	case APRFS_KN_MAXABS: return (kernel_ptr)t->maxabs;
+	case APRFS_KN_SUMABS: return (kernel_ptr)t->sumabs;
+	default:
+		return kn < APRFS_KN_DECODE ? (kernel_ptr)t->encode[kn - APRFS_KN_ENCODE]
+					    : (kernel_ptr)t->decode[kn - APRFS_KN_DECODE];
+	}
+}
+
+/* dst takes kernel kn (and its ISA name) from src. */
+static void copy_kernel(aprfs_kernels *dst, const aprfs_kernels *src, int kn)
+{
+	switch (kn) {
+	case APRFS_KN_WIDEN_F16: dst->widen_f16 = src->widen_f16; break;
+	case APRFS_KN_WIDEN_BF16: dst->widen_bf16 = src->widen_bf16; break;
+	case APRFS_KN_MAXABS: dst->maxabs = src->maxabs; break;
+	case APRFS_KN_SUMABS: dst->sumabs = src->sumabs; break;
+	default:
+		if (kn < APRFS_KN_DECODE)
+			dst->encode[kn - APRFS_KN_ENCODE] = src->encode[kn - APRFS_KN_ENCODE];
+		else
+			dst->decode[kn - APRFS_KN_DECODE] = src->decode[kn - APRFS_KN_DECODE];
+	}
+	dst->kisa[kn] = src->kisa[kn];
+}
+
+int aprfs_kernels_same(const aprfs_kernels *a, const aprfs_kernels *b, int kn)
+{
+	return kn >= 0 && kn < APRFS_KN_COUNT && kernel_fn(a, kn) == kernel_fn(b, kn);
+}
+
+/* In aprfs_kslot order. */
+static const char *const kernel_names[] = {
+    "widen f16",      "widen bf16", "maxabs",	  "sumabs",	   "encode f32", "encode f16",
+    "encode bf16",    "encode q8",  "encode q4",  "encode q4k",	   "encode q6k", "encode nf4",
+    "encode ternary", "decode f32", "decode f16", "decode bf16",   "decode q8",	 "decode q4",
+    "decode q4k",     "decode q6k", "decode nf4", "decode ternary"};
+_Static_assert(sizeof(kernel_names) / sizeof(kernel_names[0]) == APRFS_KN_COUNT,
+	       "one name per kernel");
+
+const char *aprfs_kernel_name(int kn)
+{
+	return kn >= 0 && kn < APRFS_KN_COUNT ? kernel_names[kn] : NULL;
 }
 
 /* ---- the CPU probe -------------------------------------------------------------------- */
 
-/* GCC's __builtin_cpu_supports reads CPUID and, for AVX and AVX-512, also XGETBV: a
- * feature the OS does not save across context switches counts as absent. AVX2 comes with
- * F16C and FMA on every CPU that has it, but checking costs nothing. */
+#if defined(__x86_64__)
+/* CPUID bits (Intel SDM vol. 2A, CPUID): leaf 1 ECX, leaf 7 sub-leaf 0 EBX. */
+enum {
+	L1C_FMA = 1u << 12,
+	L1C_OSXSAVE = 1u << 27,
+	L1C_AVX = 1u << 28,
+	L1C_F16C = 1u << 29,
+	L7B_AVX2 = 1u << 5,
+	L7B_AVX512F = 1u << 16,
+	L7B_AVX512DQ = 1u << 17,
+	L7B_AVX512BW = 1u << 30,
+	L7B_AVX512VL = 1u << 31,
+};
+/* XCR0 state components the OS must save across context switches: SSE and AVX (YMM)
+ * registers for AVX/AVX2/F16C, plus the opmask and both ZMM halves for AVX-512. */
+enum { XCR0_AVX = 0x6, XCR0_AVX512 = 0xe6 };
+
+/* XGETBV with ECX = 0 (valid only when CPUID reports OSXSAVE). */
+static uint64_t xgetbv0(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* What a table needs: the instructions (CPUID) and their registers saved by the OS
+ * (XGETBV), without which a feature counts as absent. The same answer with GCC and
+ * clang, unlike __builtin_cpu_supports, whose feature names differ between them. AVX2
+ * comes with F16C and FMA on every CPU that has it, but checking costs nothing. */
+static int x86_has(int isa)
+{
+	unsigned a = 0, b = 0, c = 0, d = 0, b7 = 0;
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	const unsigned need1 = L1C_OSXSAVE | L1C_AVX | L1C_F16C | L1C_FMA;
+	if ((c & need1) != need1)
+		return 0;
+	if (__get_cpuid_max(0, NULL) < 7 || !__get_cpuid_count(7, 0, &a, &b7, &c, &d))
+		return 0;
+	const uint64_t xcr0 = xgetbv0();
+	const int avx2 = (b7 & L7B_AVX2) && (xcr0 & XCR0_AVX) == XCR0_AVX;
+	if (isa == ISA_AVX2)
+		return avx2;
+	const unsigned need7 = L7B_AVX512F | L7B_AVX512DQ | L7B_AVX512BW | L7B_AVX512VL;
+	return avx2 && (b7 & need7) == need7 && (xcr0 & XCR0_AVX512) == XCR0_AVX512;
+}
+#endif
+
 static int isa_supported(int isa)
 {
 	switch (isa) {
 	case ISA_SCALAR: return 1;
 #if defined(__x86_64__)
 	case ISA_AVX2:
-		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		       __builtin_cpu_supports("f16c");
-	case ISA_AVX512:
-		__builtin_cpu_init();
-		return isa_supported(ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-		       __builtin_cpu_supports("avx512bw") &&
-		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+	case ISA_AVX512: return x86_has(isa);
 #endif
 #if defined(__aarch64__)
 	case ISA_NEON:
@@ -117,6 +216,10 @@ static void fill_isa(int isa, aprfs_kernels *t)
 	if (isa == ISA_NEON)
 		aprfs_kernels_fill_neon(t);
 #endif
+	aprfs_kernels ref;
+	fill_scalar(&ref);
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+		t->kisa[kn] = kernel_fn(t, kn) == kernel_fn(&ref, kn) ? "scalar" : t->isa;
 }
 
 static const aprfs_kernels *table_of(int isa)
@@ -166,7 +269,9 @@ static float f32_of(uint32_t u)
 
 /* Values that have tripped SIMD code before: NaNs of both signs with payloads, infinities,
  * denormals, signed zeros, exact .5 ties against the probe scales (0.5 and, for q4, the
- * block scale 1 of a block whose maximum is 7), an all-zero q4/q4k block, huge values,
+ * block scale 1 of a block whose maximum is 7), an all-zero q4/q4k block, huge values
+ * (+-1e30, the f16 limit 65504 and the floats just beyond it, which the block codecs
+ * clamp), an inf, a 1e30 and a NaN inside an otherwise ordinary q4k/q6k super-block,
  * then random magnitudes over the whole exponent range. */
 static void probe_fill(float *x, size_t n)
 {
@@ -174,7 +279,8 @@ static void probe_fill(float *x, size_t n)
 	    0x7fc00000, 0xffc00001, 0x7f800001, 0xff800000, 0x7f800000, 0x00000001,
 	    0x80000001, 0x007fffff, 0x00800000, 0x80000000, 0x00000000, 0x7f7fffff,
 	    0xff7fffff, 0x3e800000, 0xbe800000, 0x3f400000, 0xbf400000, 0x3ec00000,
-	    0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x387fc000, 0x38800000};
+	    0x477ff000, 0x477fefff, 0x33000000, 0x33000001, 0x387fc000, 0x38800000,
+	    0x477fe000, 0x477fe001, 0xc77fe001, 0x7149f2ca, 0xf149f2ca};
 	uint32_t s = 0x12345678u;
 	for (size_t i = 0; i < n; i++)
 		x[i] = f32_of(probe_rand(&s)); /* random bits: every exponent, some NaNs */
@@ -189,6 +295,9 @@ static void probe_fill(float *x, size_t n)
 	memset(x + 256, 0, 256 * sizeof(float)); /* an all-zero q4k/q6k super-block */
 	for (int i = 0; i < 16; i++)
 		x[256 + 40 + i] = (float)i * 1e-30f; /* a nearly-zero q4k sub-block */
+	x[230] = f32_of(0x7f800000); /* specials in the ordinary super-block 0 */
+	x[231] = f32_of(0xf149f2ca);
+	x[240] = f32_of(0xffc00000);
 }
 
 static int differ(const void *a, const void *b, size_t len, const char *what, char *why,
@@ -239,10 +348,12 @@ static int check_stats(const aprfs_kernels *k, const aprfs_kernels *r, const flo
 		    k->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
 		float mb =
 		    r->maxabs(x + 200, lens[i] > PROBE_N - 200 ? PROBE_N - 200 : lens[i]);
-		double sa = k->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N));
-		double sb = r->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N));
+		uint64_t ca = 1, cb = 1; /* sumabs adds to the count */
+		double sa = k->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N), &ca);
+		double sb = r->sumabs(x + 1, lens[i] - (lens[i] == PROBE_N), &cb);
 		if (differ(&ma, &mb, sizeof(ma), "maxabs", why, wl) ||
-		    differ(&sa, &sb, sizeof(sa), "sumabs", why, wl))
+		    differ(&sa, &sb, sizeof(sa), "sumabs", why, wl) ||
+		    differ(&ca, &cb, sizeof(ca), "sumabs count", why, wl))
 			return -1;
 	}
 	return 0;
@@ -306,6 +417,71 @@ int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen)
 	return rc;
 }
 
+/* ---- per-kernel preferences ----------------------------------------------------------- */
+
+/* The ISA order every kernel not listed below takes: the widest first. */
+static const int default_order[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
+
+/* Kernels measured faster with another ISA than default_order's first one. Every ISA is
+ * byte-identical, so only speed decides. Figures: `make bench`'s build/tools/bench_kernels
+ * 64 (one thread, 64 MiB of Gaussian f32, MB/s of f32 input), median of 5 runs, on a
+ * 2-core KVM guest of an AMD EPYC with AVX-512 F/BW/VL/DQ (512-bit operations there cost
+ * about two 256-bit ones, so AVX-512 wins only where it saves other work), gcc 12 -O2:
+ *
+ *   kernel          scalar    avx2  avx512  taken from
+ *   encode f16         680   28741   31362  avx512
+ *   encode bf16       4174   25254   17066  avx2
+ *   encode q8         1564   22305   23951  avx512
+ *   encode q4          532    6181    7788  avx512
+ *   encode q4k         165     713    1139  avx512
+ *   encode q6k         185     980    1570  avx512
+ *   encode nf4         649    5949    6400  avx512
+ *   encode ternary     367   17496   13880  avx2
+ *   decode f16        3232   28870   30081  avx512
+ *   decode bf16       3977   27918   29211  avx512
+ *   decode q8        12527   32575   34651  avx512
+ *   decode q4         5493   29565   31202  avx512
+ *   decode q4k        9768   29681   30757  avx512
+ *   decode q6k        5606   29520   30208  avx512
+ *   decode nf4        8255   30402   35117  avx512
+ *   decode ternary     955    3292    5899  avx512
+ *   widen bf16        4199   28994   29967  avx512
+ *   widen f16         3351   28719   29017  avx512
+ *   maxabs            8088   31013   26578  avx2
+ *   sumabs            8253   27339   26131  avx2
+ *
+ * AVX2 is preferred where its slowest of the 5 runs beat AVX-512's fastest (encode bf16
+ * 1.48x, encode ternary 1.26x, maxabs 1.17x, sumabs 1.05x); everything else keeps the
+ * widest ISA. (Earlier figures had AVX2 ahead for encode f16 and nf4 as well; here
+ * AVX-512 wins both, nf4 since its block absmax became an integer maximum.) */
+static const struct {
+	int kn;
+	int order[3];
+} prefs[] = {
+    {APRFS_KN_ENCODE + APRFS_K_BF16, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+    {APRFS_KN_ENCODE + APRFS_K_TERNARY, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+    {APRFS_KN_MAXABS, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+    {APRFS_KN_SUMABS, {ISA_AVX2, ISA_AVX512, ISA_NEON}},
+};
+
+/* Kernel kn's ISA at rank r of its order (ISA_* or -1 past the end). */
+static int pref_isa(int kn, int r)
+{
+	const int *order = default_order;
+	for (size_t i = 0; i < sizeof(prefs) / sizeof(prefs[0]); i++)
+		if (prefs[i].kn == kn)
+			order = prefs[i].order;
+	return r >= 0 && r < 3 ? order[r] : -1;
+}
+
+const char *aprfs_kernels_preferred(int kn, int r)
+{
+	if (kn < 0 || kn >= APRFS_KN_COUNT)
+		return NULL;
+	int isa = pref_isa(kn, r);
+	return isa < 0 ? NULL : aprfs_kernels_isa_names[isa];
+}
+
 /* ---- resolution ----------------------------------------------------------------------- */
 
 static const aprfs_kernels *_Atomic chosen;
@@ -333,24 +509,104 @@ static const aprfs_kernels *resolve_forced(const char *env)
 	return t;
 }
 
-/* Best first; the first one the CPU has whose kernels agree with the scalar reference. */
+/* snprintf at *len into buf, never past cap (a long name is cut, not overrun). */
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (*len < cap) {
+		int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+		*len = n < 0 ? cap : *len + (size_t)n;
+	}
+	va_end(ap);
+}
+
+/* The default table, assembled once (it depends on the CPU only): every kernel from the
+ * first ISA of its preference order that the CPU has and whose whole table agrees with
+ * the scalar reference, else the scalar one. Named after the main ISA (the first usable
+ * one of default_order) and its exceptions. If no kernel differs from the main ISA's,
+ * that whole table is used; if the assembled one failed its own self-check (it cannot,
+ * being made of checked kernels, but it is checked like every table used), too. */
+static aprfs_kernels mixed;
+static char mixed_name[512];
+
+static const aprfs_kernels *assemble(void)
+{
+	char why[160];
+	int ok[APRFS_ISA_COUNT] = {0}, main_isa = ISA_SCALAR;
+	ok[ISA_SCALAR] = 1;
+	for (size_t i = 0; i < sizeof(default_order) / sizeof(default_order[0]); i++) {
+		int isa = default_order[i];
+		if (!isa_supported(isa))
+			continue;
+		const aprfs_kernels *t = table_of(isa);
+		if (aprfs_kernels_selfcheck(t, why, sizeof(why)) == 0) {
+			ok[isa] = 1;
+			main_isa = main_isa == ISA_SCALAR ? isa : main_isa;
+		} else {
+			fprintf(stderr, "aprfs: %s kernels disabled, self-check failed: %s\n",
+				t->isa, why);
+		}
+	}
+	const aprfs_kernels *base = table_of(main_isa);
+	fill_scalar(&mixed);
+	int exceptions = 0;
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+		int r = 0, isa;
+		while ((isa = pref_isa(kn, r)) >= 0 && !ok[isa])
+			r++;
+		copy_kernel(&mixed, isa >= 0 ? table_of(isa) : aprfs_kernels_scalar(), kn);
+		exceptions += !aprfs_kernels_same(&mixed, base, kn);
+	}
+	if (!exceptions)
+		return base;
+
+	/* "avx512 (avx2 for encode bf16, maxabs; neon for ...)" */
+	size_t len = 0;
+	append(mixed_name, sizeof(mixed_name), &len, "%s (", base->isa);
+	int groups = 0;
+	for (int isa = 0; isa < APRFS_ISA_COUNT; isa++) {
+		const char *name = aprfs_kernels_isa_names[isa];
+		int in_group = 0;
+		for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+			if (aprfs_kernels_same(&mixed, base, kn) ||
+			    strcmp(mixed.kisa[kn], name))
+				continue;
+			if (in_group)
+				append(mixed_name, sizeof(mixed_name), &len, ", %s",
+				       aprfs_kernel_name(kn));
+			else
+				append(mixed_name, sizeof(mixed_name), &len, "%s%s for %s",
+				       groups++ ? "; " : "", name, aprfs_kernel_name(kn));
+			in_group = 1;
+		}
+	}
+	append(mixed_name, sizeof(mixed_name), &len, ")");
+	mixed.isa = mixed_name;
+	if (aprfs_kernels_selfcheck(&mixed, why, sizeof(why))) {
+		fprintf(stderr, "aprfs: per-kernel table disabled, self-check failed: %s\n",
+			why);
+		return base;
+	}
+	return &mixed;
+}
+
+/* Built once: the CPU does not change, and a table handed out stays valid. */
+static const aprfs_kernels *assembled;
+
+static const aprfs_kernels *default_table(void)
+{
+	if (!assembled)
+		assembled = assemble();
+	return assembled;
+}
+
 static const aprfs_kernels *resolve(void)
 {
-	static const int order[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
 	const char *env = getenv("APRFS_ISA");
-	char why[160];
 	if (env && *env)
 		return resolve_forced(env);
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		if (!isa_supported(order[i]))
-			continue;
-		const aprfs_kernels *t = table_of(order[i]);
-		if (aprfs_kernels_selfcheck(t, why, sizeof(why)) == 0)
-			return t;
-		fprintf(stderr, "aprfs: %s kernels disabled, self-check failed: %s\n", t->isa,
-			why);
-	}
-	return aprfs_kernels_scalar();
+	return default_table();
 }
 
 const aprfs_kernels *aprfs_kernels_get(void)

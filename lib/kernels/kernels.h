@@ -1,6 +1,7 @@
 /* kernels.h - the kernel table: every hot loop of aprfs behind one function pointer,
- * resolved once from the CPU's features (scalar reference always present; x86/ and arm/
- * hold the SIMD variants). Every variant is byte-identical to the scalar reference. */
+ * resolved once from the CPU's features, kernel by kernel (scalar reference always
+ * present; x86/ and arm/ hold the SIMD variants). Every variant is byte-identical to the
+ * scalar reference. */
 #ifndef APRFS_KERNELS_H
 #define APRFS_KERNELS_H
 
@@ -27,12 +28,32 @@ typedef enum {
 typedef void (*aprfs_encode_fn)(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out);
 typedef void (*aprfs_decode_fn)(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y);
 
+/* Every kernel of a table by number: the four statistics/widening kernels, then
+ * encode[slot] and decode[slot]. Names: "widen f16", "maxabs", "encode q4k", ... */
+enum {
+	APRFS_KN_WIDEN_F16,
+	APRFS_KN_WIDEN_BF16,
+	APRFS_KN_MAXABS,
+	APRFS_KN_SUMABS,
+	APRFS_KN_ENCODE,				   /* + slot */
+	APRFS_KN_DECODE = APRFS_KN_ENCODE + APRFS_K_COUNT, /* + slot */
+	APRFS_KN_COUNT = APRFS_KN_DECODE + APRFS_K_COUNT
+};
+
 typedef struct aprfs_kernels {
-	const char *isa; /* "scalar", "avx2", "avx512", "neon" */
+	/* "scalar", "avx2", "avx512", "neon"; for the default table, which takes each
+	 * kernel from the ISA measured fastest for it, the main ISA and the exceptions:
+	 * "avx512 (avx2 for encode bf16, maxabs)". */
+	const char *isa;
+	/* The ISA each kernel's function comes from ("scalar" where an ISA has no variant
+	 * of its own, e.g. encode f32). */
+	const char *kisa[APRFS_KN_COUNT];
 	void (*widen_f16)(const uint16_t *in, size_t n, float *out);
 	void (*widen_bf16)(const uint16_t *in, size_t n, float *out);
+	/* codec.h's statistics: maxabs over the finite values; sumabs the lane-ordered
+	 * double sum of the finite |x|, adding the count of finite elements to *nfinite. */
 	float (*maxabs)(const float *x, size_t n);
-	double (*sumabs)(const float *x, size_t n);
+	double (*sumabs)(const float *x, size_t n, uint64_t *nfinite);
 	/* encode[APRFS_K_F16] / [APRFS_K_BF16] are the f32 -> f16 / bf16 narrowing kernels
 	 * (round to nearest even, NaN kept quiet), writing little-endian 16-bit values. */
 	aprfs_encode_fn encode[APRFS_K_COUNT];
@@ -44,13 +65,23 @@ typedef struct aprfs_kernels {
 enum { APRFS_ISA_COUNT = 4 };
 extern const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT];
 
-/* The table in use: resolved on first call, then constant. The best variant the CPU
- * supports that passes its self-check wins; APRFS_ISA=scalar|avx2|avx512|neon forces one,
- * and a forced ISA the CPU lacks (or that fails its self-check) ends the process with a
- * message on stderr rather than run something other than what was asked for. */
+/* The table in use: resolved on first call, then constant. Each kernel comes from the
+ * first ISA of its preference order (dispatch.c's table, measured with `make bench`;
+ * by default avx512, avx2, neon) that the CPU supports and whose whole table passes its
+ * self-check, else from the scalar reference; the table so assembled passes the
+ * self-check too. APRFS_ISA=scalar|avx2|avx512|neon forces one whole ISA instead, and a
+ * forced ISA the CPU lacks (or that fails its self-check) ends the process with a message
+ * on stderr rather than run something other than what was asked for. */
 const aprfs_kernels *aprfs_kernels_get(void);
-/* Name of the ISA aprfs_kernels_get() uses ("avx512"), for `aprfs --version`. */
+/* The table's isa string ("avx512", "avx512 (avx2 for maxabs)"), for `aprfs --version`. */
 const char *aprfs_kernels_isa(void);
+/* Kernel kn's name ("encode q4k"), or NULL past the last. */
+const char *aprfs_kernel_name(int kn);
+/* The ISA at rank r (0 = most preferred) of kernel kn's preference order, or NULL past
+ * its end (the scalar reference is the implicit last resort). */
+const char *aprfs_kernels_preferred(int kn, int r);
+/* Whether tables a and b use the very same function for kernel kn. */
+int aprfs_kernels_same(const aprfs_kernels *a, const aprfs_kernels *b, int kn);
 /* The scalar reference table (always available). */
 const aprfs_kernels *aprfs_kernels_scalar(void);
 /* The table of one ISA by name, or NULL when the name is unknown or this CPU (or this

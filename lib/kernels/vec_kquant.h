@@ -64,46 +64,58 @@ KV_INLINE vf kv_unscale(vf v, vi e, float cap)
 /* kq_sanitize, KV_W at a time (n a multiple of KV_W). */
 static void kv_sanitize(const float *x, size_t n, float *out)
 {
-	for (size_t i = 0; i < n; i += KV_W) {
-		vf v = ldf(x + i);
-		v = sel(isnan_v(v), splat(0.0f), v);
-		stf(out + i, kv_clamp(v, -FLT_MAX, FLT_MAX));
-	}
+	for (size_t i = 0; i < n; i += KV_W)
+		stf(out + i, kv_block_sanitize(ldf(x + i)));
 }
 
 /* One stage of an in-place KV_W x KV_W transpose (row i = m[i]): rows i and i+h (bit h of
  * i clear) swap their off-diagonal h x h blocks. Doing it for every h swaps each element's
- * row and column bits, i.e. transposes; shuffles only, so values pass through unchanged. */
-KV_INLINE void kv_tstage(vf *m, int h, vi lo, vi hi)
-{
-	for (int i = 0; i < KV_W; i++) {
-		if (!(i & h)) {
-			const vf a = m[i], b = m[i + h];
-			m[i] = __builtin_shuffle(a, b, lo);
-			m[i + h] = __builtin_shuffle(a, b, hi);
-		}
-	}
-}
+ * row and column bits, i.e. transposes; shuffles only, so values pass through unchanged.
+ * LO and HI name constant index lists (__builtin_shufflevector wants constants). */
+#define KV_TSTAGE(m, h, LO, HI)                                                                \
+	do {                                                                                   \
+		for (int i_ = 0; i_ < KV_W; i_++) {                                            \
+			if (!(i_ & (h))) {                                                     \
+				const vf a_ = (m)[i_], b_ = (m)[i_ + (h)];                     \
+				(m)[i_] = __builtin_shufflevector(a_, b_, LO);                 \
+				(m)[i_ + (h)] = __builtin_shufflevector(a_, b_, HI);           \
+			}                                                                      \
+		}                                                                              \
+	} while (0)
 
 /* Lane j of stage h: lo[j] = j & h ? KV_W + j - h : j, hi[j] = j & h ? KV_W + j : j + h. */
+#if KV_W == 4
+#define KV_T1_LO 0, 4, 2, 6
+#define KV_T1_HI 1, 5, 3, 7
+#define KV_T2_LO 0, 1, 4, 5
+#define KV_T2_HI 2, 3, 6, 7
+#elif KV_W == 8
+#define KV_T1_LO 0, 8, 2, 10, 4, 12, 6, 14
+#define KV_T1_HI 1, 9, 3, 11, 5, 13, 7, 15
+#define KV_T2_LO 0, 1, 8, 9, 4, 5, 12, 13
+#define KV_T2_HI 2, 3, 10, 11, 6, 7, 14, 15
+#define KV_T4_LO 0, 1, 2, 3, 8, 9, 10, 11
+#define KV_T4_HI 4, 5, 6, 7, 12, 13, 14, 15
+#else
+#define KV_T1_LO 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define KV_T1_HI 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define KV_T2_LO 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define KV_T2_HI 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define KV_T4_LO 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define KV_T4_HI 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define KV_T8_LO 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define KV_T8_HI 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#endif
+
 KV_INLINE void kv_transpose_sq(vf *m)
 {
-#if KV_W == 4
-	kv_tstage(m, 1, (vi){0, 4, 2, 6}, (vi){1, 5, 3, 7});
-	kv_tstage(m, 2, (vi){0, 1, 4, 5}, (vi){2, 3, 6, 7});
-#elif KV_W == 8
-	kv_tstage(m, 1, (vi){0, 8, 2, 10, 4, 12, 6, 14}, (vi){1, 9, 3, 11, 5, 13, 7, 15});
-	kv_tstage(m, 2, (vi){0, 1, 8, 9, 4, 5, 12, 13}, (vi){2, 3, 10, 11, 6, 7, 14, 15});
-	kv_tstage(m, 4, (vi){0, 1, 2, 3, 8, 9, 10, 11}, (vi){4, 5, 6, 7, 12, 13, 14, 15});
-#else
-	kv_tstage(m, 1, (vi){0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
-		  (vi){1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31});
-	kv_tstage(m, 2, (vi){0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
-		  (vi){2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
-	kv_tstage(m, 4, (vi){0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
-		  (vi){4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31});
-	kv_tstage(m, 8, (vi){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-		  (vi){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+	KV_TSTAGE(m, 1, KV_T1_LO, KV_T1_HI);
+	KV_TSTAGE(m, 2, KV_T2_LO, KV_T2_HI);
+#if KV_W >= 8
+	KV_TSTAGE(m, 4, KV_T4_LO, KV_T4_HI);
+#endif
+#if KV_W == 16
+	KV_TSTAGE(m, 8, KV_T8_LO, KV_T8_HI);
 #endif
 }
 

@@ -1,21 +1,29 @@
-/* vec_tmpl.h - the SIMD kernels, written once in GCC vector extensions and compiled per
- * ISA by x86/avx2.c, x86/avx512.c and arm/neon.c (each sets a target, KV_FILL, the lane
- * count KV_W and the half-precision hooks kv_f16_widenw / kv_f16_narroww, then includes
- * this file).
+/* vec_tmpl.h - the SIMD kernels, written once in the vector extensions GCC and clang share
+ * (vector_size types, __builtin_shufflevector with constant indices,
+ * __builtin_convertvector) and compiled per ISA by x86/avx2.c, x86/avx512.c and
+ * arm/neon.c (each is compiled for its target by the Makefile's per-file flags, sets
+ * KV_FILL, the lane count KV_W and the half-precision hooks kv_f16_widenw /
+ * kv_f16_narroww, may supply faster hooks (KV_HAVE_*), then includes this file).
  *
  * Byte identity with the scalar reference is the design rule, and it holds because every
  * floating operation here is the reference's own operation on the same operands in the
  * same order: elementwise kernels run lanes = elements; the k-quant searches run lanes =
  * sub-blocks, so each lane replays the scalar search step for step (branches become
  * selects), and their fixed-order sums (kquant_search.h) become adds of whole rows. No
- * operation is contracted into an FMA (fp-contract=off below), none is reassociated.
+ * operation is contracted into an FMA (the build's -ffp-contract=off, and for clang the
+ * pragma below too; the x86 files are compiled without FMA at all), none is reassociated.
  * Tails shorter than a vector go to the scalar reference codec itself. */
 #if !defined(KV_FILL) || !defined(KV_W)
 #error "include vec_tmpl.h from an ISA file that defines KV_FILL and KV_W"
 #endif
 
-#pragma GCC optimize("fp-contract=off")
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
+/* GCC notes that 64-byte vector arguments change the ABI on targets without AVX-512
+ * (NEON's 16-lane vectors): these functions are all static, so no ABI is crossed. */
 #pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 #include <float.h>
 #include <math.h>
@@ -43,34 +51,16 @@ typedef KV_VEC(double, KV_W / 2) vd; /* ... one native register of doubles */
 typedef KV_VEC(uint8_t, 16) vb16;    /* byte rows of the block codecs */
 typedef KV_VEC(uint8_t, 32) vb32;
 
-/* Shuffle masks picking the even / odd lanes of two vi. */
+/* __builtin_shufflevector indices picking the even / odd lanes of two vi. */
 #if KV_W == 16
-#define KV_EVEN                                                                                \
-	{                                                                                      \
-		0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30                      \
-	}
-#define KV_ODD                                                                                 \
-	{                                                                                      \
-		1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31                      \
-	}
+#define KV_EVEN 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define KV_ODD	1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
 #elif KV_W == 8
-#define KV_EVEN                                                                                \
-	{                                                                                      \
-		0, 2, 4, 6, 8, 10, 12, 14                                                      \
-	}
-#define KV_ODD                                                                                 \
-	{                                                                                      \
-		1, 3, 5, 7, 9, 11, 13, 15                                                      \
-	}
+#define KV_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define KV_ODD	1, 3, 5, 7, 9, 11, 13, 15
 #elif KV_W == 4
-#define KV_EVEN                                                                                \
-	{                                                                                      \
-		0, 2, 4, 6                                                                     \
-	}
-#define KV_ODD                                                                                 \
-	{                                                                                      \
-		1, 3, 5, 7                                                                     \
-	}
+#define KV_EVEN 0, 2, 4, 6
+#define KV_ODD	1, 3, 5, 7
 #else
 #error "KV_W must be 4, 8 or 16"
 #endif
@@ -213,51 +203,77 @@ KV_INLINE float hmax(vf m, float r)
 	return r;
 }
 
+/* |x| with the non-finite lanes (NaN, +-inf) as +0.0, as bits: a non-negative float's bit
+ * pattern orders like its value, and every non-finite one is >= 0x7f800000. */
+KV_INLINE vi abs_finite_bits(vf v)
+{
+	const vi a = (vi)vabs(v);
+	return a & (a < 0x7f800000);
+}
+
+/* Finite values only (codec.c): a non-finite lane counts as +0.0, which never beats the
+ * running maximum (itself >= +0.0). */
 static float maxabs_v(const float *x, size_t n)
 {
-	vf m = splat(0.0f);
+	vi m = {0};
 	size_t i = 0;
 	for (; i + KV_W <= n; i += KV_W) {
-		vf a = vabs(ldf(x + i));
-		m = sel(a > m, a, m);
+		const vi a = abs_finite_bits(ldf(x + i));
+		m = seli(a > m, a, m);
 	}
-	float r = hmax(m, 0.0f);
-	for (; i < n; i++)
-		r = fabsf(x[i]) > r ? fabsf(x[i]) : r;
+	float r = hmax((vf)m, 0.0f);
+	for (; i < n; i++) {
+		const float a = fabsf(x[i]);
+		r = a > r && a <= FLT_MAX ? a : r;
+	}
 	return r;
 }
 
 /* The reference's 16 double lanes are 32 / KV_W native double registers: lane j takes
- * elements j, j+16, ... Adding +0.0 for a NaN equals skipping it (a lane sum is never
- * -0.0). */
+ * elements j, j+16, ... Adding +0.0 for a non-finite element equals skipping it (a lane
+ * sum is never -0.0). The finite elements are counted per lane in int32, flushed to the
+ * 64-bit total every KV_CNT_SPAN elements so no lane count can wrap. */
 enum { KV_DREGS = 32 / KV_W };
+#define KV_CNT_SPAN ((size_t)1 << 28)
 
-static double sumabs_v(const float *x, size_t n)
+static double sumabs_v(const float *x, size_t n, uint64_t *nfinite)
 {
 	vd acc[KV_DREGS] = {{0}};
+	uint64_t fin = 0;
 	size_t i = 0;
-	for (; i + 16 <= n; i += 16) {
-		for (int g = 0; g < 16 / KV_W; g++) {
-			vf a = ldf(x + i + g * KV_W);
-			a = sel(isnan_v(a), splat(0.0f), vabs(a));
-			vfh lo, hi;
-			memcpy(&lo, &a, sizeof(lo));
-			memcpy(&hi, (const char *)&a + sizeof(lo), sizeof(hi));
-			acc[2 * g] += __builtin_convertvector(lo, vd);
-			acc[2 * g + 1] += __builtin_convertvector(hi, vd);
+	while (i + 16 <= n) {
+		const size_t end = n - i > KV_CNT_SPAN ? i + KV_CNT_SPAN : n;
+		vi cnt = {0};
+		for (; i + 16 <= end; i += 16) {
+			for (int g = 0; g < 16 / KV_W; g++) {
+				const vi ab = (vi)vabs(ldf(x + i + g * KV_W));
+				const vi finite = ab < 0x7f800000; /* -1 where finite */
+				const vf a = (vf)(ab & finite);
+				cnt += finite;
+				vfh lo, hi;
+				memcpy(&lo, &a, sizeof(lo));
+				memcpy(&hi, (const char *)&a + sizeof(lo), sizeof(hi));
+				acc[2 * g] += __builtin_convertvector(lo, vd);
+				acc[2 * g + 1] += __builtin_convertvector(hi, vd);
+			}
 		}
+		for (int j = 0; j < KV_W; j++)
+			fin += (uint32_t)-cnt[j];
 	}
 	double l[16];
 	/* cppcheck-suppress bufferAccessOutOfBounds ; acc is 16 doubles, cppcheck counts 2 */
 	memcpy(l, acc, sizeof(l));
 	for (size_t j = 0; i < n; i++, j++) {
 		float a = fabsf(x[i]);
-		if (!isnan(a))
+		if (a <= FLT_MAX) {
 			l[j] += (double)a;
+			fin++;
+		}
 	}
 	for (int w = 8; w >= 1; w /= 2)
 		for (int j = 0; j < w; j++)
 			l[j] += l[j + w];
+	*nfinite += fin;
 	return l[0];
 }
 
@@ -273,6 +289,14 @@ KV_INLINE vf kv_clamp(vf v, float lo, float hi)
 	return sel(v < lo, splat(lo), r);
 }
 #endif
+
+/* codec.h's aprfs_block_sanitize lane by lane: NaN as +0.0, then clamped to +-65504
+ * (-0.0 stays -0.0). The input rule of q4, nf4, Q4_K and Q6_K. */
+KV_INLINE vf kv_block_sanitize(vf v)
+{
+	v = sel(isnan_v(v), splat(0.0f), v);
+	return kv_clamp(v, -APRFS_BLOCK_LIMIT, APRFS_BLOCK_LIMIT);
+}
 
 /* roundf(y) (half away from zero) clamped to the integers [lo, hi], NaN as 0, as int32.
  * Rounding is monotone and keeps integers, so clamping first gives the same value and
@@ -346,8 +370,8 @@ static void decode_q8_v(const uint8_t *in, size_t n, const aprfs_qparams *p, flo
 /* Two vectors of codes (2 KV_W elements) to KV_W bytes, element 2k in the low nibble. */
 KV_INLINE void pack_nibbles(vi c0, vi c1, uint8_t *out)
 {
-	vi even = __builtin_shuffle(c0, c1, (vi)KV_EVEN);
-	vi odd = __builtin_shuffle(c0, c1, (vi)KV_ODD);
+	vi even = __builtin_shufflevector(c0, c1, KV_EVEN);
+	vi odd = __builtin_shufflevector(c0, c1, KV_ODD);
 	vb b = kv_narrow_b(even | odd << 4);
 	memcpy(out, &b, sizeof(b));
 }
@@ -357,16 +381,54 @@ KV_INLINE vi q4_codes(vf x, float s)
 	return round_away(x / s, -8.0f, 7.0f) + 8;
 }
 
+/* The bits of the largest |x| of a block as a signed-integer maximum of the abs bits:
+ * for non-NaN values the same order as the floats (+0.0 is the smallest), and every NaN,
+ * inf and |x| > 65504 is above KV_LIMIT_BITS, so one compare of the result tells whether
+ * the block needs aprfs_block_sanitize at all. Clean blocks (nearly all) skip it: it is
+ * the identity on them, so the bytes are the same either way. */
+#define KV_LIMIT_BITS 0x477fe000 /* 65504.0f */
+
+KV_INLINE vi kv_max_abs_bits(vi m, vf v)
+{
+	const vi a = (vi)vabs(v);
+	return seli(a > m, a, m);
+}
+
+KV_INLINE uint32_t kv_hmax_bits(vi m)
+{
+	int32_t r = 0;
+	for (int j = 0; j < KV_W; j++)
+		r = m[j] > r ? m[j] : r;
+	return (uint32_t)r;
+}
+
+KV_INLINE float f32_of_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
 static void encode_q4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
 	size_t off = 0;
 	for (; off + 32 <= n; off += 32, out += 18) {
-		vf v[32 / KV_W], m = splat(0.0f); /* NaN never wins a ">" */
+		vf v[32 / KV_W];
+		vi mb = {0};
 		for (int g = 0; g < 32 / KV_W; g++) {
 			v[g] = ldf(x + off + g * KV_W);
-			m = sel(vabs(v[g]) > m, vabs(v[g]), m);
+			mb = kv_max_abs_bits(mb, v[g]);
 		}
-		float mx = hmax(m, 0.0f);
+		uint32_t bits = kv_hmax_bits(mb);
+		if (bits > KV_LIMIT_BITS) { /* NaN, inf or beyond 65504: sanitise the block */
+			mb = (vi){0};
+			for (int g = 0; g < 32 / KV_W; g++) {
+				v[g] = kv_block_sanitize(v[g]);
+				mb = kv_max_abs_bits(mb, v[g]);
+			}
+			bits = kv_hmax_bits(mb);
+		}
+		const float mx = f32_of_bits(bits);
 		float s = mx == 0.0f ? 1.0f : mx / 7.0f;
 		uint16_t h = aprfs_f32_to_f16(s);
 		out[0] = (uint8_t)h;
@@ -386,14 +448,12 @@ KV_INLINE void kv_unpack_nibbles(const uint8_t *in, uint8_t bias, int8_t *codes)
 	vb16 b;
 	memcpy(&b, in, sizeof(b));
 	const vb16 lo = b & 15, hi = b >> 4;
-	const vb16 c0 =
-	    __builtin_shuffle(lo, hi,
-			      (vb16){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}) -
-	    bias;
-	const vb16 c1 =
-	    __builtin_shuffle(
-		lo, hi, (vb16){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31}) -
-	    bias;
+	const vb16 c0 = __builtin_shufflevector(lo, hi, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5,
+						21, 6, 22, 7, 23) -
+			bias;
+	const vb16 c1 = __builtin_shufflevector(lo, hi, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
+						13, 29, 14, 30, 15, 31) -
+			bias;
 	memcpy(codes, &c0, sizeof(c0));
 	memcpy(codes + 16, &c1, sizeof(c1));
 }
@@ -428,19 +488,18 @@ static void decode_q4_v(const uint8_t *in, size_t n, const aprfs_qparams *p, flo
 		aprfs_codec_q4.decode(in, n - off, p, y + off);
 }
 
-/* t[idx] for a 16-float table t (idx in [0, 15]); the loads are loop-invariant. */
+/* t[idx] for a 16-float table t (idx in [0, 15], a run-time vector: no
+ * __builtin_shufflevector). Every ISA file supplies it as a permute (vpermps, vpermd,
+ * tbl); this lane-by-lane version is the portable fallback. */
+#ifndef KV_HAVE_LUT16
 KV_INLINE vf kv_lut16(const float *t, vi idx)
 {
-#if KV_W == 16
-	return __builtin_shuffle(ldf(t), idx);
-#elif KV_W == 8
-	return __builtin_shuffle(ldf(t), ldf(t + 8), idx);
-#else
-	const vi lo = idx & 7;
-	return sel(idx > 7, __builtin_shuffle(ldf(t + 8), ldf(t + 12), lo),
-		   __builtin_shuffle(ldf(t), ldf(t + 4), lo));
-#endif
+	vf r;
+	for (int j = 0; j < KV_W; j++)
+		r[j] = t[idx[j] & 15];
+	return r;
 }
+#endif
 
 static void decode_nf4_v(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
 {
@@ -537,28 +596,68 @@ KV_INLINE uint8_t nf4_code1(float v, const float mid[15])
 	return c;
 }
 
+/* The codes of one nf4 block whose absmax m (> 0) is known; `dirty`: sanitise each value
+ * first (a constant after inlining, so the clean path carries no sanitising). */
+KV_INLINE void nf4_codes_block(const float *x, size_t b, float m, const float mid[15],
+			       uint8_t *out, int dirty)
+{
+	size_t i = 0;
+	for (; i + 2 * KV_W <= b; i += 2 * KV_W) {
+		vf v0 = ldf(x + i), v1 = ldf(x + i + KV_W);
+		if (dirty) {
+			v0 = kv_block_sanitize(v0);
+			v1 = kv_block_sanitize(v1);
+		}
+		pack_nibbles(nf4_codes(v0 / m, mid), nf4_codes(v1 / m, mid), out + i / 2);
+	}
+	for (; i < b; i += 2) {
+		float a = x[i], c = x[i + 1];
+		if (dirty) {
+			a = aprfs_block_sanitize(a);
+			c = aprfs_block_sanitize(c);
+		}
+		out[i / 2] = (uint8_t)(nf4_code1(a / m, mid) | nf4_code1(c / m, mid) << 4);
+	}
+}
+
+/* One block: absmax by kv_max_abs_bits (see encode_q4_v), sanitising only a block that
+ * holds NaN, inf or |x| > 65504. */
 static void nf4_block_v(const float *x, size_t b, const float mid[15], uint8_t *out)
 {
-	vf mv = splat(0.0f);
+	vi mb = {0};
 	size_t i = 0;
-	for (; i + KV_W <= b; i += KV_W) {
-		vf a = vabs(ldf(x + i));
-		mv = sel(a > mv, a, mv);
+	for (; i + KV_W <= b; i += KV_W)
+		mb = kv_max_abs_bits(mb, ldf(x + i));
+	uint32_t bits = kv_hmax_bits(mb);
+	for (; i < b; i++) {
+		uint32_t a;
+		const float f = fabsf(x[i]);
+		memcpy(&a, &f, sizeof(a));
+		bits = a > bits ? a : bits;
 	}
-	float m = hmax(mv, 0.0f);
-	for (; i < b; i++)
-		m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+	const int dirty = bits > KV_LIMIT_BITS;
+	if (dirty) {
+		mb = (vi){0};
+		for (i = 0; i + KV_W <= b; i += KV_W)
+			mb = kv_max_abs_bits(mb, kv_block_sanitize(ldf(x + i)));
+		bits = kv_hmax_bits(mb);
+		for (; i < b; i++) {
+			uint32_t a;
+			const float f = fabsf(aprfs_block_sanitize(x[i]));
+			memcpy(&a, &f, sizeof(a));
+			bits = a > bits ? a : bits;
+		}
+	}
+	const float m = f32_of_bits(bits);
 	memcpy(out, &m, 4);
 	if (m == 0.0f) {
 		memset(out + 4, 0x77, b / 2);
 		return;
 	}
-	for (i = 0; i + 2 * KV_W <= b; i += 2 * KV_W)
-		pack_nibbles(nf4_codes(ldf(x + i) / m, mid),
-			     nf4_codes(ldf(x + i + KV_W) / m, mid), out + 4 + i / 2);
-	for (; i < b; i += 2)
-		out[4 + i / 2] =
-		    (uint8_t)(nf4_code1(x[i] / m, mid) | nf4_code1(x[i + 1] / m, mid) << 4);
+	if (dirty)
+		nf4_codes_block(x, b, m, mid, out + 4, 1);
+	else
+		nf4_codes_block(x, b, m, mid, out + 4, 0);
 }
 
 static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)

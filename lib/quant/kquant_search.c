@@ -1,19 +1,15 @@
 /* kquant_search.c - the non-inline helpers of kquant_search.h: the NaN/inf input rule
  * of the k-quant encoders and the block absmax that picks each sub-block's power-of-two
  * frame. */
-#include <float.h>
 #include <math.h>
 
+#include "../codec.h"
 #include "kquant_search.h"
 
 void kq_sanitize(const float *x, size_t n, float *out)
 {
-	for (size_t i = 0; i < n; i++) {
-		float v = x[i];
-		if (isnan(v))
-			v = 0.0f;
-		out[i] = kq_clamp(v, -FLT_MAX, FLT_MAX);
-	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = aprfs_block_sanitize(x[i]);
 }
 
 float kq_absmax(const float *x, int n)

@@ -57,8 +57,9 @@ static inline float kq_sum32(const float *a)
 	return kq_sum16(b);
 }
 
-/* The input rule of both k-quant encoders: NaN reads as 0 and +-inf as +-FLT_MAX, so the
- * search only ever sees finite values. Copies n values from x into out. */
+/* The input rule of both k-quant encoders (codec.h's aprfs_block_sanitize): NaN reads as
+ * 0, +-inf and anything beyond +-65504 as +-65504, so the search only ever sees values a
+ * finite f16 scale can represent. Copies n values from x into out. */
 void kq_sanitize(const float *x, size_t n, float *out);
 
 /* Largest |x| over n sanitised values (order-free, so no ordering rule is needed). */

@@ -64,18 +64,23 @@ static float get_f32le(const uint8_t *in)
 }
 
 /* n <= B; n < B only for malformed input (the planner falls back to q8 when B does not
- * divide the tensor), and then the missing nibbles stay zero like q4's. */
+ * divide the tensor), and then the missing nibbles stay zero like q4's. Values are
+ * sanitised on the fly (codec.h's aprfs_block_sanitize), for the absmax and the codes
+ * alike, so absmax is finite and at most 65504. */
 static void nf4_encode_block(const float *x, size_t n, size_t bsize, const float mid[15],
 			     uint8_t *out)
 {
 	float m = 0.0f;
-	for (size_t i = 0; i < n; i++)
-		if (fabsf(x[i]) > m)
-			m = fabsf(x[i]);
+	for (size_t i = 0; i < n; i++) {
+		float a = fabsf(aprfs_block_sanitize(x[i]));
+		if (a > m)
+			m = a;
+	}
 	put_f32le(out, m);
 	memset(out + 4, 0, bsize / 2);
 	for (size_t i = 0; i < n; i++) {
-		uint8_t c = m == 0.0f ? NF4_ZERO_CODE : nf4_code(x[i] / m, mid);
+		uint8_t c =
+		    m == 0.0f ? NF4_ZERO_CODE : nf4_code(aprfs_block_sanitize(x[i]) / m, mid);
 		out[4 + i / 2] |= (uint8_t)(c << (4 * (i & 1)));
 	}
 }

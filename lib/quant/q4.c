@@ -1,6 +1,8 @@
 /* q4.c - the APR_Q4 codec: 32-element blocks of 18 bytes, an f16 scale s = maxabs/7 then
  * 16 bytes of 4-bit codes q+8 with q = round(x / s) in [-8, 7] (element 2k in the low
- * nibble of byte k). The tensor's short last block keeps its missing nibbles at zero. */
+ * nibble of byte k). The tensor's short last block keeps its missing nibbles at zero.
+ * A block is sanitised first (codec.h's aprfs_block_sanitize: NaN as 0, +-inf and
+ * beyond +-65504 as +-65504), so s and every decoded value stay finite. */
 #include <math.h>
 #include <string.h>
 
@@ -14,12 +16,13 @@ static float block_maxabs(const float *x, size_t n)
 {
 	float m = 0.0f;
 	for (size_t i = 0; i < n; i++)
-		if (fabsf(x[i]) > m) /* NaN compares false: ignored */
+		if (fabsf(x[i]) > m)
 			m = fabsf(x[i]);
 	return m;
 }
 
-/* Stored as q+8 so the nibble is unsigned; a NaN quotient gives q = 0 (Rust `as i8`). */
+/* Stored as q+8 so the nibble is unsigned; a NaN quotient (0/0 when a subnormal maxabs
+ * makes s = 0) gives q = 0, nibble 8, as Rust's `as i8` makes it. */
 static uint8_t q4_nibble(float x, float s)
 {
 	float q = roundf(x / s);
@@ -31,8 +34,11 @@ static uint8_t q4_nibble(float x, float s)
 
 /* The scale is quantized with the f32 s, not the f16-rounded one the file stores: that is
  * what the upstream writer does, so it is what byte-identical output requires. */
-static void q4_encode_block(const float *x, size_t n, uint8_t *out)
+static void q4_encode_block(const float *raw, size_t n, uint8_t *out)
 {
+	float x[Q4_BLOCK];
+	for (size_t i = 0; i < n; i++)
+		x[i] = aprfs_block_sanitize(raw[i]);
 	float m = block_maxabs(x, n);
 	float s = m == 0.0f ? 1.0f : m / 7.0f;
 	uint16_t h = aprfs_f32_to_f16(s);

@@ -10,9 +10,11 @@
  * mins, [16,144) nibbles. Byte 32c+l of the nibbles holds element 64c+l in its low half
  * and element 64c+32+l in its high half (c = 0..3, l = 0..31).
  *
- * Encoder input rule (kquant_search.h): NaN is read as 0, +-inf as +-FLT_MAX. Scales and
- * mins saturate at 63 * 65504, so d and dmin are always finite f16 values and anything
- * beyond the largest representable magnitude (about 6.2e7) decodes to that magnitude.
+ * Encoder input rule (kquant_search.h, apr-v2.md): NaN is read as 0, +-inf and anything
+ * beyond +-65504 as +-65504, per block and before any scale is chosen, so every decoded
+ * value of the block is finite (|y| stays near 65504) and no other block is affected.
+ * Scales and mins also saturate at 63 * 65504, a second guard that keeps d and dmin
+ * finite f16 values whatever the search returns.
  *
  * Determinism: plain float arithmetic in a fixed order, no fused multiply-add (the build
  * has no -march, so GCC cannot contract; a build adding FMA targets must add

@@ -12,8 +12,10 @@
  * holds l+32 and l+96, qh[l] holds the top two bits of l, l+32, l+64, l+96 at bits 0, 2,
  * 4, 6.
  *
- * Encoder input rule (kquant_search.h): NaN is read as 0, +-inf as +-FLT_MAX; sub-block
- * scales saturate at 128 * 65504 so d is always a finite f16.
+ * Encoder input rule (kquant_search.h, apr-v2.md): NaN is read as 0, +-inf and anything
+ * beyond +-65504 as +-65504, per block and before any scale is chosen, so every decoded
+ * value of the block is finite; sub-block scales also saturate at 128 * 65504 (a second
+ * guard) so d is always a finite f16.
  *
  * Determinism: plain float arithmetic in a fixed order, no fused multiply-add, every sum
  * over a sub-block done by kq_sum16's halving order. */

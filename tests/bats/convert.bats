@@ -58,9 +58,72 @@ setup_file() {
 	done
 }
 
-@test "NaN and inf inside quantized tensors: conversion succeeds and the files are valid" {
-	# the contract leaves the quantized encoding of NaN/inf open; the container must hold
-	cv_check_all "$CV_MODELS/special/nonfinite.safetensors" "$BATS_TEST_TMPDIR/out"
+@test "NaN and inf inside quantized tensors never spread: contract bytes, finite values, other blocks untouched" {
+	local src="$CV_MODELS/special/nonfinite.safetensors" out="$BATS_TEST_TMPDIR/out" v
+	# The reader re-derives the q8/q4/nf4/ternary bytes under the contract's rules for
+	# NaN, +-inf and values beyond +-65504 (q8 scale and ternary alpha over the finite
+	# values, blocks sanitised before their scales are chosen) and fails on any decoded
+	# value that is not a finite binary32, Q4_K/Q6_K included.
+	cv_check_all "$src" "$out"
+	for v in q8 q4 q4k q6k nf4 ternary; do
+		# aprfs' own decoders: every tensor's error statistics are finite numbers (in
+		# f16/bf16, 1e30 rightly overflows to inf)
+		cv_aprfs inspect --json --stats "$src" "$out/model.$v.apr" >"$out/stats.$v.json"
+		timeout 30 python3 - "$out/stats.$v.json" "$v" <<'PY' || return 1
+import json, math, sys
+d = json.load(open(sys.argv[1]))
+bad = [(t["name"], t.get("mse"), t.get("rel_rmse")) for t in d["tensors"]
+       if not all(isinstance(t.get(k), (int, float)) and math.isfinite(t[k])
+                  for k in ("mse", "rel_rmse"))]
+if bad or len(d["tensors"]) != 5:
+    sys.exit("%s: non-finite error statistics: %r" % (sys.argv[2], bad))
+PY
+	done
+	# rows.special is rows.clean with specials in its even rows: every block of it that
+	# holds no NaN, inf or |x| > 65504 has exactly rows.clean's bytes, in every block codec
+	# (Q4_K/Q6_K: one row is one block), and the q8 scale / ternary alpha of the tensors
+	# holding NaN/inf only are those of their finite values.
+	timeout 120 python3 - "$CV_TOOLS" "$src" "$out" <<'PY'
+import math, struct, sys
+sys.path.insert(0, sys.argv[1])
+import apr_reader as R
+src = R.read_source(sys.argv[2])
+sp = R.decode_floats(src["rows.special"].raw(), "F32")
+def blobs(v):
+    data = open("%s/model.%s.apr" % (sys.argv[3], v), "rb").read()
+    c = R.parse_container(data, [])
+    d0 = c["data_offset"]
+    return {e.name: (e.dtype, data[d0 + e.offset:d0 + e.offset + e.size]) for e in c["entries"]}
+errs = []
+for v, dt, be, bb in (("q4", 128, 32, 18), ("q4k", 12, 256, 144), ("q6k", 14, 256, 210),
+                      ("nf4", 130, 64, 36)):
+    b = blobs(v)
+    (da, a), (dc, c) = b["rows.special"], b["rows.clean"]
+    if da != dt or dc != dt or len(a) != len(c) or len(a) != 4096 // be * bb:
+        errs.append("%s: dtypes %d/%d, sizes %d/%d" % (v, da, dc, len(a), len(c)))
+        continue
+    special = differ = 0
+    for k in range(4096 // be):
+        blk = sp[k * be:(k + 1) * be]
+        if any(not math.isfinite(x) or abs(x) > 65504 for x in blk):
+            special += 1
+            differ += a[k * bb:(k + 1) * bb] != c[k * bb:(k + 1) * bb]
+        elif a[k * bb:(k + 1) * bb] != c[k * bb:(k + 1) * bb]:
+            errs.append("%s: block %d holds no special value but differs" % (v, k))
+    if not special or not differ:
+        errs.append("%s: %d special blocks, %d differ: the test data is wrong" % (v, special, differ))
+for name in ("mixed", "one_nan", "all_nonfinite"):
+    xs = R.decode_floats(src[name].raw(), "F32")
+    fin = [abs(x) for x in xs if math.isfinite(x)]
+    s = struct.unpack_from("<f", blobs("q8")[name][1])[0]
+    want = R.f32(max(fin) / 127) if fin and max(fin) > 0 else 1.0
+    if s != want or not math.isfinite(s):
+        errs.append("q8 %s: scale %r, want %r" % (name, s, want))
+    a = struct.unpack_from("<f", blobs("ternary")[name][1])[0]
+    if not (a in R.tern_alphas(xs) and (a == 0) == (not fin)):
+        errs.append("ternary %s: alpha %r, want mean of the finite |x|" % (name, a))
+sys.exit("\n".join(errs) if errs else 0)
+PY
 }
 
 @test "a 257-byte tensor name is refused, a 256-byte one accepted" {

@@ -1,6 +1,8 @@
 /* bench_kernels.c - `make bench`'s kernel figures: one thread, a fixed 64 MiB Gaussian f32
  * tensor, MB/s of f32 input per kernel per ISA this CPU runs, single-thread memcpy of the
- * same buffer beside them, each encoder's relative RMSE and whether its bytes match. */
+ * same buffer beside them, which ISA the default (per-kernel) table picked for each kernel
+ * and which one measured fastest here, each encoder's relative RMSE and whether its bytes
+ * match. The figures justify dispatch.c's preference table. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +51,20 @@ static const char *const names[APRFS_K_COUNT] = {"f32", "f16", "bf16", "q8",	 "q
 		(double)(bytes) / best_ / 1e6;                                                 \
 	})
 
+/* The "picked" and "fastest" columns: the ISA the default table takes kernel kn from, and
+ * the ISA measured fastest here (kn < 0: a composite row). */
+static void print_choice(int kn, const aprfs_kernels *const *tabs, const double *mbs, int nt)
+{
+	if (kn < 0) {
+		printf(" %8s %8s", "-", "-");
+		return;
+	}
+	int f = 0;
+	for (int t = 1; t < nt; t++)
+		f = mbs[t] > mbs[f] ? t : f;
+	printf(" %8s %8s", aprfs_kernels_get()->kisa[kn], tabs[f]->isa);
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? (size_t)atoi(argv[1]) : 64;
@@ -87,14 +103,17 @@ int main(int argc, char **argv)
 	printf("%-16s", "kernel");
 	for (int t = 0; t < nt; t++)
 		printf(" %10s", tabs[t]->isa);
-	printf(" %9s %10s %s\n", "best/sc", "rel.RMSE", "bytes");
+	printf(" %8s %8s %9s %10s %s\n", "picked", "fastest", "best/sc", "rel.RMSE", "bytes");
 
 	const aprfs_kernels *sc = tabs[0];
 	aprfs_qparams p = {aprfs_q8_scale_from_maxabs(sc->maxabs(x, n)), 64};
 	for (int s = APRFS_K_F16; s < APRFS_K_COUNT; s++) {
 		aprfs_qparams q = p;
-		if (s == APRFS_K_TERNARY)
-			q.scale = aprfs_ternary_alpha_from_sum(sc->sumabs(x, n), n);
+		if (s == APRFS_K_TERNARY) {
+			uint64_t nf = 0;
+			double sum = sc->sumabs(x, n, &nf);
+			q.scale = aprfs_ternary_alpha_from_sum(sum, nf);
+		}
 		const aprfs_codec *c = aprfs_codec_find(names[s]);
 		size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &q);
 		double mbs[APRFS_ISA_COUNT] = {0}, best = 0;
@@ -115,6 +134,7 @@ int main(int argc, char **argv)
 			se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
 			sx += (double)x[i] * x[i];
 		}
+		print_choice(APRFS_KN_ENCODE + s, tabs, mbs, nt);
 		printf(" %8.1fx %10.3g %s\n", best / mbs[0], sqrt(se / sx),
 		       same ? "identical" : "DIFFER");
 	}
@@ -122,30 +142,35 @@ int main(int argc, char **argv)
 		aprfs_qparams q = p;
 		sc->encode[s](x, n, &q, ref);
 		printf("decode %-9s", names[s]);
-		double b0 = 0, best = 0;
+		double b0 = 0, best = 0, mbs[APRFS_ISA_COUNT] = {0};
 		for (int t = 0; t < nt; t++) {
 			double m = TIMED(n * 4, tabs[t]->decode[s](ref, n, &q, y));
 			b0 = t ? b0 : m;
 			best = m > best ? m : best;
+			mbs[t] = m;
 			printf(" %10.0f", m);
 		}
+		print_choice(APRFS_KN_DECODE + s, tabs, mbs, nt);
 		printf(" %8.1fx\n", best / b0);
 	}
 	for (size_t i = 0; i < n; i++)
 		h[i] = aprfs_f32_to_bf16(x[i]);
 	const char *misc[] = {"widen bf16", "widen f16",      "maxabs",
 			      "sumabs",	    "bf16->q4 fused", "bf16->q4k fused"};
+	static const int misc_kn[] = {
+	    APRFS_KN_WIDEN_BF16, APRFS_KN_WIDEN_F16, APRFS_KN_MAXABS, APRFS_KN_SUMABS, -1, -1};
 	for (int m = 0; m < 6; m++) {
 		printf("%-16s", misc[m]);
-		double b0 = 0, best = 0;
+		double b0 = 0, best = 0, mbs[APRFS_ISA_COUNT] = {0};
 		for (int t = 0; t < nt; t++) {
 			const aprfs_kernels *k = tabs[t];
 			volatile double sink = 0;
+			uint64_t nf = 0;
 			double v =
 			    m == 0   ? TIMED(n * 4, k->widen_bf16(h, n, y))
 			    : m == 1 ? TIMED(n * 4, k->widen_f16(h, n, y))
 			    : m == 2 ? TIMED(n * 4, sink += k->maxabs(x, n))
-			    : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n))
+			    : m == 3 ? TIMED(n * 4, sink += k->sumabs(x, n, &nf))
 			    : m == 4
 				? TIMED(n * 4, aprfs_encode_src(k, APRFS_K_Q4, APRFS_SRC_BF16,
 								h, n, &p, out))
@@ -154,11 +179,14 @@ int main(int argc, char **argv)
 			(void)sink;
 			b0 = t ? b0 : v;
 			best = v > best ? v : best;
+			mbs[t] = v;
 			printf(" %10.0f", v);
 		}
+		print_choice(misc_kn[m], tabs, mbs, nt);
 		printf(" %8.1fx\n", best / b0);
 	}
-	printf("(fused rows: MB/s of the f32 the bf16 source widens to)\n");
+	printf("(fused rows: MB/s of the f32 the bf16 source widens to, with that column's\n"
+	       " widen bf16 and encoder)\n");
 	free(x);
 	free(y);
 	free(ref);

@@ -15,7 +15,10 @@ With --source (X.safetensors or X.safetensors.index.json) also, per tensor:
   (b) decoded values within the scheme's precision of the source;
   (c) the byte-exact encoding re-derived in Python for f32/f16/bf16/q8/q4/nf4/ternary and
       pass-through tensors (tensors above --exact-limit elements, default 300000, get only
-      the statistical checks of (b) for the schemes where (b) is not itself exact).
+      the statistical checks of (b) for the schemes where (b) is not itself exact),
+      sources holding NaN, +-inf or values beyond +-65504 included (the contract's rules:
+      q8/ternary statistics over the finite values, block codecs sanitise each block);
+  (d) every decoded value of a quantized tensor is a finite binary32.
 --tolerance-check skips (c): only the precision checks of (b) are done.
 --root DIR: also check that metadata "source" is SOURCE's path relative to DIR.
 
@@ -147,6 +150,38 @@ def rhaz(v):
     if v >= 0:
         return int(v + 0.5)
     return -int(-v + 0.5)
+
+
+def qcode(v, lo, hi):
+    """clamp(round(v), lo, hi) of a binary32 quotient; NaN is 0 (the contract: a NaN
+    quotient encodes as the zero code), +-inf clamp."""
+    if math.isnan(v):
+        return 0
+    return max(lo, min(hi, rhaz(max(lo - 1.0, min(hi + 1.0, v)))))
+
+
+def fdiv(x, s):
+    """binary32 x / s with IEEE semantics (Python raises on a zero divisor)."""
+    if s == 0:
+        if x == 0 or math.isnan(x):
+            return float("nan")
+        return math.copysign(float("inf"), x) * math.copysign(1.0, s)
+    return x / s
+
+
+BLOCK_LIMIT = 65504.0
+
+
+def sanitize(x):
+    """The block codecs' input rule (q4, nf4, Q4_K, Q6_K): NaN reads as 0, +-inf and
+    anything beyond +-65504 as +-65504."""
+    if math.isnan(x):
+        return 0.0
+    return max(-BLOCK_LIMIT, min(BLOCK_LIMIT, x))
+
+
+def finite_abs(xs):
+    return [abs(x) for x in xs if math.isfinite(x)]
 
 
 def decode_floats(raw, st_dtype):
@@ -612,11 +647,16 @@ def dec_q6k(b, n):
 # ---------------------------------------------------------------- encoders (byte-exact)
 
 
+def q8_scale(xs):
+    """f32(maxabs / 127) over the finite values (1.0 if that maxabs is 0)."""
+    m = max(finite_abs(xs), default=0.0)
+    return f32(m / 127.0) if m > 0 else 1.0
+
+
 def enc_q8(xs):
-    m = max((abs(x) for x in xs), default=0.0)
-    s = f32(m / 127.0) if m > 0 else 1.0
+    s = q8_scale(xs)
     qs = f32_list([x / s for x in xs])
-    q = array("b", [max(-127, min(127, rhaz(v))) for v in qs])
+    q = array("b", [qcode(v, -127, 127) for v in qs])
     return struct.pack("<f", s) + q.tobytes()
 
 
@@ -624,11 +664,11 @@ def enc_q4(xs):
     out = bytearray()
     n = len(xs)
     for i in range(0, n, 32):
-        blk = xs[i:i + 32]
+        blk = [sanitize(x) for x in xs[i:i + 32]]
         m = max(abs(x) for x in blk)
         s = f32(m / 7.0) if m > 0 else 1.0
-        qs = f32_list([x / s for x in blk])
-        codes = [max(-8, min(7, rhaz(v))) + 8 for v in qs]
+        qs = f32_list([fdiv(x, s) for x in blk])
+        codes = [qcode(v, -8, 7) + 8 for v in qs]
         # short last block: "zero-filled" read byte-wise: the missing nibbles are 0.
         # (The contract could also be read as zero-filled input, x = 0 -> code 8; aprfs
         # writes 0 nibbles, and so does this reader's reference encoding.)
@@ -653,11 +693,11 @@ def enc_nf4(xs, B):
     mids = nf4_mids()
     out = bytearray()
     for i in range(0, len(xs), B):
-        blk = xs[i:i + B]
+        blk = [sanitize(x) for x in xs[i:i + B]]
         a = max(abs(x) for x in blk)
         if a == 0:
             codes = [7] * B
-        else:
+        else:  # a > 0 and |x| <= a: the quotient is never NaN
             codes = [bisect_left(mids, v) for v in f32_list([x / a for x in blk])]
         out += struct.pack("<f", a)
         out += bytes(codes[2 * k] | codes[2 * k + 1] << 4 for k in range(B // 2))
@@ -665,22 +705,24 @@ def enc_nf4(xs, B):
 
 
 def tern_alphas(xs):
-    """f32(mean|x|) with the sum accumulated in double: sequentially (as a C loop does)
-    and exactly (math.fsum); an implementation may land on either."""
-    n = len(xs)
+    """f32(mean|x|) over the finite elements (sum of finite |x| / their count, 0 if
+    none), the sum accumulated in double: sequentially (as a C loop does) and exactly
+    (math.fsum); an implementation may land on either."""
+    a = finite_abs(xs)
+    n = len(a)
     if not n:
         return (0.0,)
     seq = 0.0
-    for x in xs:
-        seq += abs(x)
-    return (f32(seq / n), f32(math.fsum(abs(x) for x in xs) / n))
+    for x in a:
+        seq += x
+    return (f32(seq / n), f32(math.fsum(a) / n))
 
 
 def enc_ternary(xs, alpha):
     if alpha == 0:
         trits = [0] * len(xs)
     else:
-        trits = [max(-1, min(1, rhaz(v))) for v in f32_list([x / alpha for x in xs])]
+        trits = [qcode(v, -1, 1) for v in f32_list([x / alpha for x in xs])]
     codes = [(0, 1, 2)[t] for t in trits]  # index -1 -> 2
     codes += [0] * (-len(codes) % 4)
     body = bytes(codes[k] | codes[k + 1] << 2 | codes[k + 2] << 4 | codes[k + 3] << 6
@@ -756,8 +798,7 @@ def check_tensor(e, st, blob, ctx, errs):
         return
     xs = decode_floats(raw, st.dtype)
     n = len(xs)
-    finite = all(math.isfinite(x) for x in xs)
-    exact = ctx["exact"] and n <= ctx["exact_limit"] and finite
+    exact = ctx["exact"] and n <= ctx["exact_limit"]
     d = e.dtype
     if d == DT_F32:
         if st.dtype == "F32":
@@ -788,20 +829,33 @@ def check_tensor(e, st, blob, ctx, errs):
                 errs.append("%s: %s element %d is %04x, round-to-nearest-even of %r is %04x"
                             % (name, DTYPE_NAMES[d], i, got, xs[i], exp))
         return
-    if not finite:
-        # the contract does not define the quantized encoding of NaN/inf: nothing to check
-        # beyond the container (size, extents) already checked
-        NOTES.append("%s: source holds NaN/inf; %s values not checked"
-                     % (name, DTYPE_NAMES[d]))
-        return
+    # Non-finite and out-of-range values never spread (the contract): q8 and ternary take
+    # their statistic over the finite values only; the block codecs read NaN as 0 and
+    # clamp to +-65504 before choosing a block's scales. So NaN/inf in the source never
+    # make a decoded value non-finite (as binary32, what readers compute in).
+    ys_all = decode_any(e, blob, ctx["nf4_b"])
+    if d == DT_Q8 and n and not math.isfinite(f32(127 * struct.unpack_from("<f", blob)[0])):
+        # finite data near FLT_MAX: s = f32(maxabs/127) can round up so that s*127
+        # overflows binary32; that follows from the contract's q8 rule, not from NaN/inf
+        NOTES.append("%s: q8 scale * 127 overflows binary32" % name)
+        ys_all = None
+    if ys_all is not None:
+        bad = [i for i, y in enumerate(ys_all) if not math.isfinite(f32(y))]
+        if bad:
+            errs.append("%s: %s decodes to %d non-finite values (first element %d, source "
+                        "%r)" % (name, DTYPE_NAMES[d], len(bad), bad[0], xs[bad[0]]))
+            return
     if d == DT_Q8:
         ys, s = dec_q8(blob, n)
-        m = max((abs(x) for x in xs), default=0.0)
-        want_s = f32(m / 127.0) if m > 0 else 1.0
+        want_s = q8_scale(xs)
         if s != want_s:
-            errs.append("%s: q8 scale %r, want f32(maxabs/127) = %r" % (name, s, want_s))
+            errs.append("%s: q8 scale %r, want f32(maxabs of the finite values/127) = %r"
+                        % (name, s, want_s))
         bound = s / 2 * (1 + 1e-5) + 1e-30
-        bad = [i for i in range(n) if abs(xs[i] - ys[i]) > bound]
+        # +-inf encode as +-127, NaN as 0; the finite values within s/2
+        want_y = [x if math.isfinite(x) else 0.0 if math.isnan(x) else
+                  math.copysign(127 * s, x) for x in xs]
+        bad = [i for i in range(n) if not abs(want_y[i] - ys[i]) <= bound]
         if bad:
             i = bad[0]
             errs.append("%s: q8 error %g > s/2 = %g at %d elements (first %d: %r -> %r)"
@@ -813,8 +867,11 @@ def check_tensor(e, st, blob, ctx, errs):
                         "(got %d, want %d; x = %r)" % (name, i, blob[i], want_b[i],
                                                        xs[i - 4] if i >= 4 else None))
         return
+    if d in (DT_Q4, DT_NF4, DT_Q4K, DT_Q6K):
+        xs = [sanitize(x) for x in xs]  # what the block codecs quantize (a no-op on
+        # finite values within +-65504)
     if d == DT_Q4:
-        ys = dec_q4(blob, n)
+        ys = ys_all
         nbad = 0
         first = None
         for bi in range(0, n, 32):
@@ -846,7 +903,7 @@ def check_tensor(e, st, blob, ctx, errs):
         return
     if d == DT_NF4:
         B = ctx["nf4_b"]
-        ys = dec_nf4(blob, n, B)
+        ys = ys_all
         if exact:
             want_b = enc_nf4(xs, B)
             # the byte-exact match is the stronger check; the RMSE bound is calibrated on
@@ -865,16 +922,20 @@ def check_tensor(e, st, blob, ctx, errs):
         ys, a = dec_ternary(blob, n)
         refs = tern_alphas(xs)
         if a not in refs:
-            errs.append("%s: ternary alpha %r, want f32(mean|x|) = %r" % (name, a, refs[-1]))
+            errs.append("%s: ternary alpha %r, want f32(mean of the finite |x|) = %r"
+                        % (name, a, refs[-1]))
+        # the error statistics are about the finite values
+        fin = [i for i in range(n) if math.isfinite(xs[i])]
+        xf, yf = [xs[i] for i in fin], [ys[i] for i in fin]
         if exact:
             want_b = enc_ternary(xs, a)
-            check_rmse(name, d, xs, ys, errs if blob != want_b else None)
+            check_rmse(name, d, xf, yf, errs if blob != want_b else None)
             if blob != want_b:
                 i = first_diff(blob, want_b, 1)
                 errs.append("%s: ternary trits differ from clamp(round(x/alpha)) at byte %d "
                             "(got %02x, want %02x)" % (name, i, blob[i], want_b[i]))
         else:
-            check_rmse(name, d, xs, ys, errs)
+            check_rmse(name, d, xf, yf, errs)
         return
     if d == DT_Q4K:
         for i in range(n // 256):
@@ -882,7 +943,7 @@ def check_tensor(e, st, blob, ctx, errs):
             if (dd & 0x7C00) == 0x7C00 or (dm & 0x7C00) == 0x7C00:
                 errs.append("%s: q4k block %d has a non-finite d/dmin" % (name, i))
                 return
-        check_rmse(name, d, xs, dec_q4k(blob, n), errs)
+        check_rmse(name, d, xs, ys_all, errs)
         return
     if d == DT_Q6K:
         for i in range(n // 256):
@@ -890,7 +951,7 @@ def check_tensor(e, st, blob, ctx, errs):
             if (dd & 0x7C00) == 0x7C00:
                 errs.append("%s: q6k block %d has a non-finite d" % (name, i))
                 return
-        check_rmse(name, d, xs, dec_q6k(blob, n), errs)
+        check_rmse(name, d, xs, ys_all, errs)
         return
     errs.append("%s: unexpected dtype %s" % (name, DTYPE_NAMES[d]))
 

@@ -14,9 +14,12 @@ writes
                                   case-insensitively or in UTF-16
   OUTDIR/special16.safetensors    F16 source with inf, NaN, subnormals and bf16 ties
   OUTDIR/specialbf.safetensors    BF16 source with values beyond the f16 range and f16 ties
-  OUTDIR/nonfinite.safetensors    F32 tensors big enough to be quantized holding NaN and inf
-                                  (the contract does not define their quantized encoding;
-                                  conversion must still succeed or fail cleanly)
+  OUTDIR/nonfinite.safetensors    F32 tensors big enough to be quantized holding NaN, +-inf,
+                                  +-1e30 and values just beyond +-65504 (the contract:
+                                  they never spread beyond their own block): "mixed",
+                                  "one_nan", "all_nonfinite", and "rows.special" [16, 256]
+                                  whose even rows hold specials (one row = one Q4_K/Q6_K
+                                  block) beside "rows.clean", the same values without them
   OUTDIR/escaped.safetensors      names with quotes, backslashes, tabs and non-ASCII, the
                                   header \\u-escaped (surrogate pairs); rawnames: the same raw
   OUTDIR/longname.safetensors     a tensor name of 257 bytes (the contract allows 256)
@@ -152,8 +155,24 @@ def special(out):
     v[5], v[100], v[2000] = float("nan"), float("inf"), float("-inf")
     w = gauss(n, 0.02, 17)
     w[33] = float("nan")
+    nan, inf = float("nan"), float("inf")
+    above = 65504.0 + 2.0 ** -8  # the next binary32 after 65504
+    specials = {0: {17: inf}, 2: {3: nan, 200: -nan}, 4: {0: -inf}, 6: {40: 1e30, 41: -1e30},
+                8: {5: above, 77: -above, 255: 65520.0, 128: -65505.0},
+                10: {k: nan for k in range(256)},
+                12: {k: (inf if k % 2 else -inf) for k in range(256)},
+                14: {9: nan, 10: inf, 11: -1e30, 12: -3e38, 250: -inf}}
+    clean = gauss(n, 0.02, 18)
+    rows = list(clean)
+    for r, vals in specials.items():
+        for k, x in vals.items():
+            rows[256 * r + k] = x
     write_st(os.path.join(out, "nonfinite.safetensors"),
-             [("mixed", "F32", [64, 64], f32s(v)), ("one_nan", "F32", [64, 64], f32s(w))])
+             [("mixed", "F32", [64, 64], f32s(v)), ("one_nan", "F32", [64, 64], f32s(w)),
+              ("all_nonfinite", "F32", [64, 64],
+               f32s([(nan, inf, -inf, -nan)[k % 4] for k in range(n)])),
+              ("rows.special", "F32", [16, 256], f32s(rows)),
+              ("rows.clean", "F32", [16, 256], f32s(clean))])
     # names that need JSON escapes, written once raw and once \\u-escaped
     names = ("q\"uote", "back\\slash", "tab\there", "\u00e9t\u00e9", "\U0001d538.bias",
              "slash/and.dot")

@@ -1,6 +1,7 @@
 /* test_codecs.c - unit tests of the scalar reference codecs (f32, f16, bf16, q8, q4, nf4,
  * ternary), half.c's conversions (exhaustively against F16C when the CPU has it) and
  * codec.c's registry, sizes and statistics. Expected bytes are worked out by hand. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "half.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -204,10 +206,24 @@ __attribute__((target("f16c"))) static void test_f16c_all(void)
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C instructions and the OS saving the YMM registers they use (CPUID leaf 1 ECX bits
+ * 29 F16C, 27 OSXSAVE, 28 AVX; XCR0 bits 1 and 2): what both GCC and clang can ask. */
+static int cpu_has_f16c(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || (c & 0x38000000u) != 0x38000000u)
+		return 0;
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 6) == 6;
+}
+#endif
+
 static void test_f16c(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	if (__builtin_cpu_supports("f16c")) {
+	if (cpu_has_f16c()) {
 		test_f16c_all();
 		return;
 	}
@@ -222,27 +238,43 @@ static void test_maxabs(void)
 	const float a[] = {1.0f, -3.0f, NAN, 2.0f};
 	const float b[] = {NAN, -NAN};
 	const float c[] = {-INFINITY, 1.0f};
+	const float d[] = {INFINITY, -INFINITY, NAN};
+	const float e[] = {-FLT_MAX, INFINITY, 1e30f};
 	CHECK(aprfs_stat_maxabs_ref(a, 4) == 3.0f, "in %s", __func__);
 	CHECK(aprfs_stat_maxabs_ref(b, 2) == 0.0f, "NaN must be ignored");
-	CHECK(isinf(aprfs_stat_maxabs_ref(c, 2)), "inf counts");
+	CHECK(aprfs_stat_maxabs_ref(c, 2) == 1.0f, "inf must be ignored: %g",
+	      aprfs_stat_maxabs_ref(c, 2));
+	CHECK(aprfs_stat_maxabs_ref(d, 3) == 0.0f, "no finite value: 0");
+	CHECK(aprfs_stat_maxabs_ref(e, 3) == FLT_MAX, "the largest finite value counts");
 	CHECK(aprfs_stat_maxabs_ref(a, 0) == 0.0f, "in %s", __func__);
+}
+
+static double sumabs(const float *x, size_t n, uint64_t *count)
+{
+	*count = 0;
+	return aprfs_stat_sumabs_ref(x, n, count);
 }
 
 static void test_sumabs(void)
 {
 	const float a[] = {1.0f, -2.0f, NAN};
-	const float b[] = {1.0f, INFINITY};
-	CHECK(aprfs_stat_sumabs_ref(a, 3) == 3.0, "NaN adds nothing");
-	CHECK(isinf(aprfs_stat_sumabs_ref(b, 2)), "in %s", __func__);
-	CHECK(aprfs_stat_sumabs_ref(a, 0) == 0.0, "in %s", __func__);
+	const float b[] = {1.0f, INFINITY, -INFINITY, -0.5f};
+	uint64_t cnt;
+	CHECK(sumabs(a, 3, &cnt) == 3.0 && cnt == 2, "NaN adds nothing and is not counted");
+	CHECK(sumabs(b, 4, &cnt) == 1.5 && cnt == 2, "inf adds nothing and is not counted");
+	CHECK(sumabs(a, 0, &cnt) == 0.0 && cnt == 0, "in %s", __func__);
+	cnt = 5; /* the count is added to, so per-span calls accumulate */
+	CHECK(aprfs_stat_sumabs_ref(a, 3, &cnt) == 3.0 && cnt == 7, "count accumulates: %llu",
+	      (unsigned long long)cnt);
+	const float big[] = {FLT_MAX, FLT_MAX, FLT_MAX};
+	CHECK(sumabs(big, 3, &cnt) == 3.0 * FLT_MAX && cnt == 3, "finite extremes count");
 
 	/* Lane order: 2^53 in lane 0, 1 in lanes 1 and 9. Lane 1 + lane 9 = 2 first, so
 	 * the total is 2^53 + 2; summing in element order would lose both ones. */
 	float c[10] = {0};
 	c[0] = 0x1p53f;
 	c[1] = c[9] = 1.0f;
-	CHECK(aprfs_stat_sumabs_ref(c, 10) == 0x1p53 + 2.0, "%.17g",
-	      aprfs_stat_sumabs_ref(c, 10));
+	CHECK(sumabs(c, 10, &cnt) == 0x1p53 + 2.0 && cnt == 10, "%.17g", sumabs(c, 10, &cnt));
 
 	/* Stride within a lane: lane 0 is 2^60 then 255 ones, each lost (ulp 256); lanes
 	 * 1..15 hold 256 each and are added exactly: 2^60 + 15 * 256. */
@@ -250,8 +282,7 @@ static void test_sumabs(void)
 	for (size_t i = 0; i < 16 * 256; i++)
 		d[i] = (i & 1) ? -1.0f : 1.0f;
 	d[0] = 0x1p60f;
-	CHECK(aprfs_stat_sumabs_ref(d, 16 * 256) == 0x1p60 + 3840.0, "%.17g",
-	      aprfs_stat_sumabs_ref(d, 16 * 256));
+	CHECK(sumabs(d, 16 * 256, &cnt) == 0x1p60 + 3840.0, "%.17g", sumabs(d, 16 * 256, &cnt));
 }
 
 static void test_scale_helpers(void)
@@ -261,7 +292,7 @@ static void test_scale_helpers(void)
 	CHECK(aprfs_q8_scale_from_maxabs(63.5f) == 0.5f, "in %s", __func__);
 	CHECK(aprfs_q8_scale_from_maxabs(1.0f) == 1.0f / 127.0f, "in %s", __func__);
 	CHECK(aprfs_ternary_alpha_from_sum(6.0, 4) == 1.5f, "in %s", __func__);
-	CHECK(aprfs_ternary_alpha_from_sum(5.0, 0) == 0.0f, "in %s", __func__);
+	CHECK(aprfs_ternary_alpha_from_sum(5.0, 0) == 0.0f, "no finite element: alpha 0");
 	CHECK(aprfs_ternary_alpha_from_sum(1.0, 3) == (float)(1.0 / 3.0), "in %s", __func__);
 }
 
@@ -470,12 +501,12 @@ static void test_nf4_vectors(void)
 	    -1.0f,
 	    nextafterf(mid7, 1.0f),
 	    nextafterf(mid0, 0.0f),
-	    -INFINITY, /* absmax inf */
+	    -INFINITY, /* -inf reads as -65504: absmax 65504 */
 	};
 	const uint8_t want[30] = {
 	    0x00, 0x00, 0x80, 0x3f, 0x0f, 0xc7, 0x00, 0x00, 0x00, 0x00,
 	    0x77, 0x77, 0x00, 0x00, 0x80, 0x3f, 0x7f, 0x70, 0x00, 0x00,
-	    0x00, 0x3f, 0x07, 0x7c, 0x00, 0x00, 0x80, 0x7f, 0x77, 0x77,
+	    0x00, 0x3f, 0x07, 0x7c, 0x00, 0xe0, 0x7f, 0x47, 0x77, 0x07,
 	};
 	uint8_t out[30];
 	memset(out, 0xaa, sizeof(out));
@@ -520,6 +551,276 @@ static void test_ternary_vectors(void)
 	const uint8_t bad = 0xff; /* code 3 is never written; reads as 0 */
 	aprfs_codec_ternary.decode(&bad, 4, &p, y);
 	CHECK(y[0] == 0.0f && y[3] == 0.0f, "in %s", __func__);
+}
+
+/* ---- non-finite and out-of-range values: they never spread (apr-v2.md) ---- */
+
+/* The contract's input rule of the block codecs, written out here independently of
+ * codec.h: NaN reads as 0, +-inf and anything beyond +-65504 as +-65504. */
+static float contract_sanitize(float v)
+{
+	if (isnan(v))
+		return 0.0f;
+	return v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v;
+}
+
+enum {
+	SP_NAN,	    /* NaNs of both signs */
+	SP_PINF,    /* one +inf */
+	SP_NINF,    /* one -inf */
+	SP_BIG,	    /* +-1e30 */
+	SP_ABOVE,   /* the floats just beyond +-65504, and 65520 (f16's overflow tie) */
+	SP_ALL_NAN, /* a block of NaN only */
+	SP_ALL_INF, /* a block of +-inf only */
+	SP_MIX,	    /* all of it at once, FLT_MAX too */
+	SP_COUNT
+};
+static const char *const sp_names[SP_COUNT] = {"NaN",	 "+inf",    "-inf",    "+-1e30",
+					       ">65504", "all NaN", "all inf", "mixed"};
+
+/* Put special values of one kind into the len (>= 4) elements at b. */
+static void sp_inject(float *b, size_t len, int kind)
+{
+	const float above = nextafterf(65504.0f, INFINITY);
+	switch (kind) {
+	case SP_NAN:
+		b[1] = NAN;
+		b[len - 1] = -NAN;
+		break;
+	case SP_PINF: b[len / 2] = INFINITY; break;
+	case SP_NINF: b[0] = -INFINITY; break;
+	case SP_BIG:
+		b[2] = 1e30f;
+		b[3] = -1e30f;
+		break;
+	case SP_ABOVE:
+		b[0] = above;
+		b[1] = -above;
+		b[len - 1] = 65520.0f;
+		break;
+	case SP_ALL_NAN:
+		for (size_t i = 0; i < len; i++)
+			b[i] = i & 1 ? -NAN : NAN;
+		break;
+	case SP_ALL_INF:
+		for (size_t i = 0; i < len; i++)
+			b[i] = i & 1 ? -INFINITY : INFINITY;
+		break;
+	default:
+		b[0] = NAN;
+		b[1] = INFINITY;
+		b[2] = -1e30f;
+		b[3] = -65505.0f;
+		b[len - 1] = -FLT_MAX;
+		break;
+	}
+}
+
+static int all_finite(const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(y[i]))
+			return 0;
+	return 1;
+}
+
+/* One block codec (q4, nf4): a Gaussian tensor of whole blocks (plus, for q4, a short last
+ * block), once clean and once with block sb holding specials. Every decoded value is
+ * finite; every other block's bytes and decoded values are exactly the clean tensor's;
+ * and the special tensor encodes exactly as its sanitised copy, i.e. the rule is applied
+ * before the scale is chosen and to the codes alike. */
+static void check_block_isolation(const aprfs_codec *c, const aprfs_qparams *p, size_t n)
+{
+	size_t be = aprfs_codec_block_elems(c, p), bb = aprfs_codec_block_bytes(c, p);
+	size_t nb = (n + be - 1) / be, sz = nb * bb;
+	float *clean = malloc(n * sizeof(float)), *dirty = malloc(n * sizeof(float));
+	float *san = malloc(n * sizeof(float));
+	float *yc = malloc(n * sizeof(float)), *yd = malloc(n * sizeof(float));
+	uint8_t *ec = malloc(sz), *ed = malloc(sz), *es = malloc(sz);
+	fill_gauss(clean, n, 99 + n);
+	c->encode(clean, n, p, ec);
+	c->decode(ec, n, p, yc);
+	const size_t sbs[] = {0, nb / 2, nb - 1};
+	for (int kind = 0; kind < SP_COUNT; kind++) {
+		for (size_t k = 0; k < 3; k++) {
+			size_t sb = sbs[k], at = sb * be, len = n - at < be ? n - at : be;
+			memcpy(dirty, clean, n * sizeof(float));
+			sp_inject(dirty + at, len, kind);
+			memset(ed, 0xa5, sz);
+			c->encode(dirty, n, p, ed);
+			c->decode(ed, n, p, yd);
+			size_t other = 0, othery = 0;
+			for (size_t b = 0; b < nb; b++)
+				other += b != sb && memcmp(ec + b * bb, ed + b * bb, bb) != 0;
+			for (size_t i = 0; i < n; i++)
+				othery += (i < at || i >= at + len) &&
+					  bits_of(yc[i]) != bits_of(yd[i]);
+			CHECK(all_finite(yd, n), "%s B=%u %s in block %zu: non-finite decode",
+			      c->name, p->nf4_block, sp_names[kind], sb);
+			CHECK(other == 0 && othery == 0,
+			      "%s %s in block %zu changed %zu other blocks, %zu other values",
+			      c->name, sp_names[kind], sb, other, othery);
+			for (size_t i = 0; i < n; i++)
+				san[i] = contract_sanitize(dirty[i]);
+			c->encode(san, n, p, es);
+			CHECK(memcmp(es, ed, sz) == 0,
+			      "%s B=%u %s in block %zu: not encoded as its sanitised copy",
+			      c->name, p->nf4_block, sp_names[kind], sb);
+			/* The special block itself: NaN decodes to 0, +-inf to the block's
+			 * extreme with its sign. */
+			if (kind == SP_NAN)
+				CHECK(yd[at + 1] == 0.0f && yd[at + len - 1] == 0.0f,
+				      "%s NaN decodes to %g, %g", c->name, yd[at + 1],
+				      yd[at + len - 1]);
+			if (kind == SP_PINF || kind == SP_NINF) {
+				size_t pos = kind == SP_PINF ? at + len / 2 : at;
+				float big = 0.0f;
+				for (size_t i = at; i < at + len; i++)
+					big = fmaxf(big, fabsf(yd[i]));
+				CHECK(fabsf(yd[pos]) == big && big > 60000.0f &&
+					  (yd[pos] > 0) == (kind == SP_PINF),
+				      "%s %s decodes to %g (block max %g)", c->name,
+				      sp_names[kind], yd[pos], big);
+			}
+			if (kind == SP_ALL_NAN)
+				for (size_t i = at; i < at + len; i++)
+					CHECK(yd[i] == 0.0f, "%s all-NaN block decodes to %g",
+					      c->name, yd[i]);
+		}
+	}
+	free(clean);
+	free(dirty);
+	free(san);
+	free(yc);
+	free(yd);
+	free(ec);
+	free(ed);
+	free(es);
+}
+
+/* Hand-worked: a q4 block with +inf and -1e30 next to small values has the scale of a
+ * block whose maximum is 65504 (f16(65504/7) = 0x7092 = 9360): +inf is code 7 + 8 = 15,
+ * -1e30 code -7 + 8 = 1 (they read as +-65504, so never -8), and they decode to +-65520;
+ * 1.0 and NaN are code 8; a NaN-only block is the all-zero block (scale 1, nibbles 8). */
+static void test_q4_specials_vectors(void)
+{
+	float x[64] = {INFINITY, 1.0f, -1e30f, NAN};
+	for (int i = 32; i < 64; i++)
+		x[i] = NAN;
+	uint8_t out[36];
+	aprfs_codec_q4.encode(x, 64, NULL, out);
+	CHECK(out[0] == 0x92 && out[1] == 0x70, "q4 inf block scale %02x%02x", out[1], out[0]);
+	CHECK(out[2] == 0x8f && out[3] == 0x81, "q4 inf block codes %02x %02x", out[2], out[3]);
+	CHECK(out[18] == 0x00 && out[19] == 0x3c && out[20] == 0x88 && out[35] == 0x88,
+	      "q4 NaN block %02x%02x %02x", out[19], out[18], out[20]);
+	float y[64];
+	aprfs_codec_q4.decode(out, 64, NULL, y);
+	CHECK(y[0] == 65520.0f && y[2] == -65520.0f && y[1] == 0.0f && y[3] == 0.0f,
+	      "q4 inf block decodes to %g %g %g %g", y[0], y[1], y[2], y[3]);
+}
+
+/* q8: the scale is maxabs of the finite values / 127, +-inf encode as +-127, NaN as 0,
+ * and every other element's code is what it is without the specials. */
+static void test_q8_specials(void)
+{
+	enum { N = 1000 };
+	float clean[N], x[N], y[N];
+	uint8_t ec[N], ed[N];
+	fill_gauss(clean, N, 4242);
+	clean[10] = clean[500] = clean[900] = clean[901] = 0.0f;
+	memcpy(x, clean, sizeof(x));
+	x[10] = INFINITY;
+	x[500] = -INFINITY;
+	x[900] = NAN;
+	x[901] = -NAN;
+	float m = aprfs_stat_maxabs_ref(x, N);
+	CHECK(m == aprfs_stat_maxabs_ref(clean, N) && isfinite(m) && m > 2.0f,
+	      "q8 maxabs with specials %g", m);
+	aprfs_qparams p = {.scale = aprfs_q8_scale_from_maxabs(m)};
+	CHECK(isfinite(p.scale) && p.scale == m / 127.0f, "q8 scale %g", p.scale);
+	aprfs_codec_q8.encode(clean, N, &p, ec);
+	aprfs_codec_q8.encode(x, N, &p, ed);
+	CHECK(ed[10] == 127 && ed[500] == 0x81 && ed[900] == 0 && ed[901] == 0,
+	      "q8 specials code %02x %02x %02x %02x", ed[10], ed[500], ed[900], ed[901]);
+	size_t other = 0;
+	for (size_t i = 0; i < N; i++)
+		other += i != 10 && i != 500 && ed[i] != ec[i];
+	CHECK(other == 0, "q8: %zu other codes changed", other);
+	aprfs_codec_q8.decode(ed, N, &p, y);
+	CHECK(all_finite(y, N) && y[10] == 127.0f * p.scale && y[900] == 0.0f,
+	      "q8 decode of specials %g %g", y[10], y[900]);
+
+	/* No finite value but 0: scale 1, so +-inf still saturate and NaN is 0. */
+	const float z[4] = {INFINITY, -INFINITY, NAN, 0.0f};
+	p.scale = aprfs_q8_scale_from_maxabs(aprfs_stat_maxabs_ref(z, 4));
+	aprfs_codec_q8.encode(z, 4, &p, ed);
+	CHECK(p.scale == 1.0f && ed[0] == 127 && ed[1] == 0x81 && ed[2] == 0 && ed[3] == 0,
+	      "q8 all-special tensor: scale %g codes %02x %02x %02x", p.scale, ed[0], ed[1],
+	      ed[2]);
+}
+
+/* ternary: alpha = sum of the finite |x| / their count (exact here: quarter integers);
+ * +inf is +1, -inf -1, NaN 0, and the other trits are the clean tensor's. */
+static void test_ternary_specials(void)
+{
+	enum { N = 999 };
+	float x[N], clean[N];
+	double sum = 0;
+	uint64_t want_n = 0;
+	for (int i = 0; i < N; i++)
+		clean[i] = x[i] = (float)(i % 17 - 8) / 4.0f;
+	x[3] = INFINITY;
+	x[400] = -INFINITY;
+	x[401] = NAN;
+	x[998] = -NAN;
+	for (int i = 0; i < N; i++)
+		if (isfinite(x[i])) {
+			sum += fabs(x[i]);
+			want_n++;
+		}
+	uint64_t cnt = 0;
+	double got = aprfs_stat_sumabs_ref(x, N, &cnt);
+	float alpha = aprfs_ternary_alpha_from_sum(got, cnt);
+	CHECK(cnt == want_n && cnt == N - 4 && got == sum, "ternary finite sum %g count %llu",
+	      got, (unsigned long long)cnt);
+	CHECK(alpha == (float)(sum / (double)want_n) && isfinite(alpha) && alpha > 0.0f,
+	      "ternary alpha %g over the finite values", alpha);
+	aprfs_qparams p = {.scale = alpha};
+	uint8_t ec[250], ed[250];
+	aprfs_codec_ternary.encode(clean, N, &p, ec);
+	aprfs_codec_ternary.encode(x, N, &p, ed);
+	unsigned t3 = (ed[0] >> 6) & 3, t400 = ed[100] & 3, t401 = (ed[100] >> 2) & 3,
+		 t998 = (ed[249] >> 4) & 3;
+	CHECK(t3 == 1 && t400 == 2 && t401 == 0 && t998 == 0,
+	      "ternary specials trits %u %u %u %u", t3, t400, t401, t998);
+	size_t other = 0;
+	for (size_t i = 0; i < N; i++) {
+		unsigned a = (ec[i / 4] >> (2 * (i % 4))) & 3,
+			 b = (ed[i / 4] >> (2 * (i % 4))) & 3;
+		other += i != 3 && i != 400 && i != 401 && i != 998 && a != b;
+	}
+	CHECK(other == 0, "ternary: %zu other trits changed", other);
+
+	/* No finite element: alpha 0, every trit 0. */
+	const float z[5] = {NAN, INFINITY, -INFINITY, -NAN, INFINITY};
+	cnt = 0;
+	got = aprfs_stat_sumabs_ref(z, 5, &cnt);
+	p.scale = aprfs_ternary_alpha_from_sum(got, cnt);
+	aprfs_codec_ternary.encode(z, 5, &p, ed);
+	CHECK(cnt == 0 && p.scale == 0.0f && ed[0] == 0 && ed[1] == 0,
+	      "ternary all-special: count %llu alpha %g", (unsigned long long)cnt, p.scale);
+}
+
+static void test_specials(void)
+{
+	test_q4_specials_vectors();
+	test_q8_specials();
+	test_ternary_specials();
+	const aprfs_qparams nb64 = {.nf4_block = 64}, nb6 = {.nf4_block = 6};
+	check_block_isolation(&aprfs_codec_q4, &nb64, 7 * 32);
+	check_block_isolation(&aprfs_codec_q4, &nb64, 7 * 32 - 5); /* short last block */
+	check_block_isolation(&aprfs_codec_nf4, &nb64, 7 * 64);
+	check_block_isolation(&aprfs_codec_nf4, &nb6, 9 * 6);
 }
 
 /* ---- codecs: bounds, chunking, accuracy ---- */
@@ -657,7 +958,10 @@ static void test_accuracy(void)
 	float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
 	fill_gauss(x, n, 12345);
 	float maxabs = aprfs_stat_maxabs_ref(x, n);
-	float alpha = aprfs_ternary_alpha_from_sum(aprfs_stat_sumabs_ref(x, n), n);
+	uint64_t nfin = 0;
+	double sum = aprfs_stat_sumabs_ref(x, n, &nfin); /* before nfin is read */
+	float alpha = aprfs_ternary_alpha_from_sum(sum, nfin);
+	CHECK(nfin == n, "every Gaussian value is finite");
 	CHECK(alpha > 0.75f && alpha < 0.85f, "mean|x| of N(0,1) is ~0.798: %g", alpha);
 	const struct {
 		codec_case k;
@@ -700,6 +1004,7 @@ int main(void)
 	test_q4_decode_scales();
 	test_nf4_vectors();
 	test_ternary_vectors();
+	test_specials();
 	const codec_case cases[] = {
 	    {&aprfs_codec_f32, {.scale = 0}},	     {&aprfs_codec_f16, {.scale = 0}},
 	    {&aprfs_codec_bf16, {.scale = 0}},	     {&aprfs_codec_q8, {.scale = 0.02f}},

@@ -41,11 +41,20 @@ static const uint32_t edge_bits[] = {
     0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007fffff, 0x00800000, 0x7f7fffff,
     0xff7fffff, 0x3f000000, 0xbf000000, 0x3fc00000, 0xbfc00000, 0x40200000, 0x477ff000,
     0x477fefff, 0x477fe000, 0x33000000, 0x33000001, 0x387fc000, 0x38800000, 0x3effffff,
-    0x3f7fffff, 0x4b000000, 0x4b400001, 0xcb400000, 0x1f800000, 0x20000000};
+    0x3f7fffff, 0x4b000000, 0x4b400001, 0xcb400000, 0x1f800000, 0x20000000, 0x477fe000,
+    0x477fe001, 0xc77fe001, 0x7149f2ca, 0xf149f2ca};
+#define NEDGE (sizeof(edge_bits) / sizeof(edge_bits[0]))
 
-enum { NDATA = 7 };
+/* Specials the block codecs sanitise (NaN, +-inf, beyond +-65504) and q8/ternary skip. */
+static const uint32_t special_bits[] = {0x7fc00000, 0xffc00001, 0x7f800000, 0xff800000,
+					0x7149f2ca, 0xf149f2ca, 0x477fe001, 0xc77fe001,
+					0x477ff000, 0x7f7fffff, 0x7f800001, 0xff7fffff};
+#define NSPECIAL (sizeof(special_bits) / sizeof(special_bits[0]))
 
-/* Data set kinds: gaussian at 3 scales, random bits, ties, edge-laden, zeros. */
+enum { NDATA = 8 };
+
+/* Data set kinds: gaussian at 3 scales, random bits, ties, edge-laden, ordinary blocks
+ * with a special value in every third 32-element block, zeros. */
 static void fill(float *x, size_t n, int kind)
 {
 	static const float scale[] = {1.0f, 1e-38f, 3e30f};
@@ -59,9 +68,9 @@ static void fill(float *x, size_t n, int kind)
 			 */
 			x[i] = (float)((int)(rnd() % 33) - 16) / (float)(1 << (rnd() % 3));
 			break;
-		case 5:
-			x[i] = rnd() % 4 ? gauss()
-					 : f32_of(edge_bits[rnd() % (sizeof(edge_bits) / 4)]);
+		case 5: x[i] = rnd() % 4 ? gauss() : f32_of(edge_bits[rnd() % NEDGE]); break;
+		case 6:
+			x[i] = i % 96 == 40 ? f32_of(special_bits[rnd() % NSPECIAL]) : gauss();
 			break;
 		default: x[i] = 0.0f;
 		}
@@ -145,12 +154,17 @@ static void test_stats(const aprfs_kernels *k, const aprfs_kernels *r)
 		for (size_t j = 0; j < NLENS; j++) {
 			size_t n = lens[j] - (lens[j] == MAXN);
 			float ma = k->maxabs(X + 1, n), mb = r->maxabs(X + 1, n);
-			double sa = k->sumabs(X + 1, n), sb = r->sumabs(X + 1, n);
+			uint64_t ca = 3, cb = 3; /* sumabs adds to what is there */
+			double sa = k->sumabs(X + 1, n, &ca), sb = r->sumabs(X + 1, n, &cb);
 			CHECK(memcmp(&ma, &mb, 4) == 0, "%s maxabs kind %d n %zu: %g vs %g",
 			      k->isa, kind, n, ma, mb);
 			CHECK(memcmp(&sa, &sb, 8) == 0,
 			      "%s sumabs kind %d n %zu: %.17g vs %.17g", k->isa, kind, n, sa,
 			      sb);
+			CHECK(ca == cb, "%s sumabs count kind %d n %zu: %llu vs %llu", k->isa,
+			      kind, n, (unsigned long long)ca, (unsigned long long)cb);
+			CHECK(isfinite(ma) && isfinite(sa),
+			      "%s kind %d n %zu: maxabs %g sumabs %g", k->isa, kind, n, ma, sa);
 		}
 	}
 }
@@ -193,9 +207,11 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 			size_t n = lens[j];
 			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(X, n)), 64};
 			for (int s = 0; s < APRFS_K_COUNT; s++) {
-				if (s == APRFS_K_TERNARY)
-					p.scale =
-					    aprfs_ternary_alpha_from_sum(r->sumabs(X, n), n);
+				if (s == APRFS_K_TERNARY) {
+					uint64_t nf = 0;
+					double sum = r->sumabs(X, n, &nf);
+					p.scale = aprfs_ternary_alpha_from_sum(sum, nf);
+				}
 				one_codec(k, r, s, X, n, &p, what);
 			}
 			for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++) {
@@ -222,6 +238,89 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 		CHECK(first_diff(DA, DB, MAXN * 4) == (size_t)-1,
 		      "%s decode slot %d random bytes", k->isa, s);
 	}
+}
+
+/* Specials never spread, on this ISA's table: in a tensor of Gaussian values with special
+ * values at a few places, every block codec's blocks without a special are byte for byte
+ * the clean tensor's, and everything decodes to finite values; q8's maxabs and ternary's
+ * sum ignore NaN/inf (the same float, the same double as the clean tensor's, the finite
+ * count short by the specials) and +-inf encode as +-127, NaN as 0. */
+static void test_specials(const aprfs_kernels *k)
+{
+	enum { N = 8192, NPOS = 10 };
+	float *clean = malloc(N * sizeof(float)), *x = malloc(N * sizeof(float));
+	uint8_t *ec = malloc(N * 4), *ed = malloc(N * 4);
+	size_t pos[NPOS];
+	for (size_t i = 0; i < N; i++)
+		clean[i] = gauss();
+	memcpy(x, clean, N * sizeof(float));
+	for (size_t j = 0; j < NPOS; j++) {
+		pos[j] = 800 * j + j * 37 % 256;
+		x[pos[j]] = f32_of(special_bits[j % NSPECIAL]);
+	}
+	static const int slots[] = {APRFS_K_Q4, APRFS_K_Q4K, APRFS_K_Q6K, APRFS_K_NF4};
+	static const char *const names[] = {"q4", "q4k", "q6k", "nf4"};
+	for (size_t si = 0; si < 4; si++) {
+		const aprfs_codec *c = aprfs_codec_find(names[si]);
+		for (uint32_t bsz = 6; bsz <= 64; bsz += 58) { /* nf4 B = 6 and 64 */
+			aprfs_qparams p = {1.0f, bsz};
+			size_t be = (size_t)aprfs_codec_block_elems(c, &p),
+			       bb = (size_t)aprfs_codec_block_bytes(c, &p), n = N / be * be;
+			k->encode[slots[si]](clean, n, &p, ec);
+			k->encode[slots[si]](x, n, &p, ed);
+			size_t other = 0;
+			for (size_t b = 0; b < n / be; b++) {
+				int touched = 0;
+				for (size_t j = 0; j < NPOS; j++)
+					touched |= pos[j] / be == b;
+				other += !touched && memcmp(ec + b * bb, ed + b * bb, bb) != 0;
+			}
+			k->decode[slots[si]](ed, n, &p, DA);
+			size_t nonfinite = 0;
+			for (size_t i = 0; i < n; i++)
+				nonfinite += !isfinite(DA[i]);
+			CHECK(other == 0 && nonfinite == 0,
+			      "%s %s B=%u: %zu clean blocks changed, %zu non-finite values",
+			      k->isa, c->name, bsz, other, nonfinite);
+			if (slots[si] != APRFS_K_NF4)
+				break;
+		}
+	}
+	/* q8 and ternary: NaN/inf only (a finite 1e30 rightly counts in both). */
+	memcpy(x, clean, N * sizeof(float));
+	for (size_t j = 0; j < NPOS; j++) {
+		clean[pos[j]] = 0.0f;
+		x[pos[j]] = f32_of(special_bits[j % 4]);
+	}
+	float md = k->maxabs(x, N), mc = k->maxabs(clean, N);
+	uint64_t nd = 0, nc = 0;
+	double sd = k->sumabs(x, N, &nd), sc = k->sumabs(clean, N, &nc);
+	CHECK(md == mc && isfinite(md) && md > 1.0f, "%s maxabs %g with specials, %g without",
+	      k->isa, md, mc);
+	CHECK(sd == sc && nd == N - NPOS && nc == N, "%s sumabs %.17g/%llu vs %.17g/%llu",
+	      k->isa, sd, (unsigned long long)nd, sc, (unsigned long long)nc);
+	aprfs_qparams p = {aprfs_q8_scale_from_maxabs(md), 64};
+	k->encode[APRFS_K_Q8](clean, N, &p, ec);
+	k->encode[APRFS_K_Q8](x, N, &p, ed);
+	size_t other = 0, wrong = 0;
+	for (size_t i = 0; i < N; i++) {
+		int sp = 0;
+		for (size_t j = 0; j < NPOS; j++)
+			sp |= pos[j] == i;
+		if (!sp) {
+			other += ec[i] != ed[i];
+			continue;
+		}
+		uint8_t want = isnan(x[i]) ? 0 : x[i] > 0 ? 127 : 0x81;
+		wrong += ed[i] != want;
+	}
+	CHECK(isfinite(p.scale) && other == 0 && wrong == 0,
+	      "%s q8 with NaN/inf: scale %g, %zu other codes changed, %zu specials wrong",
+	      k->isa, p.scale, other, wrong);
+	free(clean);
+	free(x);
+	free(ec);
+	free(ed);
 }
 
 static const uint16_t f16_edges[] = {0x7c00, 0xfc00, 0x7e01, 0xfd55, 0x7c01, 0x0000,
@@ -333,6 +432,79 @@ static void corrupt_q4(const float *x, size_t n, const aprfs_qparams *p, uint8_t
 		out[20] ^= 1;
 }
 
+/* The default table takes every kernel from the first ISA of that kernel's preference
+ * order this CPU has (the scalar reference past the end), passes the self-check, and is
+ * named after its main ISA with the exceptions listed; a forced ISA is that whole table. */
+static void test_per_kernel(void)
+{
+	const aprfs_kernels *k = aprfs_kernels_get(), *sc = aprfs_kernels_scalar();
+	char why[160] = "", main_isa[16] = "";
+	CHECK(aprfs_kernels_selfcheck(k, why, sizeof(why)) == 0, "default table: %s", why);
+	sscanf(k->isa, "%15s", main_isa);
+	const aprfs_kernels *main_t = aprfs_kernels_for_isa(main_isa);
+	CHECK(main_t != NULL, "default table named after '%s', not an ISA of this CPU", k->isa);
+	if (!main_t)
+		return;
+	int exceptions = 0;
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+		const aprfs_kernels *want = NULL;
+		const char *isa;
+		for (int r = 0; !want && (isa = aprfs_kernels_preferred(kn, r)) != NULL; r++)
+			want = aprfs_kernels_for_isa(isa);
+		want = want ? want : sc;
+		CHECK(aprfs_kernels_same(k, want, kn) &&
+			  strcmp(k->kisa[kn], want->kisa[kn]) == 0,
+		      "%s: from %s, its preference order gives %s", aprfs_kernel_name(kn),
+		      k->kisa[kn], want->isa);
+		if (!aprfs_kernels_same(k, main_t, kn)) {
+			exceptions++;
+			CHECK(strstr(k->isa, aprfs_kernel_name(kn)) &&
+				  strstr(k->isa, k->kisa[kn]),
+			      "'%s' does not name %s from %s", k->isa, aprfs_kernel_name(kn),
+			      k->kisa[kn]);
+		}
+	}
+	CHECK(exceptions ? strchr(k->isa, '(') != NULL : strcmp(k->isa, main_t->isa) == 0,
+	      "'%s' with %d exceptions", k->isa, exceptions);
+	/* Both x86 ISAs here: the preference table has AVX2-first kernels, so the default
+	 * table must mix (it is what makes `aprfs --version` say so). */
+	if (aprfs_kernels_for_isa("avx2") && aprfs_kernels_for_isa("avx512"))
+		CHECK(exceptions > 0 && strncmp(k->isa, "avx512 (avx2 for ", 17) == 0,
+		      "AVX2 and AVX-512 both here, yet the default table is '%s'", k->isa);
+	printf("per-kernel table: %s, %d kernels from another ISA than %s\n", k->isa,
+	       exceptions, main_isa);
+
+	/* Names: one per kernel, distinct, NULL outside. */
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++) {
+		CHECK(aprfs_kernel_name(kn) != NULL, "kernel %d has no name", kn);
+		for (int j = 0; j < kn && aprfs_kernel_name(kn); j++)
+			CHECK(strcmp(aprfs_kernel_name(kn), aprfs_kernel_name(j)) != 0,
+			      "two kernels named %s", aprfs_kernel_name(j));
+	}
+	CHECK(!aprfs_kernel_name(-1) && !aprfs_kernel_name(APRFS_KN_COUNT) &&
+		  !aprfs_kernels_preferred(APRFS_KN_COUNT, 0) && !aprfs_kernels_preferred(0, 3),
+	      "out-of-range kernel numbers");
+
+	/* A forced ISA is that ISA's whole table, whatever the preferences say. */
+	for (int i = 0; i < APRFS_ISA_COUNT; i++) {
+		const char *isa = aprfs_kernels_isa_names[i];
+		const aprfs_kernels *t = aprfs_kernels_for_isa(isa);
+		if (!t)
+			continue;
+		setenv("APRFS_ISA", isa, 1);
+		aprfs_kernels_reset();
+		const aprfs_kernels *f = aprfs_kernels_get();
+		int diff = 0;
+		for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+			diff += !aprfs_kernels_same(f, t, kn);
+		CHECK(diff == 0 && strcmp(f->isa, isa) == 0,
+		      "APRFS_ISA=%s: '%s', %d kernels differ", isa, f->isa, diff);
+	}
+	unsetenv("APRFS_ISA");
+	aprfs_kernels_reset();
+	CHECK(aprfs_kernels_get() == k, "the default table is built once");
+}
+
 /* APRFS_ISA forces a table, an ISA the CPU lacks is refused (exit 2, message), and the
  * self-check catches a single wrong bit. */
 static void test_dispatch(void)
@@ -369,6 +541,7 @@ static void test_dispatch(void)
 	unsetenv("APRFS_ISA");
 	aprfs_kernels_reset();
 	printf("default ISA: %s\n", aprfs_kernels_isa());
+	test_per_kernel();
 	CHECK(strcmp(aprfs_kernels_isa(), "scalar") != 0 ||
 		  (!aprfs_kernels_for_isa("avx2") && !aprfs_kernels_for_isa("neon")),
 	      "a SIMD ISA is available but the default is scalar");
@@ -400,10 +573,24 @@ int main(void)
 		test_codecs(k, r);
 		test_decode_edges(k, r);
 		test_fused(k, r);
+		test_specials(k);
 		printf("ISA %s: run, %s\n", isa,
 		       check_failed == before ? "identical" : "DIFFERS");
 	}
 	test_dispatch();
+	/* The default (per-kernel) table through the whole battery as well. */
+	const aprfs_kernels *d = aprfs_kernels_get();
+	int before = check_failed;
+	rng_state = 43;
+	test_widen(d, r);
+	test_narrow(d, r);
+	test_stats(d, r);
+	test_codecs(d, r);
+	test_decode_edges(d, r);
+	test_fused(d, r);
+	test_specials(d);
+	printf("default table %s: run, %s\n", d->isa,
+	       check_failed == before ? "identical" : "DIFFERS");
 	free(X);
 	free(DA);
 	free(DB);

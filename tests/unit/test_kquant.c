@@ -357,6 +357,14 @@ static void edge_block(const aprfs_codec *c, const float *x, float *y, const cha
 	CHECK(all_finite(y, QK), "%s %s: non-finite output", c->name, what);
 }
 
+static float max_abs(const float *y)
+{
+	float m = 0.0f;
+	for (int i = 0; i < QK; i++)
+		m = fmaxf(m, fabsf(y[i]));
+	return m;
+}
+
 static float max_abs_diff(const float *x, const float *y)
 {
 	float m = 0.0f;
@@ -395,20 +403,24 @@ static void test_edges(const aprfs_codec *c)
 	edge_block(c, x, y, "all NaN");
 	CHECK(max_abs_diff(y, (float[QK]){0}) == 0.0f, "%s all-NaN block not zero", c->name);
 
+	/* +-inf read as +-65504 (apr-v2.md): they decode near it, never beyond ~1%. */
 	gaussian(x, QK, 8);
 	x[10] = INFINITY;
 	x[200] = -INFINITY;
 	edge_block(c, x, y, "inf");
-	CHECK(y[10] > 1e6f && y[200] < -1e6f, "%s inf not saturated: %g %g", c->name, y[10],
-	      y[200]);
+	CHECK(fabsf(y[10] - 65504.0f) < 655.0f && fabsf(y[200] + 65504.0f) < 655.0f,
+	      "%s inf not read as 65504: %g %g", c->name, y[10], y[200]);
 
 	for (int i = 0; i < QK; i++)
 		x[i] = (i % 3 ? 1e38f : -1e38f) * (float)(i % 7 + 1) / 7.0f;
 	edge_block(c, x, y, "huge");
+	CHECK(max_abs(y) < 65504.0f * 1.01f, "%s huge block decodes to %g", c->name,
+	      max_abs(y));
 	for (int i = 0; i < QK; i++)
 		x[i] = (i % 2 ? FLT_MAX : -FLT_MAX);
 	edge_block(c, x, y, "FLT_MAX");
-	CHECK(y[1] > 0.0f && y[0] < 0.0f, "%s FLT_MAX signs lost", c->name);
+	CHECK(y[1] > 60000.0f && y[0] < -60000.0f && max_abs(y) < 65504.0f * 1.01f,
+	      "%s FLT_MAX block decodes to %g %g", c->name, y[0], y[1]);
 
 	gaussian(x, QK, 9);
 	for (int i = 0; i < QK; i++)
@@ -421,6 +433,130 @@ static void test_edges(const aprfs_codec *c)
 	for (int i = 0; i < QK; i++)
 		x[i] *= i < 128 ? 1e-6f : 1e4f; /* scales of very different size in one block */
 	edge_block(c, x, y, "mixed magnitudes");
+}
+
+/* ---- non-finite and out-of-range values never spread (apr-v2.md) --------------------- */
+
+/* The contract's rule, written out independently of the codec: NaN reads as 0, +-inf and
+ * anything beyond +-65504 as +-65504, before the block's scales are chosen. */
+static float contract_sanitize(float v)
+{
+	if (isnan(v))
+		return 0.0f;
+	return v > 65504.0f ? 65504.0f : v < -65504.0f ? -65504.0f : v;
+}
+
+enum { SP_KINDS = 8, NB = 5 };
+static const char *const sp_names[SP_KINDS] = {"NaN",	 "+inf",    "-inf",    "+-1e30",
+					       ">65504", "all NaN", "all inf", "mixed"};
+
+static void sp_inject(float *b, int kind, int sub)
+{
+	const float above = nextafterf(65504.0f, INFINITY);
+	float *s = b + 32 * sub; /* the specials go into one sub-block ... */
+	switch (kind) {
+	case 0:
+		s[1] = NAN;
+		s[17] = -NAN;
+		break;
+	case 1: s[5] = INFINITY; break;
+	case 2: s[0] = -INFINITY; break;
+	case 3:
+		s[2] = 1e30f;
+		s[19] = -1e30f;
+		break;
+	case 4:
+		s[0] = above;
+		s[1] = -above;
+		s[31] = 65520.0f;
+		break;
+	case 5:
+		for (int i = 0; i < QK; i++) /* ... or fill the whole super-block */
+			b[i] = i & 1 ? -NAN : NAN;
+		break;
+	case 6:
+		for (int i = 0; i < QK; i++)
+			b[i] = i & 1 ? -INFINITY : INFINITY;
+		break;
+	default:
+		s[0] = NAN;
+		s[1] = INFINITY;
+		s[2] = -1e30f;
+		s[3] = -65505.0f;
+		s[31] = -FLT_MAX;
+		b[255] = -INFINITY;
+		break;
+	}
+}
+
+/* NB super-blocks of Gaussian data, clean and with specials in super-block sb (sub-block
+ * sub): the special tensor decodes to finite values bounded by about 65504, equals its
+ * sanitised copy byte for byte, and every other super-block's bytes and decoded values
+ * are exactly the clean tensor's. */
+static void test_specials(const aprfs_codec *c)
+{
+	enum { N = NB * QK };
+	const size_t bb = c->block_bytes;
+	float *clean = malloc(N * sizeof(float)), *x = malloc(N * sizeof(float));
+	float *san = malloc(N * sizeof(float)), *yc = malloc(N * sizeof(float));
+	float *yd = malloc(N * sizeof(float));
+	uint8_t *ec = malloc(NB * bb), *ed = malloc(NB * bb), *es = malloc(NB * bb);
+	gaussian(clean, N, 4711);
+	c->encode(clean, N, NULL, ec);
+	c->decode(ec, N, NULL, yc);
+	const int sbs[] = {0, 2, NB - 1};
+	for (int kind = 0; kind < SP_KINDS; kind++) {
+		for (int k = 0; k < 3; k++) {
+			const int sb = sbs[k], sub = (kind + k) % 8;
+			memcpy(x, clean, N * sizeof(float));
+			sp_inject(x + QK * sb, kind, sub);
+			c->encode(x, N, NULL, ed);
+			c->decode(ed, N, NULL, yd);
+			int other = 0, othery = 0;
+			for (int b = 0; b < NB; b++)
+				other += b != sb && memcmp(ec + b * bb, ed + b * bb, bb) != 0;
+			for (int i = 0; i < N; i++)
+				othery += i / QK != sb && memcmp(&yc[i], &yd[i], 4) != 0;
+			CHECK(other == 0 && othery == 0,
+			      "%s %s in block %d changed %d other blocks, %d other values",
+			      c->name, sp_names[kind], sb, other, othery);
+			CHECK(all_finite(yd, N), "%s %s in block %d: non-finite decode",
+			      c->name, sp_names[kind], sb);
+			CHECK(max_abs(yd + QK * sb) < 65504.0f * 1.01f,
+			      "%s %s in block %d decodes to %g", c->name, sp_names[kind], sb,
+			      max_abs(yd + QK * sb));
+			for (int i = 0; i < N; i++)
+				san[i] = contract_sanitize(x[i]);
+			c->encode(san, N, NULL, es);
+			CHECK(memcmp(es, ed, NB * bb) == 0,
+			      "%s %s in block %d: not encoded as its sanitised copy", c->name,
+			      sp_names[kind], sb);
+		}
+	}
+	/* An all-NaN super-block is the zero block; an all-inf one decodes to about +-65504
+	 * in the right places. */
+	for (int i = 0; i < QK; i++)
+		x[i] = NAN;
+	c->encode(x, QK, NULL, ed);
+	c->decode(ed, QK, NULL, yd);
+	CHECK(max_abs(yd) == 0.0f, "%s all-NaN block decodes to %g", c->name, max_abs(yd));
+	for (int i = 0; i < QK; i++)
+		x[i] = i & 1 ? -INFINITY : INFINITY;
+	c->encode(x, QK, NULL, ed);
+	c->decode(ed, QK, NULL, yd);
+	int bad = 0;
+	for (int i = 0; i < QK; i++)
+		bad += fabsf(yd[i] - (i & 1 ? -65504.0f : 65504.0f)) > 655.0f;
+	CHECK(bad == 0, "%s all-inf block: %d values not near +-65504 (%g %g)", c->name, bad,
+	      yd[0], yd[1]);
+	free(clean);
+	free(x);
+	free(san);
+	free(yc);
+	free(yd);
+	free(ec);
+	free(ed);
+	free(es);
 }
 
 /* Input ending exactly at a PROT_NONE page: reading past n would fault. Also a short tail
@@ -467,6 +603,8 @@ int main(void)
 	test_beats_naive(r4);
 	test_edges(&aprfs_codec_q4k);
 	test_edges(&aprfs_codec_q6k);
+	test_specials(&aprfs_codec_q4k);
+	test_specials(&aprfs_codec_q6k);
 	test_bounds(&aprfs_codec_q4k);
 	test_bounds(&aprfs_codec_q6k);
 	return check_done("kquant");

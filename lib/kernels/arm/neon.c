@@ -21,6 +21,22 @@ static inline void kv_f16_narroww(const float *in, uint8_t *out)
 	memcpy(out, &h, sizeof(h));
 }
 
+/* t[idx] for a 16-float table, idx in [0, 15]: one tbl over the table's 64 bytes, lane j
+ * picking bytes 4 idx[j] .. 4 idx[j] + 3. */
+typedef float kv_f4 __attribute__((vector_size(16)));
+typedef int32_t kv_i4 __attribute__((vector_size(16)));
+static inline kv_f4 kv_lut16(const float *t, kv_i4 idx)
+{
+	uint8x16x4_t tab;
+	tab.val[0] = vld1q_u8((const uint8_t *)t);
+	tab.val[1] = vld1q_u8((const uint8_t *)(t + 4));
+	tab.val[2] = vld1q_u8((const uint8_t *)(t + 8));
+	tab.val[3] = vld1q_u8((const uint8_t *)(t + 12));
+	const kv_i4 bytes = idx * 0x04040404 + 0x03020100;
+	return (kv_f4)vqtbl4q_u8(tab, (uint8x16_t)bytes);
+}
+#define KV_HAVE_LUT16
+
 #define KV_W	4
 #define KV_FILL aprfs_kernels_fill_neon_impl
 #include "../vec_tmpl.h"

@@ -1,10 +1,16 @@
 /* avx2.c - the AVX2 kernel table: vec_tmpl.h's kernels compiled for AVX2 (256-bit
- * registers) with F16C supplying the half-precision conversions. Only the functions here
- * carry the target attribute, so the rest of the binary still runs on any x86-64. */
+ * registers) with F16C supplying the half-precision conversions. Only this file is
+ * compiled for AVX2 (the Makefile's per-file -mavx2 -mf16c), and its table is filled only
+ * on a CPU that has both, so the rest of the binary still runs on any x86-64. */
 #if defined(__x86_64__)
-/* No "fma" in the target on purpose: the kernels must never contract a*b+c (the scalar
+/* No FMA in the target on purpose: the kernels must never contract a*b+c (the scalar
  * reference does not), and leaving FMA out makes that impossible, not just switched off. */
-#pragma GCC target("avx2,f16c")
+#if !defined(__AVX2__) || !defined(__F16C__)
+#error "compile avx2.c with -mavx2 -mf16c (the Makefile does)"
+#endif
+#if defined(__FMA__)
+#error "avx2.c must be compiled without FMA"
+#endif
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -76,6 +82,17 @@ static inline kv_i8 kv_widen_s8(const int8_t *p)
 	return (kv_i8)_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
 }
 #define KV_HAVE_WIDEN_S8
+
+/* t[idx] for a 16-float table, idx in [0, 15]: vpermps looks up both 8-float halves with
+ * the low three bits, a blend by idx > 7 picks the half. */
+static inline kv_f8 kv_lut16(const float *t, kv_i8 idx)
+{
+	const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), (__m256i)idx);
+	const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t + 8), (__m256i)idx);
+	const __m256i up = _mm256_cmpgt_epi32((__m256i)idx, _mm256_set1_epi32(7));
+	return (kv_f8)_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(up));
+}
+#define KV_HAVE_LUT16
 
 #define KV_W	8
 #define KV_FILL aprfs_kernels_fill_avx2_impl

@@ -1,9 +1,18 @@
 /* avx512.c - the AVX-512 kernel table: vec_tmpl.h's kernels compiled for AVX-512
  * F/BW/VL/DQ (one 512-bit register per 16-lane vector) with 512-bit F16C conversions.
- * Only the functions here carry the target attribute. */
+ * Only this file is compiled for AVX-512 (the Makefile's per-file flags). */
 #if defined(__x86_64__)
-/* No "fma": see avx2.c. AVX-512F does not imply it in GCC's target set. */
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,f16c")
+/* No FMA for GCC: see avx2.c (GCC's -mavx512f does not imply it). clang's -mavx512f
+ * does, and -mno-fma would take AVX-512F away with it: there, vec_tmpl.h's
+ * "#pragma clang fp contract(off)" (besides -ffp-contract=off) keeps every a*b+c two
+ * roundings, and scripts/test-clang.sh checks the object holds no vfmadd. */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VL__) ||               \
+    !defined(__AVX512DQ__) || !defined(__AVX2__) || !defined(__F16C__)
+#error "compile avx512.c with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mf16c"
+#endif
+#if defined(__FMA__) && !defined(__clang__)
+#error "avx512.c must be compiled without FMA"
+#endif
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -50,6 +59,13 @@ static inline kv_i16 kv_widen_s8(const int8_t *p)
 	return (kv_i16)_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
 }
 #define KV_HAVE_WIDEN_S8
+
+/* t[idx] for a 16-float table, idx in [0, 15]: one vpermps over the whole table. */
+static inline kv_f16 kv_lut16(const float *t, kv_i16 idx)
+{
+	return (kv_f16)_mm512_permutexvar_ps((__m512i)idx, _mm512_loadu_ps(t));
+}
+#define KV_HAVE_LUT16
 
 #define KV_W	16
 #define KV_FILL aprfs_kernels_fill_avx512_impl
