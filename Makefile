@@ -24,7 +24,7 @@ TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
 TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
 
 .PHONY: all test unit bats bench clean format lint
-all: $(B)/libaprfs.a $(B)/aprfs $(UNIT_BINS) $(TOOL_BINS)
+all: $(B)/libaprfs.a $(B)/aprfs $(B)/aprfs.1 $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -77,3 +77,36 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ---- install -------------------------------------------------------------------------
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary, the man page, the example
+# configuration and the systemd template unit (PREFIX substituted), as a Debian package
+# would lay them out; `make uninstall` removes exactly those files.
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+MAN1DIR := $(PREFIX)/share/man/man1
+DOCDIR  := $(PREFIX)/share/doc/aprfs
+UNITDIR := $(PREFIX)/lib/systemd/system
+INSTALLED := $(BINDIR)/aprfs $(MAN1DIR)/aprfs.1 $(DOCDIR)/aprfs.conf.example \
+	$(DOCDIR)/aprfs.env.example $(UNITDIR)/aprfs@.service
+
+.PHONY: install uninstall man
+man: $(B)/aprfs.1
+
+$(B)/aprfs.1: doc/aprfs.1.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@
+
+install: $(B)/aprfs $(B)/aprfs.1
+	install -Dm755 $(B)/aprfs $(DESTDIR)$(BINDIR)/aprfs
+	install -Dm644 $(B)/aprfs.1 $(DESTDIR)$(MAN1DIR)/aprfs.1
+	install -Dm644 aprfs.conf.example $(DESTDIR)$(DOCDIR)/aprfs.conf.example
+	install -Dm644 systemd/aprfs.env.example $(DESTDIR)$(DOCDIR)/aprfs.env.example
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@PREFIX@|$(PREFIX)|g' systemd/aprfs@.service.in >$(DESTDIR)$(UNITDIR)/aprfs@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/aprfs@.service
+
+# Directories only aprfs puts files in go too, when empty; shared ones (bin, man1) stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/systemd 2>/dev/null

@@ -61,6 +61,8 @@ static void usage(FILE *out, const char *prog)
 	    "    -o log_level=L         error, warn, info or debug (default warn)\n"
 	    "    -h, --help             this help and libfuse's options\n"
 	    "    -V, --version          versions\n"
+	    "\n"
+	    "Everything else (options, config file, GGUF, signals, exit codes): man aprfs\n"
 	    "\n",
 	    prog, prog, prog);
 }
