@@ -13,6 +13,7 @@
 #include "kernels/kernels.h"
 #include "log.h"
 #include "ops.h"
+#include "survey.h"
 
 #define APRFS_VERSION "0.1.0"
 /* Jobs waiting for the read-ahead workers; beyond it read-ahead is simply skipped. */
@@ -211,8 +212,8 @@ static int run_loop(struct fuse *fuse, const struct fuse_cmdline_opts *fo)
 static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_opts *fo)
 {
 	struct fuse_session *se = fuse_get_session(fuse);
-	pthread_t ra_tuner;
-	int rc, tuning;
+	pthread_t ra_tuner, surveyor;
+	int rc, tuning, surveying;
 
 	if (fuse_daemonize(fo->foreground) != 0)
 		return 1;
@@ -225,12 +226,15 @@ static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_op
 	if (!m->ra)
 		aprfs_log(APRFS_LOG_WARN, "read-ahead workers did not start; reading without");
 	tuning = aprfs_kernel_ra_start(&ra_tuner, fo->mountpoint) == 0;
+	surveying = aprfs_survey_start(&surveyor, m) == 0;
 	rc = run_loop(fuse, fo);
 	fuse_remove_signal_handlers(se);
 	aprfs_log(APRFS_LOG_INFO, "unmounting %s", fo->mountpoint);
 	fuse_unmount(fuse);
 	if (tuning)
 		pthread_join(ra_tuner, NULL);
+	if (surveying)
+		pthread_join(surveyor, NULL);
 	aprfs_ra_free(m->ra);
 	m->ra = NULL;
 	/* A positive value is the signal that ended the loop: a clean exit. */

@@ -42,6 +42,7 @@ void ckpt_destroy(aprfs_tree *t, ckpt *c)
 	for (size_t i = 0; i < c->nshards; i++)
 		free(c->shards[i]);
 	free(c->shards);
+	free(c->why);
 	free(c->rel);
 	free(c->real);
 	free(c);
@@ -205,6 +206,7 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 		/* Keyed by the reason, which names the file: logged once per file and
 		 * problem, however often the kernel looks the name up. */
 		aprfs_log_once(APRFS_LOG_WARN, err.msg, "not listing %s: %s", rel, err.msg);
+		c->why = strdup(err.msg);
 		for (size_t i = 0; i < c->nshards; i++)
 			free(c->shards[i]);
 		c->nshards = 0;

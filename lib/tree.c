@@ -846,3 +846,62 @@ out:
 	listing_free(t, &l);
 	return rc;
 }
+
+/* ---- the start-up survey ---------------------------------------------------------- */
+
+typedef struct survey {
+	aprfs_tree *t;
+	uint64_t max_dirs;
+	void (*broken)(const char *rel, const char *why, void *ctx);
+	int (*stop)(void *ctx);
+	void *ctx;
+	aprfs_tree_survey *out;
+} survey;
+
+/* Breadth by recursion on directories only: entries are what a listing shows. */
+static void survey_dir(survey *sv, const char *rel)
+{
+	listing l = {0};
+	node *n = malloc(sizeof(*n));
+
+	if (!n || sv->out->dirs >= sv->max_dirs || (sv->stop && sv->stop(sv->ctx))) {
+		sv->out->complete = 0;
+		free(n);
+		return;
+	}
+	sv->out->dirs++;
+	if (lookup(sv->t, rel, n) == 0 && n->kind == APRFS_NODE_DIR &&
+	    read_entries(n->real, &l) == 0 && find_ckpts(sv->t, rel, &l) == 0) {
+		for (size_t i = 0; i < l.ncps; i++) {
+			sv->out->checkpoints++;
+			if (l.cps[i]->src)
+				sv->out->served++;
+			else if (++sv->out->broken && sv->broken)
+				sv->broken(l.cps[i]->rel, l.cps[i]->why ? l.cps[i]->why : "?",
+					   sv->ctx);
+		}
+		for (size_t i = 0; i < l.n; i++) {
+			char *sub;
+			if (l.e[i].type != DT_DIR || is_hidden_entry(sv->t, &l, l.e[i].name) ||
+			    (!*rel && strcmp(l.e[i].name, META_DIR) == 0) ||
+			    !(sub = join(rel, l.e[i].name)))
+				continue;
+			survey_dir(sv, sub);
+			free(sub);
+		}
+	}
+	ckpt_put(sv->t, n->cp);
+	free(n);
+	listing_free(sv->t, &l);
+}
+
+void aprfs_tree_survey_run(aprfs_tree *t, uint64_t max_dirs,
+			   void (*broken)(const char *rel, const char *why, void *ctx),
+			   int (*stop)(void *ctx), void *ctx, aprfs_tree_survey *out)
+{
+	survey sv = {t, max_dirs, broken, stop, ctx, out};
+
+	memset(out, 0, sizeof(*out));
+	out->complete = 1;
+	survey_dir(&sv, "");
+}

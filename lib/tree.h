@@ -93,6 +93,18 @@ void aprfs_tree_close(aprfs_tree *t, aprfs_tree_open_result *r);
 char *aprfs_tree_stats_json(aprfs_tree *t, const aprfs_cache_stats *cs,
 			    const aprfs_ra_stats *rs);
 
+/* What a walk of the whole tree found: for the start-up summary a person reads. */
+typedef struct aprfs_tree_survey {
+	uint64_t dirs, checkpoints, served, broken;
+	int complete; /* 0: stopped at the directory limit */
+} aprfs_tree_survey;
+/* Walk every directory (links are not followed, as on the mount), opening each checkpoint
+ * as a lookup would; broken(rel, why, ctx) is called for each checkpoint refused. At most
+ * max_dirs directories; stops early when stop(ctx) says so (NULL: never). */
+void aprfs_tree_survey_run(aprfs_tree *t, uint64_t max_dirs,
+			   void (*broken)(const char *rel, const char *why, void *ctx),
+			   int (*stop)(void *ctx), void *ctx, aprfs_tree_survey *out);
+
 /* Number of checkpoints currently open and valid, and known broken (tests, stats). */
 void aprfs_tree_counts(aprfs_tree *t, size_t *open, size_t *broken);
 

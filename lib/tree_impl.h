@@ -28,7 +28,8 @@ typedef struct ckpt {
 	struct stat id;		   /* stat of real when opened: identity */
 	struct timespec dir_mtime; /* broken index only: its shards may be fixed */
 	int is_index;		   /* an index (APRFS_CKPT_INDEX): its shards are not models */
-	aprfs_source *src;	   /* NULL when broken */
+	aprfs_source *src;	   /* NULL when broken ... */
+	char *why;		   /* ... and then the reason, "file: reason" */
 	aprfs_file *files[APRFS_VARIANT_COUNT];
 	char **shards; /* base names of its shard files */
 	size_t nshards;

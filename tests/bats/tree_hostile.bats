@@ -173,3 +173,24 @@ daemon_alive() {
 	[[ "$output" == *"config.json: leads outside the source directory"* ]]
 	daemon_alive
 }
+
+@test "log_level=info: a start-up summary of what the mount found, refused checkpoints named" {
+	"$GENMODEL" --hostile "$SRCD" >/dev/null
+	"$GENMODEL" $SMALL "$SRCD/good" >/dev/null
+	"$GENMODEL" $SMALL --shards 2 "$SRCD/good/sharded" >/dev/null
+	local nbad
+	nbad=$(wc -l <"$SRCD/EXPECTED")
+	mount_fg "$SRCD" "$MNT" -o log_level=info,variants=q8,q4k
+	local i
+	for i in $(seq 100); do
+		grep -q "checkpoints in" "$LOG" && break
+		sleep 0.1
+	done
+	grep -F "$SRCD: $((nbad + 2)) checkpoints in 4 directories: 2 served, 2 views each (q8,q4k); $nbad refused" "$LOG"
+	[ "$(grep -c '^aprfs: info: refused: ' "$LOG")" -eq 5 ]
+	# each refusal is also a warning naming the file and the reason, once
+	while IFS=$'\t' read -r f want; do
+		[ "$(grep -c "warn: not listing $f: .*$want" "$LOG")" -eq 1 ] ||
+			{ grep -F "$f" "$LOG"; false; }
+	done <"$SRCD/EXPECTED"
+}
