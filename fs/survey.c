@@ -34,7 +34,7 @@ static void *run(void *arg)
 {
 	aprfs_mount *m = arg;
 	walk w = {m, 0};
-	aprfs_tree_survey s;
+	aprfs_tree_survey s = {0};
 	char views[128];
 	unsigned nv = 0;
 
