@@ -538,21 +538,10 @@ static int read_tensor_info(cur *c, aprfs_tensor *t, uint64_t *rel_off)
 	return rc;
 }
 
-static int cmp_data_order(const void *pa, const void *pb)
-{
-	const aprfs_tensor *a = pa, *b = pb;
-
-	if (a->file_off != b->file_off)
-		return a->file_off < b->file_off ? -1 : 1;
-	return strcmp(a->name, b->name);
-}
-
 /* Offsets: aligned, inside the file, not overlapping. Tensors come back in data order. */
 static int place_tensors(cur *c, aprfs_tensor *t, size_t n, const uint64_t *rel,
 			 uint64_t data_start, uint32_t alignment)
 {
-	uint64_t end = 0;
-
 	for (size_t i = 0; i < n; i++) {
 		if (rel[i] % alignment)
 			return aprfs_fail(c->err, EINVAL,
@@ -568,16 +557,7 @@ static int place_tensors(cur *c, aprfs_tensor *t, size_t n, const uint64_t *rel,
 					  c->path, t[i].name, t[i].nbytes, rel[i]);
 		t[i].file_off = data_start + rel[i];
 	}
-	qsort(t, n, sizeof(*t), cmp_data_order);
-	for (size_t i = 0; i < n; i++) {
-		if (t[i].nbytes && i > 0 && t[i].file_off < end)
-			return aprfs_fail(c->err, EINVAL,
-					  "%s: tensor '%s': data overlaps another", c->path,
-					  t[i].name);
-		if (t[i].file_off + t[i].nbytes > end)
-			end = t[i].file_off + t[i].nbytes;
-	}
-	return 0;
+	return src_order_tensors(c->path, t, n, c->err);
 }
 
 static int read_tensors(cur *c, uint64_t nt, uint32_t alignment, aprfs_gguf_info *out)

@@ -218,3 +218,36 @@ int src_set_size(const char *path, aprfs_tensor *t, aprfs_err *err)
 				  path, t->name);
 	return 0;
 }
+
+static int cmp_data_order(const void *pa, const void *pb)
+{
+	const aprfs_tensor *a = pa, *b = pb;
+
+	if (a->file_off != b->file_off)
+		return a->file_off < b->file_off ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* After sorting by begin, a non-empty tensor overlaps an earlier one exactly when it
+ * starts before the furthest end seen so far. Empty tensors occupy no bytes. */
+int src_order_tensors(const char *path, aprfs_tensor *t, size_t n, aprfs_err *err)
+{
+	uint64_t max_end = 0;
+	const aprfs_tensor *owner = NULL;
+
+	if (n > 1)
+		qsort(t, n, sizeof(*t), cmp_data_order);
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].nbytes == 0)
+			continue;
+		if (owner && t[i].file_off < max_end)
+			return aprfs_fail(err, EINVAL,
+					  "%s: tensor '%s': data overlaps tensor '%s'", path,
+					  t[i].name, owner->name);
+		if (t[i].file_off + t[i].nbytes > max_end) {
+			max_end = t[i].file_off + t[i].nbytes;
+			owner = &t[i];
+		}
+	}
+	return 0;
+}

@@ -168,40 +168,9 @@ static int parse_entry(const char *path, aprfs_tensor *t, const cJSON *e, uint64
 	return rc;
 }
 
-static int cmp_data_order(const void *pa, const void *pb)
-{
-	const aprfs_tensor *a = pa, *b = pb;
-
-	if (a->file_off != b->file_off)
-		return a->file_off < b->file_off ? -1 : 1;
-	return strcmp(a->name, b->name);
-}
-
 static int cmp_name_ptr(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* After sorting by begin, a non-empty tensor overlaps an earlier one exactly when it
- * starts before the furthest end seen so far. Empty tensors occupy no bytes. */
-static int check_overlap(const char *path, const aprfs_tensor *t, size_t n, aprfs_err *err)
-{
-	uint64_t max_end = 0;
-	const aprfs_tensor *owner = NULL;
-
-	for (size_t i = 0; i < n; i++) {
-		if (t[i].nbytes == 0)
-			continue;
-		if (owner && t[i].file_off < max_end)
-			return aprfs_fail(err, EINVAL,
-					  "%s: tensor '%s': data overlaps tensor '%s'", path,
-					  t[i].name, owner->name);
-		if (t[i].file_off + t[i].nbytes > max_end) {
-			max_end = t[i].file_off + t[i].nbytes;
-			owner = &t[i];
-		}
-	}
-	return 0;
 }
 
 static int check_duplicates(const char *path, const aprfs_tensor *t, size_t n, int nmeta,
@@ -397,10 +366,8 @@ int aprfs_st_parse_header(const char *path, const char *hdr, size_t hdr_len, uin
 	rc = walk_header(&w, &tb, data_base, data_len, shard);
 	if (rc == 0)
 		rc = check_duplicates(path, tb.t, tb.n, tb.nmeta, err);
-	if (rc == 0) {
-		qsort(tb.t, tb.n, sizeof(*tb.t), cmp_data_order);
-		rc = check_overlap(path, tb.t, tb.n, err);
-	}
+	if (rc == 0)
+		rc = src_order_tensors(path, tb.t, tb.n, err);
 	if (rc) {
 		aprfs_tensors_free(tb.t, tb.n);
 		return rc;

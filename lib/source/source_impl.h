@@ -107,6 +107,10 @@ int src_set_size(const char *path, aprfs_tensor *t, aprfs_err *err);
 
 void aprfs_tensors_free(aprfs_tensor *t, size_t n);
 
+/* Sort one file's tensors into data order (offset, then name) and refuse any two whose
+ * bytes overlap ("file: tensor 'b': data overlaps tensor 'a'"). */
+int src_order_tensors(const char *path, aprfs_tensor *t, size_t n, aprfs_err *err);
+
 /* config.json beside s->path into s->cfg (config.c): optional, watched. */
 int aprfs_config_beside(aprfs_source *s, aprfs_err *err);
 

@@ -7,10 +7,7 @@
 load helpers
 
 setup() {
-	W="$BATS_TEST_TMPDIR"
-	SRCD="$W/src"
-	MNT="$W/mnt"
-	mkdir -p "$SRCD"
+	work_setup
 }
 
 teardown() {

@@ -103,3 +103,14 @@ range_cmp() {
 	cmp <(dd if="$1" bs=65536 iflag=skip_bytes,count_bytes skip="$3" count="$4" 2>/dev/null) \
 		<(dd if="$2" bs=65536 iflag=skip_bytes,count_bytes skip="$3" count="$4" 2>/dev/null)
 }
+
+# A small llama-shaped model for genmodel: quick to write, every kind of tensor.
+SMALL="--layers 1 --hidden 64 --inter 128 --vocab 256 --heads 4 --kv-heads 2"
+
+# work_setup: W (this test's scratch), SRCD (a source tree to fill) and MNT (its mountpoint).
+work_setup() {
+	W="$BATS_TEST_TMPDIR"
+	SRCD="$W/src"
+	MNT="$W/mnt"
+	mkdir -p "$SRCD"
+}

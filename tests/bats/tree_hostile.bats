@@ -6,13 +6,9 @@
 
 load helpers
 
-SMALL="--layers 1 --hidden 64 --inter 128 --vocab 256 --heads 4 --kv-heads 2"
 
 setup() {
-	W="$BATS_TEST_TMPDIR"
-	SRCD="$W/src"
-	MNT="$W/mnt"
-	mkdir -p "$SRCD"
+	work_setup
 }
 
 teardown() {
