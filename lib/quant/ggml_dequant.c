@@ -214,9 +214,26 @@ void aprfs_ggml_dequant_q5_k(const uint8_t *in, size_t nblocks, float *y)
 	}
 }
 
+/* The float types of dtype.h, listed here rather than asked of dtype.c so that the quant
+ * files link on their own (scripts/test-arm.sh builds lib/quant/ without dtype.c). */
 int aprfs_ggml_dequant_supported(aprfs_src_dtype d)
 {
-	return (unsigned)d < APRFS_SRC_COUNT && aprfs_src_dtype_is_float(d);
+	switch (d) {
+	case APRFS_SRC_F32:
+	case APRFS_SRC_F16:
+	case APRFS_SRC_BF16:
+	case APRFS_SRC_Q8_0:
+	case APRFS_SRC_Q4_0:
+	case APRFS_SRC_Q4_1:
+	case APRFS_SRC_Q5_0:
+	case APRFS_SRC_Q5_1:
+	case APRFS_SRC_Q2_K:
+	case APRFS_SRC_Q3_K:
+	case APRFS_SRC_Q4_K:
+	case APRFS_SRC_Q5_K:
+	case APRFS_SRC_Q6_K: return 1;
+	default: return 0;
+	}
 }
 
 void aprfs_ggml_dequant_ref(aprfs_src_dtype d, const void *blocks, size_t nblocks, float *out)

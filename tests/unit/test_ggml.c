@@ -259,6 +259,11 @@ static void test_geometry(void)
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
 		CHECK(!aprfs_ggml_dequant_supported(no[i]), "dtype %d not supported",
 		      (int)no[i]);
+	/* the dequantizer's own list is dtype.c's float types */
+	for (int d = 0; d < APRFS_SRC_COUNT; d++)
+		CHECK(aprfs_ggml_dequant_supported((aprfs_src_dtype)d) ==
+			  aprfs_src_dtype_is_float((aprfs_src_dtype)d),
+		      "%s", aprfs_src_dtype_name((aprfs_src_dtype)d));
 }
 
 /* A non-float type is a programming error: the process aborts rather than return. */
