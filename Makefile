@@ -54,6 +54,9 @@ $(B)/tools/%: tests/bench/%.c $(B)/libaprfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libaprfs.a $(LDLIBS)
 
+# tests/gen's shared headers (synth.h, ggml_encode.h) are compiled into tools and unit tests.
+$(TOOL_BINS) $(UNIT_BINS): $(wildcard tests/gen/*.h)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; timeout 300 $$t; done
 
