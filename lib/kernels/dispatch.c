@@ -19,6 +19,7 @@
 #endif
 
 #include "../half.h"
+#include "../quant/ggml_dequant.h"
 #include "kernels.h"
 
 const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT] = {"scalar", "avx2", "avx512",
@@ -659,7 +660,11 @@ int aprfs_dequant(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, si
 	/* The Q4_K and Q6_K decoders are GGML's dequantize_row_q4_K / _q6_K. */
 	case APRFS_SRC_Q4_K: k->decode[APRFS_K_Q4K](raw, nblocks * 256, NULL, out); return 0;
 	case APRFS_SRC_Q6_K: k->decode[APRFS_K_Q6K](raw, nblocks * 256, NULL, out); return 0;
-	default: return -ENOTSUP;
+	default:
+		if (!aprfs_ggml_dequant_supported(d))
+			return -ENOTSUP;
+		aprfs_ggml_dequant_ref(d, raw, nblocks, out);
+		return 0;
 	}
 }
 
