@@ -394,6 +394,8 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 		return aprfs_fail(err, EINVAL, "chunk %llu out of range",
 				  (unsigned long long)c);
 	tref_of(f, d, layout_tensor_of_chunk(&f->L, d, c), &t);
+	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
+		return 0;
 	int rc = chunk_get(f, cache, &t, c - d->first_chunk[t.i], cancel, &r, err);
 	if (rc == 0)
 		chunk_put(cache, &r);
@@ -516,6 +518,27 @@ static ssize_t copy_part(uint8_t *dst, const uint8_t *src, uint64_t have, uint64
 	return (ssize_t)n;
 }
 
+/* Bytes the source holds as they are (non-float data, GGUF blocks in their own dtype's
+ * view) go straight from the source into the reader's buffer: no chunk buffer, no cache,
+ * so a pass-through costs one copy and a CRC. rel is payload-relative, which for these is
+ * the source tensor's own byte offset. A read covering a whole chunk records its CRC. */
+static ssize_t read_raw(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, uint64_t rel,
+			uint64_t want, uint8_t *dst, aprfs_err *err)
+{
+	const tensor_geom *g = &t->g;
+	uint64_t span = g->chunk_blocks * g->block_bytes, k = rel / span;
+	uint64_t from = rel - k * span, len = layout_chunk_bytes(g, k);
+	uint64_t n = len - from < want ? len - from : want;
+	int rc = aprfs_cancelled(cancel) ? aprfs_fail_cancelled(err)
+					 : aprfs_source_read(f->L.src, t->t, rel, (size_t)n, dst, err);
+
+	if (rc)
+		return rc;
+	if (from == 0 && n == len)
+		record_crc(f, t->d->first_chunk[t->i] + k, dst, (size_t)n);
+	return (ssize_t)n;
+}
+
 /* Bytes of tensor t's payload + padding starting at relative offset rel. */
 static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,
 			   const tref *t, uint64_t rel, uint64_t want, uint8_t *dst,
@@ -538,6 +561,8 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel
 		memset(dst, 0, n);
 		return (ssize_t)n;
 	}
+	if (g->raw)
+		return read_raw(f, t, cancel, rel, want, dst, err);
 	uint64_t span = g->chunk_blocks * g->block_bytes;
 	uint64_t k = (rel - g->prefix) / span;
 	chunk_ref r;

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench-gguf.sh - GGUF sources' figures: the q4k / q6k views of a >= 1 GiB pure Q4_K / Q6_K
+# GGUF copied cold from the mount (their blocks pass through: a copy and a CRC) against a
+# plain `cat` of the GGUF through the same mount, and `aprfs convert` to q4k of a Q8_0 GGUF
+# against the same model from bf16 safetensors (both one thread, warm page cache).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=${BENCH_DIR:-/tmp/aprfs-bench}/gguf
+size_mb=${BENCH_SIZE_MB:-1100}
+mnt=$dir/mnt
+mkdir -p "$dir/src" "$mnt"
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+pid=
+unmount() {
+	[ -n "$pid" ] || return 0
+	fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
+	timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+	pid=
+}
+trap unmount EXIT
+mount_cold() {
+	unmount
+	build/aprfs -f "$dir/src" "$mnt" 2>"$dir/daemon.log" &
+	pid=$!
+	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
+}
+
+for t in Q4_K:q4k Q6_K:q6k; do
+	ty=${t%:*} v=${t#*:}
+	name=pure_$v
+	[ -f "$dir/src/$name.gguf" ] ||
+		build/tools/gengguf --type "$ty" --size-mb "$size_mb" --name "$name" "$dir/src" >/dev/null
+	cat "$dir/src/$name.gguf" >/dev/null # the source in the page cache for both runs
+	mount_cold
+	t0=$(now)
+	cat "$mnt/$name.gguf" >/dev/null
+	tcat=$(secs "$t0")
+	mount_cold
+	t0=$(now)
+	cp "$mnt/$name.$v.apr" "$dir/out.apr"
+	tcp=$(secs "$t0")
+	rm -f "$dir/out.apr"
+	printf 'GGUF %s, %d MiB: cat of the GGUF through the mount %.2f s, cold cp of the %s view %.2f s: %.0f%% of cat speed (view %d MiB)\n' \
+		"$ty" "$(($(stat -c %s "$dir/src/$name.gguf") >> 20))" "$tcat" "$v" "$tcp" \
+		"$(awk -v a="$tcat" -v b="$tcp" -v sa="$(stat -c %s "$dir/src/$name.gguf")" \
+			-v sb="$(stat -c %s "$mnt/$name.$v.apr")" 'BEGIN { print 100 * (sb / b) / (sa / a) }')" \
+		"$(($(stat -c %s "$mnt/$name.$v.apr") >> 20))"
+done
+unmount
+
+# The same llama shape from a Q8_0 GGUF and from bf16 safetensors, to q4k on one thread.
+[ -f "$dir/src/q8_0.gguf" ] ||
+	build/tools/gengguf --type Q8_0 --size-mb "$size_mb" --name q8_0 "$dir/src" >/dev/null
+[ -f "$dir/bf16/model.safetensors" ] ||
+	build/tools/genmodel --size-mb "$((size_mb * 2))" "$dir/bf16" >/dev/null
+for src in "$dir/src/q8_0.gguf" "$dir/bf16/model.safetensors"; do
+	cat "$src" >/dev/null
+	t0=$(now)
+	build/aprfs convert --quiet --threads 1 "$src" "$dir/x.q4k.apr"
+	printf 'convert %s to q4k, one thread: %s s for %d MiB of q4k\n' "${src##*/}" \
+		"$(secs "$t0")" "$(($(stat -c %s "$dir/x.q4k.apr") >> 20))"
+	rm -f "$dir/x.q4k.apr"
+done
