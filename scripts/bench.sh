@@ -68,4 +68,6 @@ done
 # The filesystem's figures, on the same checkpoint.
 echo "=== aprfs mount"
 BENCH_DIR=$DIR BENCH_SIZE_MB=$SIZE_MB scripts/bench-fs.sh
+echo "=== GGUF sources"
+BENCH_DIR=$DIR BENCH_SIZE_MB=$SIZE_MB scripts/bench-gguf.sh
 [ "$KEEP" = 1 ] || rm -rf "$DIR"
