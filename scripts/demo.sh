@@ -34,7 +34,7 @@ cat "$mnt/.aprfs/stats.json"; echo
 step "copy three files out (quantized on the fly; the GGUF's Q4_K blocks pass through)"
 time cp "$mnt/llama-tiny/model.q8.apr" "$mnt/llama-sharded/model.q4k.apr" \
 	"$mnt/gguf/llama-q4k.q4k.apr" "$out/"
-build/aprfs inspect "$out/llama-q4k.q4k.apr" | head -n 12
+build/aprfs inspect "$out/llama-q4k.q4k.apr" | sed -n 1,12p
 
 step "inspect the copy, with error statistics against the source"
 build/aprfs inspect --stats "$out/models/llama-tiny/model.safetensors" "$out/model.q8.apr"
