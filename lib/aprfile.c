@@ -529,8 +529,9 @@ static ssize_t read_raw(aprfs_file *f, const tref *t, const aprfs_cancel *cancel
 	uint64_t span = g->chunk_blocks * g->block_bytes, k = rel / span;
 	uint64_t from = rel - k * span, len = layout_chunk_bytes(g, k);
 	uint64_t n = len - from < want ? len - from : want;
-	int rc = aprfs_cancelled(cancel) ? aprfs_fail_cancelled(err)
-					 : aprfs_source_read(f->L.src, t->t, rel, (size_t)n, dst, err);
+	int rc = aprfs_cancelled(cancel)
+		     ? aprfs_fail_cancelled(err)
+		     : aprfs_source_read(f->L.src, t->t, rel, (size_t)n, dst, err);
 
 	if (rc)
 		return rc;

@@ -4,6 +4,7 @@
 #ifndef APRFS_TREE_IMPL_H
 #define APRFS_TREE_IMPL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -65,9 +66,34 @@ struct aprfs_tree {
 /* FNV-1a of a path: the bucket of both tables (ckpt.c). */
 uint64_t tree_hash(const char *s);
 
-/* Paths (tree.c). */
+/* What a path is. For APR nodes cp is a borrowed checkpoint (put it) and variant set; for
+ * FILE and DIR nodes real is filled; for LINK nodes, real is the target directory. */
+typedef struct node {
+	aprfs_node_kind kind;
+	struct stat st;
+	struct ckpt *cp;
+	int variant;
+	char real[PATH_MAX];
+} node;
+
+/* Paths and lookups (tree.c). */
+const char *tree_skip_slashes(const char *p);
+int tree_ends_with(const char *s, const char *suffix);
+char *tree_join(const char *dir, const char *name); /* "a" + "b" -> "a/b"; NULL if too long */
 int tree_inside_root(const aprfs_tree *t, const char *real);
+int tree_hidden(const aprfs_tree *t, const char *path); /* the mountpoint, inside the root */
 int tree_resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st);
+int tree_parse_apr_name(const aprfs_tree *t, const char *name, char *stem, size_t size,
+			int *variant);
+int tree_lookup(aprfs_tree *t, const char *path, node *n);
+void tree_meta_dir_stat(const aprfs_tree *t, struct stat *st);
+int tree_lookup_meta(aprfs_tree *t, const char *rel, node *n);
+
+/* Page-cache bookkeeping (tree_open.c), under t->lock for tree_pages_of. */
+struct pages *tree_pages_of(aprfs_tree *t, const char *path, int create);
+/* Attributes of a path that no longer resolves but still has open handles. */
+int tree_open_snapshot_stat(aprfs_tree *t, const char *path, struct stat *st,
+			    aprfs_node_kind *kind);
 
 /* The checkpoint table (ckpt.c), all under t->lock. ckpt_get returns a borrowed entry
  * (NULL if rel is not a file); ckpt_put returns it. */
