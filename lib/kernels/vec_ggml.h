@@ -97,8 +97,7 @@ static void dequant_q4_0_v(const uint8_t *in, size_t nblocks, float *y)
 {
 	for (size_t b = 0; b < nblocks; b++, in += 18, y += 32) {
 		const vb32 c = kv_nibbles32(in + 2) - 8;
-		int8_t q[32];
-		memcpy(q, &c, sizeof(c));
+		const int8_t *q = (const int8_t *)&c;
 		kv_scale_row(q, 32, kv_f16_at(in), y);
 	}
 }
@@ -112,8 +111,7 @@ static void dequant_q4_1_v(const uint8_t *in, size_t nblocks, float *y)
 			continue;
 		}
 		const vb32 c = kv_nibbles32(in + 4);
-		int8_t q[32];
-		memcpy(q, &c, sizeof(c));
+		const int8_t *q = (const int8_t *)&c;
 		kv_scale_add_row(q, 32, d, kv_f16_at(in + 2), y);
 	}
 }
@@ -135,8 +133,7 @@ static void dequant_q5_0_v(const uint8_t *in, size_t nblocks, float *y)
 {
 	for (size_t b = 0; b < nblocks; b++, in += 22, y += 32) {
 		const vb32 c = (kv_nibbles32(in + 6) | kv_qh_bits16(in + 2)) - 16;
-		int8_t q[32];
-		memcpy(q, &c, sizeof(c));
+		const int8_t *q = (const int8_t *)&c;
 		kv_scale_row(q, 32, kv_f16_at(in), y);
 	}
 }
@@ -150,8 +147,7 @@ static void dequant_q5_1_v(const uint8_t *in, size_t nblocks, float *y)
 			continue;
 		}
 		const vb32 c = kv_nibbles32(in + 8) | kv_qh_bits16(in + 4);
-		int8_t q[32];
-		memcpy(q, &c, sizeof(c));
+		const int8_t *q = (const int8_t *)&c;
 		kv_scale_add_row(q, 32, d, kv_f16_at(in + 2), y);
 	}
 }
@@ -170,8 +166,7 @@ static void dequant_q2_k_v(const uint8_t *in, size_t nblocks, float *y)
 			const vb32 row = kv_ld32(in + 16 + 32 * h);
 			for (int k = 0; k < 4; k++, y += 32, sc += 2) {
 				const vb32 c = (row >> (2 * k)) & 3;
-				int8_t q[32];
-				memcpy(q, &c, sizeof(c));
+				const int8_t *q = (const int8_t *)&c;
 				for (int half = 0; half < 2; half++) {
 					const float dl = d * (float)(sc[half] & 15);
 					const float ml = dmin * (float)(sc[half] >> 4);
@@ -210,8 +205,7 @@ static void dequant_q3_k_v(const uint8_t *in, size_t nblocks, float *y)
 				const int bit = 4 * h + k;
 				const vb32 c =
 				    (((row >> (2 * k)) & 3) | ((hm >> bit) & 1) << 2) - 4;
-				int8_t q[32];
-				memcpy(q, &c, sizeof(c));
+				const int8_t *q = (const int8_t *)&c;
 				for (int half = 0; half < 2; half++, s++)
 					kv_scale_row(q + 16 * half, 16, d * (float)sc[s],
 						     y + 16 * half);
@@ -233,9 +227,7 @@ static void dequant_q5_k_v(const uint8_t *in, size_t nblocks, float *y)
 			const vb32 ql = kv_ld32(in + 48 + 32 * c);
 			const vb32 lo = (ql & 15) | ((qh >> (2 * c)) & 1) << 4;
 			const vb32 hi = (ql >> 4) | ((qh >> (2 * c + 1)) & 1) << 4;
-			int8_t q[64];
-			memcpy(q, &lo, sizeof(lo));
-			memcpy(q + 32, &hi, sizeof(hi));
+			const int8_t *q[2] = {(const int8_t *)&lo, (const int8_t *)&hi};
 			for (int j = 0; j < 2; j++) {
 				const int sb = 2 * c + j;
 				int sc, m;
@@ -246,7 +238,7 @@ static void dequant_q5_k_v(const uint8_t *in, size_t nblocks, float *y)
 					sc = (s12[sb + 4] & 15) | (s12[sb - 4] >> 6) << 4;
 					m = (s12[sb + 4] >> 4) | (s12[sb] >> 6) << 4;
 				}
-				kv_scale_sub_row(q + 32 * j, 32, d * (float)sc, dmin * (float)m,
+				kv_scale_sub_row(q[j], 32, d * (float)sc, dmin * (float)m,
 						 y + 32 * j);
 			}
 		}
