@@ -582,19 +582,20 @@ static const int default_order[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
  *
  *                   ------- 64 MiB -------   -------- 1 MiB --------
  *   kernel          scalar    avx2  avx512   scalar    avx2  avx512  taken from
- *   dequant q8_0      7646   26394   27090     7810   89868   95014  avx512
- *   dequant q4_0      7816   28025   31409     7955   47398  102340  avx512
- *   dequant q4_1      7665   26060   29931     7808   37446   76931  avx512
- *   dequant q5_0      4993   27856   31221     7135   39436   74415  avx512
- *   dequant q5_1      7174   26965   31498     7250   34116   61266  avx512
- *   dequant q2_k      7031   25985   28659     7032   35614   54759  avx512
- *   dequant q3_k      3586   22195   26020     3746   23570   30985  avx512
- *   dequant q4_k      8684   27544   29272     8930   37853   48204  avx512
- *   dequant q5_k      3886   22304   24669     3982   35980   46763  avx512
- *   dequant q6_k      5310   26943   25599     5338   45521   44744  avx512
+ *   dequant q8_0     11216   28283   28625    11443   91843   98310  avx512
+ *   dequant q4_0      8081   29907   33180     8296   64871  103974  avx512
+ *   dequant q4_1     10613   31121   31594    10982   50337   80604  avx512
+ *   dequant q5_0      7091   30318   32272     7269   52692   76371  avx512
+ *   dequant q5_1      7292   30061   32957     7539   41140   63685  avx512
+ *   dequant q2_k      8854   26320   31703     9131   36918   56935  avx512
+ *   dequant q3_k      4815   22532   26890     4968   24209   32009  avx512
+ *   dequant q4_k      8672   28163   29909     8812   38466   49527  avx512
+ *   dequant q5_k      5397   24284   25355     5460   36621   48140  avx512
+ *   dequant q6_k      5405   29199   28893     5467   46453   46246  avx512
  *
- * AVX-512 is ahead or level for every one (q6_k level: AVX2's slowest run is below
- * AVX-512's fastest at both sizes), so none is listed below. */
+ * AVX-512 is ahead or level for every one (q6_k is level: AVX2's slowest run is below
+ * AVX-512's fastest at both sizes, 25969 < 29416 and 46144 < 47312), so none is listed
+ * below. (The scalar column swings by a third between sessions on this shared VM.) */
 static const struct {
 	int kn;
 	int order[3];

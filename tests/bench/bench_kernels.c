@@ -165,9 +165,7 @@ int main(int argc, char **argv)
 			    x, ne, NULL, ref);
 		else
 			ggml_encode(t->dtype, x, nb, ref);
-		char name[24];
-		snprintf(name, sizeof(name), "dequant %s", t->name);
-		printf("%-16s", name);
+		printf("%-16s", aprfs_kernel_name(APRFS_KN_DEQUANT + s));
 		double b0 = 0, best = 0, mbs[APRFS_ISA_COUNT] = {0};
 		int same = 1;
 		for (int k = 0; k < nt; k++) {
