@@ -3,10 +3,12 @@
 # tree with clang into its own build directory (build/clang, from scratch, so every file
 # is compiled and must be warning-free), checks that no x86 kernel object of either build
 # holds a fused multiply-add, runs the kernel unit test of the clang build, then converts
-# a bf16 model with --odd tensors and the special_st.py checkpoints (rounding edges, f16 and
-# bf16 sources, NaN/inf) to every variant with the gcc and the clang binary, under every
-# ISA this CPU has (APRFS_ISA=scalar|avx2|avx512, and the default choice), and asserts
-# that every output is byte-identical to gcc's scalar one.
+# a bf16 model with --odd tensors, the special_st.py checkpoints (rounding edges, f16 and
+# bf16 sources, NaN/inf) and a GGUF model holding every GGML block type plus a tensor of
+# random bytes per type (NaN, inf and subnormal f16 scales: the dequantizers) to every
+# variant with the gcc and the clang binary, under every ISA this CPU has
+# (APRFS_ISA=scalar|avx2|avx512, and the default choice), and asserts that every output is
+# byte-identical to gcc's scalar one.
 # Fails (it does not skip) with a "not run" reason when clang is missing: setup.sh
 # installs it.
 set -euo pipefail
@@ -84,15 +86,16 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 build/tools/genmodel --odd "$tmp/odd" >/dev/null
 python3 tests/tools/special_st.py "$tmp/special"
+build/tools/gengguf --mixed --odd "$tmp/gguf" >/dev/null
 sources="$tmp/odd/model.safetensors $tmp/special/special.safetensors
 	$tmp/special/special16.safetensors $tmp/special/specialbf.safetensors
-	$tmp/special/nonfinite.safetensors"
+	$tmp/special/nonfinite.safetensors $tmp/gguf/model.gguf"
 
 # One conversion per (source, variant, nf4 block): gcc scalar is the reference; every other
 # (compiler, ISA) pair must give the very same bytes.
 n=0
 for src in $sources; do
-	tag=$(basename "$(dirname "$src")").$(basename "$src" .safetensors)
+	tag=$(basename "$(dirname "$src")").$(basename "${src%.gguf}" .safetensors)
 	for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary nf4/32; do
 		opt=()
 		[ "$v" = nf4/32 ] && opt=(--nf4-block 32)
@@ -117,4 +120,4 @@ for src in $sources; do
 		rm -f "$ref"
 	done
 done
-echo "clang: $n conversions (gcc and clang x {$isas, default} x 5 sources x 10 variants) byte-identical to gcc scalar"
+echo "clang: $n conversions (gcc and clang x {$isas, default} x 6 sources, one of them GGUF, x 10 variants) byte-identical to gcc scalar"

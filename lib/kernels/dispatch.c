@@ -52,6 +52,47 @@ aprfs_kslot aprfs_kslot_of(const aprfs_codec *c)
 	return APRFS_K_F32;
 }
 
+/* GGML's block geometry (ggml-common.h), kept here rather than asked of dtype.c so that
+ * the kernels link without it (scripts/test-arm.sh). */
+const aprfs_dq_type aprfs_dq_types[APRFS_DQ_COUNT] = {
+    {APRFS_SRC_Q8_0, "Q8_0", 32, 34, 1, {0, 0}},
+    {APRFS_SRC_Q4_0, "Q4_0", 32, 18, 1, {0, 0}},
+    {APRFS_SRC_Q4_1, "Q4_1", 32, 20, 2, {0, 2}},
+    {APRFS_SRC_Q5_0, "Q5_0", 32, 22, 1, {0, 0}},
+    {APRFS_SRC_Q5_1, "Q5_1", 32, 24, 2, {0, 2}},
+    {APRFS_SRC_Q2_K, "Q2_K", 256, 84, 2, {80, 82}},
+    {APRFS_SRC_Q3_K, "Q3_K", 256, 110, 1, {108, 0}},
+    {APRFS_SRC_Q4_K, "Q4_K", 256, 144, 2, {0, 2}},
+    {APRFS_SRC_Q5_K, "Q5_K", 256, 176, 2, {0, 2}},
+    {APRFS_SRC_Q6_K, "Q6_K", 256, 210, 1, {208, 0}},
+};
+_Static_assert(APRFS_SRC_Q6_K - APRFS_SRC_Q8_0 == APRFS_DQ_Q6_K - APRFS_DQ_Q8_0 &&
+		   APRFS_SRC_Q2_K - APRFS_SRC_Q8_0 == APRFS_DQ_Q2_K,
+	       "dequant slots follow aprfs_src_dtype's order");
+
+int aprfs_dqslot_of(aprfs_src_dtype d)
+{
+	return d >= APRFS_SRC_Q8_0 && d <= APRFS_SRC_Q6_K ? (int)(d - APRFS_SRC_Q8_0) : -1;
+}
+
+/* The codecs' Q4_K and Q6_K decoders are GGML's dequantize_row_q4_K / _q6_K. */
+static void dequant_q4_k_ref(const uint8_t *in, size_t nblocks, float *y)
+{
+	aprfs_codec_q4k.decode(in, nblocks * 256, NULL, y);
+}
+
+static void dequant_q6_k_ref(const uint8_t *in, size_t nblocks, float *y)
+{
+	aprfs_codec_q6k.decode(in, nblocks * 256, NULL, y);
+}
+
+static const aprfs_dequant_fn dequant_refs[APRFS_DQ_COUNT] = {
+    aprfs_ggml_dequant_q8_0, aprfs_ggml_dequant_q4_0, aprfs_ggml_dequant_q4_1,
+    aprfs_ggml_dequant_q5_0, aprfs_ggml_dequant_q5_1, aprfs_ggml_dequant_q2_k,
+    aprfs_ggml_dequant_q3_k, dequant_q4_k_ref,	      aprfs_ggml_dequant_q5_k,
+    dequant_q6_k_ref,
+};
+
 static void fill_scalar(aprfs_kernels *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -64,6 +105,8 @@ static void fill_scalar(aprfs_kernels *t)
 		t->encode[i] = slot_codecs[i]->encode;
 		t->decode[i] = slot_codecs[i]->decode;
 	}
+	for (int i = 0; i < APRFS_DQ_COUNT; i++)
+		t->dequant[i] = dequant_refs[i];
 	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
 		t->kisa[kn] = "scalar";
 }
@@ -81,8 +124,9 @@ static kernel_ptr kernel_fn(const aprfs_kernels *t, int kn)
 	case APRFS_KN_MAXABS: return (kernel_ptr)t->maxabs;
 	case APRFS_KN_SUMABS: return (kernel_ptr)t->sumabs;
 	default:
-		return kn < APRFS_KN_DECODE ? (kernel_ptr)t->encode[kn - APRFS_KN_ENCODE]
-					    : (kernel_ptr)t->decode[kn - APRFS_KN_DECODE];
+		return kn < APRFS_KN_DECODE    ? (kernel_ptr)t->encode[kn - APRFS_KN_ENCODE]
+		       : kn < APRFS_KN_DEQUANT ? (kernel_ptr)t->decode[kn - APRFS_KN_DECODE]
+					       : (kernel_ptr)t->dequant[kn - APRFS_KN_DEQUANT];
 	}
 }
 
@@ -97,8 +141,11 @@ static void copy_kernel(aprfs_kernels *dst, const aprfs_kernels *src, int kn)
 	default:
 		if (kn < APRFS_KN_DECODE)
 			dst->encode[kn - APRFS_KN_ENCODE] = src->encode[kn - APRFS_KN_ENCODE];
-		else
+		else if (kn < APRFS_KN_DEQUANT)
 			dst->decode[kn - APRFS_KN_DECODE] = src->decode[kn - APRFS_KN_DECODE];
+		else
+			dst->dequant[kn - APRFS_KN_DEQUANT] =
+			    src->dequant[kn - APRFS_KN_DEQUANT];
 	}
 	dst->kisa[kn] = src->kisa[kn];
 }
@@ -108,12 +155,15 @@ int aprfs_kernels_same(const aprfs_kernels *a, const aprfs_kernels *b, int kn)
 	return kn >= 0 && kn < APRFS_KN_COUNT && kernel_fn(a, kn) == kernel_fn(b, kn);
 }
 
-/* In aprfs_kslot order. */
+/* In kernel number order (aprfs_kslot, then aprfs_dqslot order). */
 static const char *const kernel_names[] = {
-    "widen f16",      "widen bf16", "maxabs",	  "sumabs",	   "encode f32", "encode f16",
-    "encode bf16",    "encode q8",  "encode q4",  "encode q4k",	   "encode q6k", "encode nf4",
-    "encode ternary", "decode f32", "decode f16", "decode bf16",   "decode q8",	 "decode q4",
-    "decode q4k",     "decode q6k", "decode nf4", "decode ternary"};
+    "widen f16",    "widen bf16",     "maxabs",		"sumabs",	"encode f32",
+    "encode f16",   "encode bf16",    "encode q8",	"encode q4",	"encode q4k",
+    "encode q6k",   "encode nf4",     "encode ternary", "decode f32",	"decode f16",
+    "decode bf16",  "decode q8",      "decode q4",	"decode q4k",	"decode q6k",
+    "decode nf4",   "decode ternary", "dequant q8_0",	"dequant q4_0", "dequant q4_1",
+    "dequant q5_0", "dequant q5_1",   "dequant q2_k",	"dequant q3_k", "dequant q4_k",
+    "dequant q5_k", "dequant q6_k"};
 _Static_assert(sizeof(kernel_names) / sizeof(kernel_names[0]) == APRFS_KN_COUNT,
 	       "one name per kernel");
 
@@ -397,6 +447,74 @@ static int check_slot(const aprfs_kernels *k, const aprfs_kernels *r, int slot,
 	return rc;
 }
 
+/* f16 scale bits a dequantizer must treat exactly as the reference does: NaNs of both
+ * signs, quiet and signalling, with payloads; infinities; signed zeros; subnormals; the
+ * largest finite values; ordinary ones. */
+static const uint16_t probe_f16[] = {0x7e00, 0xfe00, 0x7c01, 0xfd55, 0x7fff, 0xffff, 0x7c00,
+				     0xfc00, 0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x83ff,
+				     0x0400, 0x7bff, 0xfbff, 0x3c00, 0xb555, 0x2e66};
+enum { PROBE_NF16 = sizeof(probe_f16) / sizeof(probe_f16[0]) };
+
+static void put_f16(uint8_t *p, uint16_t h)
+{
+	p[0] = (uint8_t)h;
+	p[1] = (uint8_t)(h >> 8);
+}
+
+/* nb blocks of type t: block b < 256 has every byte b (so every element takes every code,
+ * every packed scale every value) under finite normal f16 scales; the blocks after it are
+ * random bytes whose scales cycle through probe_f16 (d and the second scale
+ * independently, so both are NaN at once in some). */
+static void probe_dq_fill(const aprfs_dq_type *t, uint8_t *p, size_t nb)
+{
+	uint32_t s = 0x2545f491u;
+	for (size_t b = 0; b < nb; b++, p += t->bytes) {
+		for (size_t i = 0; i < t->bytes; i++)
+			p[i] = b < 256 ? (uint8_t)b : (uint8_t)probe_rand(&s);
+		for (int f = 0; f < t->nscale; f++) {
+			const size_t j = f ? b * 7 + 3 : b;
+			const uint16_t ordinary =
+			    (uint16_t)(0x0400 + j * 0x1d3 % 0x7800) | (j & 2 ? 0x8000 : 0);
+			put_f16(p + t->scale_off[f],
+				b < 256 ? ordinary
+					: probe_f16[(f ? b * 5 + 2 : b) % PROBE_NF16]);
+		}
+	}
+}
+
+/* Every dequantizer on the probe blocks, whole and in odd counts from an unaligned
+ * address; nothing may be written past the last block. */
+static int check_dequant(const aprfs_kernels *k, const aprfs_kernels *r, char *why, size_t wl)
+{
+	enum { NB = 256 + 3 * PROBE_NF16 + 1, MAXBB = 210, SLACK = 16 };
+	static const size_t counts[] = {0, 1, 2, 3, 5, 17, NB};
+	uint8_t *in = malloc(NB * MAXBB + 1);
+	float *a = malloc((NB * 256 + SLACK) * sizeof(float));
+	float *b = malloc((NB * 256 + SLACK) * sizeof(float));
+	int rc = in && a && b ? 0 : -1;
+	if (rc)
+		snprintf(why, wl, "out of memory");
+	for (int s = 0; !rc && s < APRFS_DQ_COUNT; s++) {
+		const aprfs_dq_type *t = &aprfs_dq_types[s];
+		probe_dq_fill(t, in + 1, NB);
+		for (size_t c = 0; !rc && c < sizeof(counts) / sizeof(counts[0]); c++) {
+			const size_t nb = counts[c],
+				     len = (nb * t->elems + SLACK) * sizeof(float);
+			const uint8_t *p = in + 1 + (NB - nb) * t->bytes; /* the last nb */
+			memset(a, 0x5a, len);
+			memset(b, 0x5a, len);
+			k->dequant[s](p, nb, a);
+			r->dequant[s](p, nb, b);
+			rc =
+			    differ(a, b, len, aprfs_kernel_name(APRFS_KN_DEQUANT + s), why, wl);
+		}
+	}
+	free(in);
+	free(a);
+	free(b);
+	return rc;
+}
+
 int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen)
 {
 	const aprfs_kernels *r = aprfs_kernels_scalar();
@@ -414,6 +532,8 @@ int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen)
 	for (int s = 0; !rc && s < APRFS_K_COUNT; s++)
 		for (size_t i = 0; !rc && i < sizeof(params) / sizeof(params[0]); i++)
 			rc = check_slot(k, r, s, &params[i], x, why, whylen);
+	if (!rc)
+		rc = check_dequant(k, r, why, whylen);
 	free(x);
 	return rc;
 }
@@ -454,7 +574,28 @@ static const int default_order[] = {ISA_AVX512, ISA_AVX2, ISA_NEON};
  * AVX2 is preferred where its slowest of the 5 runs beat AVX-512's fastest (encode bf16
  * 1.48x, encode ternary 1.26x, maxabs 1.17x, sumabs 1.05x); everything else keeps the
  * widest ISA. (Earlier figures had AVX2 ahead for encode f16 and nf4 as well; here
- * AVX-512 wins both, nf4 since its block absmax became an integer maximum.) */
+ * AVX-512 wins both, nf4 since its block absmax became an integer maximum.)
+ *
+ * The GGML dequantizers, MB/s of f32 output from Gaussian data encoded as each type,
+ * median of 5 runs: at 64 MiB (bound by memory writes) and at 1 MiB (cache-resident, as
+ * a conversion's 64K-element chunks are):
+ *
+ *                   ------- 64 MiB -------   -------- 1 MiB --------
+ *   kernel          scalar    avx2  avx512   scalar    avx2  avx512  taken from
+ *   dequant q8_0     11216   28283   28625    11443   91843   98310  avx512
+ *   dequant q4_0      8081   29907   33180     8296   64871  103974  avx512
+ *   dequant q4_1     10613   31121   31594    10982   50337   80604  avx512
+ *   dequant q5_0      7091   30318   32272     7269   52692   76371  avx512
+ *   dequant q5_1      7292   30061   32957     7539   41140   63685  avx512
+ *   dequant q2_k      8854   26320   31703     9131   36918   56935  avx512
+ *   dequant q3_k      4815   22532   26890     4968   24209   32009  avx512
+ *   dequant q4_k      8672   28163   29909     8812   38466   49527  avx512
+ *   dequant q5_k      5397   24284   25355     5460   36621   48140  avx512
+ *   dequant q6_k      5405   29199   28893     5467   46453   46246  avx512
+ *
+ * AVX-512 is ahead or level for every one (q6_k is level: AVX2's slowest run is below
+ * AVX-512's fastest at both sizes, 25969 < 29416 and 46144 < 47312), so none is listed
+ * below. (The scalar column swings by a third between sessions on this shared VM.) */
 static const struct {
 	int kn;
 	int order[3];
@@ -653,18 +794,16 @@ void aprfs_widen(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, siz
 int aprfs_dequant(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, size_t nblocks,
 		  float *out)
 {
+	const int s = aprfs_dqslot_of(d);
+	if (s >= 0) {
+		k->dequant[s](raw, nblocks, out);
+		return 0;
+	}
 	switch (d) {
 	case APRFS_SRC_F32:
 	case APRFS_SRC_F16:
 	case APRFS_SRC_BF16: aprfs_widen(k, d, raw, nblocks, out); return 0;
-	/* The Q4_K and Q6_K decoders are GGML's dequantize_row_q4_K / _q6_K. */
-	case APRFS_SRC_Q4_K: k->decode[APRFS_K_Q4K](raw, nblocks * 256, NULL, out); return 0;
-	case APRFS_SRC_Q6_K: k->decode[APRFS_K_Q6K](raw, nblocks * 256, NULL, out); return 0;
-	default:
-		if (!aprfs_ggml_dequant_supported(d))
-			return -ENOTSUP;
-		aprfs_ggml_dequant_ref(d, raw, nblocks, out);
-		return 0;
+	default: return -ENOTSUP;
 	}
 }
 

@@ -28,16 +28,48 @@ typedef enum {
 typedef void (*aprfs_encode_fn)(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out);
 typedef void (*aprfs_decode_fn)(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y);
 
+/* GGML block types (GGUF sources) by dequantizer slot: aprfs_src_dtype's order, from
+ * APRFS_SRC_Q8_0 on (aprfs_dqslot_of). */
+typedef enum {
+	APRFS_DQ_Q8_0,
+	APRFS_DQ_Q4_0,
+	APRFS_DQ_Q4_1,
+	APRFS_DQ_Q5_0,
+	APRFS_DQ_Q5_1,
+	APRFS_DQ_Q2_K,
+	APRFS_DQ_Q3_K,
+	APRFS_DQ_Q4_K,
+	APRFS_DQ_Q5_K,
+	APRFS_DQ_Q6_K,
+	APRFS_DQ_COUNT
+} aprfs_dqslot;
+
+/* Dequantize nblocks whole blocks (no alignment needed) into nblocks * elems floats:
+ * exactly the f32 bits of GGML's dequantize_row_* (lib/quant/ggml_dequant.c). */
+typedef void (*aprfs_dequant_fn)(const uint8_t *in, size_t nblocks, float *y);
+
+/* A dequant slot's block: its source dtype, "Q8_0", elements and bytes, and the byte
+ * offsets of its f16 scale fields (d first; Q4_1/Q5_1's m, the k-quants' dmin second). */
+typedef struct aprfs_dq_type {
+	aprfs_src_dtype dtype;
+	const char *name;
+	uint16_t elems, bytes;
+	uint8_t nscale, scale_off[2];
+} aprfs_dq_type;
+extern const aprfs_dq_type aprfs_dq_types[APRFS_DQ_COUNT];
+
 /* Every kernel of a table by number: the four statistics/widening kernels, then
- * encode[slot] and decode[slot]. Names: "widen f16", "maxabs", "encode q4k", ... */
+ * encode[slot], decode[slot] and dequant[dqslot]. Names: "widen f16", "maxabs",
+ * "encode q4k", "dequant q8_0", ... */
 enum {
 	APRFS_KN_WIDEN_F16,
 	APRFS_KN_WIDEN_BF16,
 	APRFS_KN_MAXABS,
 	APRFS_KN_SUMABS,
-	APRFS_KN_ENCODE,				   /* + slot */
-	APRFS_KN_DECODE = APRFS_KN_ENCODE + APRFS_K_COUNT, /* + slot */
-	APRFS_KN_COUNT = APRFS_KN_DECODE + APRFS_K_COUNT
+	APRFS_KN_ENCODE,				    /* + slot */
+	APRFS_KN_DECODE = APRFS_KN_ENCODE + APRFS_K_COUNT,  /* + slot */
+	APRFS_KN_DEQUANT = APRFS_KN_DECODE + APRFS_K_COUNT, /* + dqslot */
+	APRFS_KN_COUNT = APRFS_KN_DEQUANT + APRFS_DQ_COUNT
 };
 
 typedef struct aprfs_kernels {
@@ -58,6 +90,9 @@ typedef struct aprfs_kernels {
 	 * (round to nearest even, NaN kept quiet), writing little-endian 16-bit values. */
 	aprfs_encode_fn encode[APRFS_K_COUNT];
 	aprfs_decode_fn decode[APRFS_K_COUNT];
+	/* GGUF's block types to f32 (dequant[APRFS_DQ_Q4_K] / [APRFS_DQ_Q6_K] are the q4k /
+	 * q6k decoders by block). */
+	aprfs_dequant_fn dequant[APRFS_DQ_COUNT];
 } aprfs_kernels;
 
 /* The ISA names a table can have, best last; aprfs_kernels_isa_names[i] for
@@ -95,13 +130,17 @@ int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen);
 void aprfs_kernels_reset(void);
 /* Slot of a codec. */
 aprfs_kslot aprfs_kslot_of(const aprfs_codec *c);
+/* Dequant slot of a GGML block type, or -1 for any other dtype. */
+int aprfs_dqslot_of(aprfs_src_dtype d);
 
 /* Convert n source elements of type d at raw into f32 (F32 is a copy). */
 void aprfs_widen(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, size_t n,
 		 float *out);
 
 /* Decode nblocks blocks of float source dtype d (plain types: one element per block)
- * into nblocks * block_elems floats at out. 0, or -ENOTSUP for a dtype with no decoder. */
+ * into nblocks * block_elems floats at out: F16/BF16 by k's widening kernels, F32 copied,
+ * the GGML block types by k->dequant[]. 0, or -ENOTSUP for a dtype with no decoder. The
+ * one entry point for GGUF tensors' values. */
 int aprfs_dequant(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, size_t nblocks,
 		  float *out);
 

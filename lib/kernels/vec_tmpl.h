@@ -12,7 +12,8 @@
  * selects), and their fixed-order sums (kquant_search.h) become adds of whole rows. No
  * operation is contracted into an FMA (the build's -ffp-contract=off, and for clang the
  * pragma below too; the x86 files are compiled without FMA at all), none is reassociated.
- * Tails shorter than a vector go to the scalar reference codec itself. */
+ * Tails shorter than a vector go to the scalar reference codec itself. vec_kquant.h holds
+ * the Q4_K / Q6_K kernels, vec_ggml.h the dequantizers of GGUF's block types. */
 #if !defined(KV_FILL) || !defined(KV_W)
 #error "include vec_tmpl.h from an ISA file that defines KV_FILL and KV_W"
 #endif
@@ -32,6 +33,7 @@
 
 #include "../codec.h"
 #include "../half.h"
+#include "../quant/ggml_dequant.h"
 #include "../quant/kquant_search.h"
 #include "kernels.h"
 
@@ -676,6 +678,9 @@ static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8
 
 #include "vec_kquant.h"
 
+/* After vec_kquant.h: its Q4_K / Q6_K block decoders are dequantizers too. */
+#include "vec_ggml.h"
+
 static void KV_FILL(aprfs_kernels *t)
 {
 	t->widen_f16 = widen_f16_v;
@@ -698,4 +703,14 @@ static void KV_FILL(aprfs_kernels *t)
 	t->decode[APRFS_K_Q4K] = decode_q4k_v;
 	t->decode[APRFS_K_Q6K] = decode_q6k_v;
 	t->decode[APRFS_K_TERNARY] = decode_ternary_v;
+	t->dequant[APRFS_DQ_Q8_0] = dequant_q8_0_v;
+	t->dequant[APRFS_DQ_Q4_0] = dequant_q4_0_v;
+	t->dequant[APRFS_DQ_Q4_1] = dequant_q4_1_v;
+	t->dequant[APRFS_DQ_Q5_0] = dequant_q5_0_v;
+	t->dequant[APRFS_DQ_Q5_1] = dequant_q5_1_v;
+	t->dequant[APRFS_DQ_Q2_K] = dequant_q2_k_v;
+	t->dequant[APRFS_DQ_Q3_K] = dequant_q3_k_v;
+	t->dequant[APRFS_DQ_Q4_K] = dequant_q4_k_v;
+	t->dequant[APRFS_DQ_Q5_K] = dequant_q5_k_v;
+	t->dequant[APRFS_DQ_Q6_K] = dequant_q6_k_v;
 }

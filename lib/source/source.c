@@ -314,7 +314,8 @@ int aprfs_source_read_f32(aprfs_source *s, const aprfs_tensor *t, uint64_t e0, s
 	size_t nb = (size_t)(b1 - b0);
 	int direct = be == 1 && t->dtype == APRFS_SRC_F32;
 	void *raw = direct ? x : malloc(nb * bb + 1);
-	float *y = be == 1 ? x : malloc(nb * be * sizeof(float) + 1);
+	/* Whole blocks only (plain types; every chunk of a conversion): decoded into x. */
+	float *y = e0 % be == 0 && n % be == 0 ? x : malloc(nb * be * sizeof(float) + 1);
 	int rc;
 
 	if (!aprfs_src_dtype_is_float(t->dtype))

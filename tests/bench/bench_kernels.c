@@ -1,7 +1,8 @@
 /* bench_kernels.c - `make bench`'s kernel figures: one thread, a fixed 64 MiB Gaussian f32
- * tensor, MB/s of f32 input per kernel per ISA this CPU runs, single-thread memcpy of the
- * same buffer beside them, which ISA the default (per-kernel) table picked for each kernel
- * and which one measured fastest here, each encoder's relative RMSE and whether its bytes
+ * tensor, MB/s of f32 input per kernel per ISA this CPU runs (for decoders and the GGML
+ * dequantizers: of f32 output, the same tensor), single-thread memcpy of the same buffer
+ * beside them, which ISA the default (per-kernel) table picked for each kernel and which
+ * one measured fastest here, each encoder's relative RMSE and whether every ISA's bytes
  * match. The figures justify dispatch.c's preference table. */
 #include <math.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../gen/ggml_encode.h"
 #include "codec.h"
 #include "half.h"
 #include "kernels/kernels.h"
@@ -153,6 +155,35 @@ int main(int argc, char **argv)
 		print_choice(APRFS_KN_DECODE + s, tabs, mbs, nt);
 		printf(" %8.1fx\n", best / b0);
 	}
+	/* GGUF's block types, from the Gaussian tensor encoded as each (Q4_K/Q6_K by the
+	 * fastest table's encoder, the same bytes as the scalar one). */
+	for (int s = 0; s < APRFS_DQ_COUNT; s++) {
+		const aprfs_dq_type *t = &aprfs_dq_types[s];
+		size_t nb = n / t->elems, ne = nb * t->elems;
+		if (s == APRFS_DQ_Q4_K || s == APRFS_DQ_Q6_K)
+			tabs[nt - 1]->encode[s == APRFS_DQ_Q4_K ? APRFS_K_Q4K : APRFS_K_Q6K](
+			    x, ne, NULL, ref);
+		else
+			ggml_encode(t->dtype, x, nb, ref);
+		printf("%-16s", aprfs_kernel_name(APRFS_KN_DEQUANT + s));
+		double b0 = 0, best = 0, mbs[APRFS_ISA_COUNT] = {0};
+		int same = 1;
+		for (int k = 0; k < nt; k++) {
+			memset(y, 0, ne * 4);
+			double m = TIMED(ne * 4, tabs[k]->dequant[s](ref, nb, y));
+			if (k == 0)
+				memcpy(out, y, ne * 4);
+			else
+				same &= memcmp(out, y, ne * 4) == 0;
+			b0 = k ? b0 : m;
+			best = m > best ? m : best;
+			mbs[k] = m;
+			printf(" %10.0f", m);
+			fflush(stdout);
+		}
+		print_choice(APRFS_KN_DEQUANT + s, tabs, mbs, nt);
+		printf(" %8.1fx %10s %s\n", best / b0, "", same ? "identical" : "DIFFER");
+	}
 	for (size_t i = 0; i < n; i++)
 		h[i] = aprfs_f32_to_bf16(x[i]);
 	const char *misc[] = {"widen bf16", "widen f16",      "maxabs",
@@ -185,8 +216,8 @@ int main(int argc, char **argv)
 		print_choice(misc_kn[m], tabs, mbs, nt);
 		printf(" %8.1fx\n", best / b0);
 	}
-	printf("(fused rows: MB/s of the f32 the bf16 source widens to, with that column's\n"
-	       " widen bf16 and encoder)\n");
+	printf("(decode and dequant rows: MB/s of f32 output; fused rows: MB/s of the f32 the\n"
+	       " bf16 source widens to, with that column's widen bf16 and encoder)\n");
 	free(x);
 	free(y);
 	free(ref);

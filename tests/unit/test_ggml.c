@@ -1,7 +1,8 @@
 /* test_ggml.c - the GGUF tensor dequantizers (lib/quant/ggml_dequant.c) and the test
  * encoders (tests/gen/ggml_encode.h): hand-worked blocks, every code value, NaN/inf/subnormal
- * f16 scales, random blocks against a per-element restatement of GGML's layouts, the entry
- * point's dispatch, and encoder -> dequantizer round trips on Gaussian data. */
+ * f16 scales, random blocks against a per-element restatement of GGML's layouts (through the
+ * reference and through every kernel table's dequantizers), the entry point's dispatch,
+ * and encoder -> dequantizer round trips on Gaussian data. */
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "codec.h"
 #include "dtype.h"
 #include "half.h"
+#include "kernels/kernels.h"
 #include "quant/ggml_dequant.h"
 
 enum { MAXB = 210 };
@@ -697,6 +699,59 @@ static void test_random_blocks(void)
 	free(y);
 }
 
+/* Every kernel table this CPU runs (each ISA's and the default per-kernel one) through
+ * aprfs_dequant, the one entry point, on random blocks with special scales and on blocks of
+ * every code: each element is the per-element restatement's, bit for bit. */
+static void test_kernel_tables(void)
+{
+	static const uint16_t special[] = {0x7c00, 0xfc00, 0x7c01, 0x7e00, 0xfe00, 0xffff,
+					   0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x7bff};
+	enum { NB = 600 };
+	const aprfs_kernels *tabs[APRFS_ISA_COUNT + 1];
+	int nt = 0;
+	for (int i = 0; i < APRFS_ISA_COUNT; i++)
+		if ((tabs[nt] = aprfs_kernels_for_isa(aprfs_kernels_isa_names[i])) != NULL)
+			nt++;
+	tabs[nt++] = aprfs_kernels_get();
+	CHECK(nt >= 2, "at least the scalar and the default table");
+	rng r;
+	rng_seed(&r, 5, "kernel tables");
+	uint8_t *in = malloc((size_t)NB * MAXB + 3);
+	float *y = malloc((size_t)NB * 256 * sizeof(float));
+	for (size_t t = 0; t < NQ; t++) {
+		const struct qtype *q = &qtypes[t];
+		uint32_t bb = aprfs_src_dtype_block_bytes(q->d),
+			 be = aprfs_src_dtype_block_elems(q->d);
+		uint8_t *p = in + 3; /* unaligned */
+		for (int k = 0; k < NB; k++) {
+			for (uint32_t i = 0; i < bb; i++) /* blocks 0..255: every byte k */
+				p[(size_t)k * bb + i] =
+				    k < 256 ? (uint8_t)k : (uint8_t)rng_next(&r);
+			for (int s = 0; s < q->nscale; s++) {
+				uint64_t v = rng_next(&r);
+				put16(p + (size_t)k * bb + q->off[s],
+				      k < 256 || v % 3
+					  ? (uint16_t)(0x0400 + v % 0x7800)
+					  : special[(v >> 8) % (sizeof(special) / 2)]);
+			}
+		}
+		for (int k = 0; k < nt; k++) {
+			long bad = 0;
+			memset(y, 0, (size_t)NB * be * sizeof(float));
+			int rc = aprfs_dequant(tabs[k], q->d, p, NB, y);
+			for (int b = 0; b < NB; b++)
+				for (uint32_t e = 0; e < be; e++)
+					bad += !same_bits(
+					    y[(size_t)b * be + e],
+					    naive_elem(q->d, p + (size_t)b * bb, (int)e));
+			CHECK(rc == 0 && bad == 0, "%s through %s: %ld of %ld differ",
+			      aprfs_src_dtype_name(q->d), tabs[k]->isa, bad, (long)NB * be);
+		}
+	}
+	free(in);
+	free(y);
+}
+
 /* ---- the test encoders ---- */
 
 static double rel_rmse(const float *x, const float *y, size_t n)
@@ -807,6 +862,7 @@ int main(void)
 	test_codes_q5_k();
 	test_special_scales();
 	test_random_blocks();
+	test_kernel_tables();
 	test_encoders();
 	test_encoder_details();
 	return check_done("test_ggml");

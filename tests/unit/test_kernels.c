@@ -1,6 +1,8 @@
 /* test_kernels.c - every kernel of every ISA table this CPU can run, compared bit for bit
- * with the scalar reference on random data, edge cases and odd lengths; the fused
+ * with the scalar reference on random data, edge cases and odd lengths; the GGML block
+ * dequantizers on random, every-code and special-scale blocks in odd counts; the fused
  * bf16/f16 encoders; the dispatcher's APRFS_ISA override, refusal and self-check. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "check.h"
 #include "half.h"
 #include "kernels/kernels.h"
+#include "quant/ggml_dequant.h"
 
 static uint64_t rng_state;
 
@@ -391,6 +394,159 @@ static void test_decode_edges(const aprfs_kernels *k, const aprfs_kernels *r)
 	}
 }
 
+/* ---- GGML block dequantizers ---- */
+
+/* f16 scales of every class: NaNs of both signs, quiet and signalling, payloads; inf;
+ * signed zeros; subnormals; the largest finite; ordinary. */
+static const uint16_t dq_special[] = {0x7e00, 0xfe00, 0x7c01, 0xfc01, 0x7e5a, 0xffff, 0x7c00,
+				      0xfc00, 0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x83ff,
+				      0x0400, 0x7bff, 0xfbff, 0x3c00, 0xb800, 0x1e66};
+#define NDQS (sizeof(dq_special) / sizeof(dq_special[0]))
+
+static int f16_is_nan(uint16_t h)
+{
+	return (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
+}
+
+/* A finite, normal f16 of either sign. */
+static uint16_t f16_ordinary(void)
+{
+	return (uint16_t)(0x0400 + rnd() % 0x7800) | (uint16_t)(rnd() & 0x8000);
+}
+
+/* nb blocks of type t at p. kind 0: random bytes, scales through dq_special (d and the
+ * second scale drawn independently); 1: block b has every byte b % 256 (every element
+ * takes every code, every packed scale/min every value) under ordinary scales; 2: random
+ * bytes under ordinary scales (GGUF's usual case). Returns the blocks whose d and second
+ * scale are both NaN. */
+static size_t dq_fill(const aprfs_dq_type *t, uint8_t *p, size_t nb, int kind)
+{
+	size_t both_nan = 0;
+	for (size_t b = 0; b < nb; b++, p += t->bytes) {
+		for (size_t i = 0; i < t->bytes; i++)
+			p[i] = kind == 1 ? (uint8_t)b : (uint8_t)rnd();
+		uint16_t h[2] = {0, 0};
+		for (int f = 0; f < t->nscale; f++) {
+			h[f] = kind ? f16_ordinary() : dq_special[rnd() % NDQS];
+			put16(p + t->scale_off[f], h[f]);
+		}
+		both_nan += t->nscale == 2 && f16_is_nan(h[0]) && f16_is_nan(h[1]);
+	}
+	return both_nan;
+}
+
+/* Each dequantizer against the scalar one on every kind of block, in counts 0 .. many
+ * from aligned and unaligned addresses; not one float written past the last block. */
+static void test_dequant(const aprfs_kernels *k, const aprfs_kernels *r)
+{
+	enum { ELEMS = 131072, SLACK = 16 };
+	static const size_t counts[] = {0,  1,	2,  3,	4,  5,	7,   8,
+					15, 16, 17, 31, 33, 64, 100, 257};
+	uint8_t *in = malloc(ELEMS / 32 * 34 + 4096);
+	float *a = malloc((ELEMS + 256 * 4 + SLACK) * sizeof(float));
+	float *b = malloc((ELEMS + 256 * 4 + SLACK) * sizeof(float));
+	for (int s = 0; s < APRFS_DQ_COUNT; s++) {
+		const aprfs_dq_type *t = &aprfs_dq_types[s];
+		const size_t many = ELEMS / t->elems + 3;
+		size_t both_nan = 0, runs = 0, bad = 0;
+		for (int kind = 0; kind < 3; kind++) {
+			for (size_t c = 0; c <= sizeof(counts) / sizeof(counts[0]); c++) {
+				const size_t nb =
+				    c < sizeof(counts) / sizeof(counts[0]) ? counts[c] : many;
+				const size_t off = c % 4, len = (nb * t->elems + SLACK) * 4;
+				if (nb * t->bytes + off > ELEMS / 32 * 34 + 4096)
+					continue;
+				both_nan += dq_fill(t, in + off, nb, kind);
+				memset(a, 0x5a, len);
+				memset(b, 0x5a, len);
+				k->dequant[s](in + off, nb, a);
+				r->dequant[s](in + off, nb, b);
+				size_t at = first_diff(a, b, len);
+				bad += at != (size_t)-1;
+				CHECK(at == (size_t)-1,
+				      "%s dequant %s kind %d, %zu blocks at +%zu: byte %zu "
+				      "(block %zu)",
+				      k->isa, t->name, kind, nb, off, at, at / 4 / t->elems);
+				uint32_t tail;
+				memcpy(&tail, a + nb * t->elems + SLACK - 1, 4);
+				CHECK(tail == 0x5a5a5a5a, "%s dequant %s wrote past %zu blocks",
+				      k->isa, t->name, nb);
+				runs++;
+			}
+		}
+		/* Q4_1/Q5_1's q*d + m with both NaN: the case whose payload is the compiler's
+		 * choice; it must have been among the blocks compared. */
+		CHECK((s != APRFS_DQ_Q4_1 && s != APRFS_DQ_Q5_1) || both_nan > 0,
+		      "%s: no block with d and m both NaN", t->name);
+		CHECK(runs >= 3 * 16 && bad == 0, "%s dequant %s: %zu of %zu runs differ",
+		      k->isa, t->name, bad, runs);
+	}
+	free(in);
+	free(a);
+	free(b);
+}
+
+/* The scalar table's dequantizers are lib/quant's reference ones, and aprfs_dequant gives
+ * aprfs_ggml_dequant_ref's floats for every float dtype through any table (F16/BF16 by
+ * its widening kernels); a non-float dtype is -ENOTSUP and writes nothing. */
+static void test_dequant_entry(const aprfs_kernels *k)
+{
+	enum { NB = 37 };
+	uint8_t *in = malloc(NB * 256 * 4 + 1);
+	float *a = malloc(NB * 256 * sizeof(float)), *b = malloc(NB * 256 * sizeof(float));
+	for (int d = 0; d < APRFS_SRC_COUNT; d++) {
+		const aprfs_src_dtype dt = (aprfs_src_dtype)d;
+		const int s = aprfs_dqslot_of(dt);
+		const size_t nb = s >= 0 ? NB : NB * 256;
+		if (s >= 0) {
+			CHECK(aprfs_dq_types[s].dtype == dt, "dequant slot %d is dtype %d", s,
+			      d);
+			dq_fill(&aprfs_dq_types[s], in + 1, nb, 0);
+		} else {
+			for (size_t i = 0; i < NB * 256 * 4; i++)
+				in[1 + i] = (uint8_t)rnd();
+		}
+		a[0] = 1234.5f;
+		int rc = aprfs_dequant(k, dt, in + 1, nb, a);
+		if (!aprfs_ggml_dequant_supported(dt)) {
+			CHECK(rc == -ENOTSUP && a[0] == 1234.5f,
+			      "%s: dtype %d is not a float type, rc %d", k->isa, d, rc);
+			continue;
+		}
+		const size_t ne = s >= 0 ? nb * aprfs_dq_types[s].elems : nb;
+		aprfs_ggml_dequant_ref(dt, in + 1, nb, b);
+		CHECK(rc == 0 && memcmp(a, b, ne * 4) == 0,
+		      "%s: aprfs_dequant dtype %d differs from aprfs_ggml_dequant_ref", k->isa,
+		      d);
+	}
+	free(in);
+	free(a);
+	free(b);
+}
+
+/* The scalar table's dequantizers are lib/quant's reference functions (Q4_K/Q6_K: the
+ * codecs' decoders, checked through aprfs_dequant above), named after their ISA. */
+static void test_scalar_dequant(void)
+{
+	const aprfs_kernels *sc = aprfs_kernels_scalar();
+	static const aprfs_dequant_fn want[APRFS_DQ_COUNT] = {
+	    aprfs_ggml_dequant_q8_0, aprfs_ggml_dequant_q4_0,
+	    aprfs_ggml_dequant_q4_1, aprfs_ggml_dequant_q5_0,
+	    aprfs_ggml_dequant_q5_1, aprfs_ggml_dequant_q2_k,
+	    aprfs_ggml_dequant_q3_k, NULL,
+	    aprfs_ggml_dequant_q5_k, NULL};
+	for (int s = 0; s < APRFS_DQ_COUNT; s++) {
+		CHECK(sc->dequant[s] && (!want[s] || sc->dequant[s] == want[s]) &&
+			  strcmp(sc->kisa[APRFS_KN_DEQUANT + s], "scalar") == 0,
+		      "scalar dequant %s", aprfs_dq_types[s].name);
+		CHECK(aprfs_dqslot_of(aprfs_dq_types[s].dtype) == s, "%s's slot",
+		      aprfs_dq_types[s].name);
+	}
+	CHECK(aprfs_dqslot_of(APRFS_SRC_F16) < 0 && aprfs_dqslot_of(APRFS_SRC_I8) < 0 &&
+		  aprfs_dqslot_of(APRFS_SRC_COUNT) < 0,
+	      "non-block dtypes have no dequant slot");
+}
+
 /* aprfs_encode_src from raw bf16/f16 equals widen-then-encode with the scalar table. */
 static void test_fused(const aprfs_kernels *k, const aprfs_kernels *r)
 {
@@ -430,6 +586,27 @@ static void corrupt_q4(const float *x, size_t n, const aprfs_qparams *p, uint8_t
 	aprfs_codec_q4.encode(x, n, p, out);
 	if (n > 40)
 		out[20] ^= 1;
+}
+
+/* Q5_K off by one bit in one float of the 200th block. */
+static void corrupt_q5_k(const uint8_t *in, size_t nblocks, float *y)
+{
+	aprfs_ggml_dequant_q5_k(in, nblocks, y);
+	uint32_t u;
+	if (nblocks > 200) {
+		memcpy(&u, y + 200 * 256 + 7, 4);
+		u ^= 1;
+		memcpy(y + 200 * 256 + 7, &u, 4);
+	}
+}
+
+/* Q8_0 right except that every NaN comes out as the default NaN: only NaN scales show it. */
+static void corrupt_q8_0(const uint8_t *in, size_t nblocks, float *y)
+{
+	aprfs_ggml_dequant_q8_0(in, nblocks, y);
+	for (size_t i = 0; i < nblocks * 32; i++)
+		if (isnan(y[i]))
+			y[i] = f32_of(0x7fc00000);
 }
 
 /* The default table takes every kernel from the first ISA of that kernel's preference
@@ -515,6 +692,16 @@ static void test_dispatch(void)
 	bad.encode[APRFS_K_Q4] = corrupt_q4;
 	CHECK(aprfs_kernels_selfcheck(&bad, why, sizeof(why)) != 0 && strstr(why, "q4 encode"),
 	      "self-check catches a flipped bit: '%s'", why);
+	bad = *aprfs_kernels_scalar();
+	bad.dequant[APRFS_DQ_Q5_K] = corrupt_q5_k;
+	CHECK(aprfs_kernels_selfcheck(&bad, why, sizeof(why)) != 0 &&
+		  strstr(why, "dequant q5_k"),
+	      "self-check catches a dequantizer's flipped bit: '%s'", why);
+	bad = *aprfs_kernels_scalar();
+	bad.dequant[APRFS_DQ_Q8_0] = corrupt_q8_0;
+	CHECK(aprfs_kernels_selfcheck(&bad, why, sizeof(why)) != 0 &&
+		  strstr(why, "dequant q8_0"),
+	      "self-check catches a NaN payload: '%s'", why);
 
 	for (int i = 0; i < APRFS_ISA_COUNT; i++) {
 		const char *isa = aprfs_kernels_isa_names[i];
@@ -574,9 +761,12 @@ int main(void)
 		test_decode_edges(k, r);
 		test_fused(k, r);
 		test_specials(k);
+		test_dequant(k, r);
+		test_dequant_entry(k);
 		printf("ISA %s: run, %s\n", isa,
 		       check_failed == before ? "identical" : "DIFFERS");
 	}
+	test_scalar_dequant();
 	test_dispatch();
 	/* The default (per-kernel) table through the whole battery as well. */
 	const aprfs_kernels *d = aprfs_kernels_get();
@@ -589,6 +779,8 @@ int main(void)
 	test_decode_edges(d, r);
 	test_fused(d, r);
 	test_specials(d);
+	test_dequant(d, r);
+	test_dequant_entry(d);
 	printf("default table %s: run, %s\n", d->isa,
 	       check_failed == before ? "identical" : "DIFFERS");
 	free(X);

@@ -37,6 +37,24 @@ static inline kv_f4 kv_lut16(const float *t, kv_i4 idx)
 }
 #define KV_HAVE_LUT16
 
+/* Four int8 to int32 lanes with two sign-extending moves (GCC lowers the generic
+ * conversion lane by lane); a 4-byte load, never past p + 4. */
+static inline kv_i4 kv_widen_s8(const int8_t *p)
+{
+	int32_t w;
+	memcpy(&w, p, sizeof(w));
+	const int16x8_t h = vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(w)));
+	return (kv_i4)vmovl_s16(vget_low_s16(h));
+}
+#define KV_HAVE_WIDEN_S8
+
+/* One f16 scale: FCVTL on one lane, the instruction kv_f16_widenw uses. */
+static inline float kv_f16_1(uint16_t h)
+{
+	return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+#define KV_HAVE_F16_1
+
 #define KV_W	4
 #define KV_FILL aprfs_kernels_fill_neon_impl
 #include "../vec_tmpl.h"

@@ -67,6 +67,13 @@ static inline kv_f16 kv_lut16(const float *t, kv_i16 idx)
 }
 #define KV_HAVE_LUT16
 
+/* One f16 scale: vcvtph2ps on one lane, the instruction kv_f16_widenw uses. */
+static inline float kv_f16_1(uint16_t h)
+{
+	return _cvtsh_ss(h);
+}
+#define KV_HAVE_F16_1
+
 #define KV_W	16
 #define KV_FILL aprfs_kernels_fill_avx512_impl
 #include "../vec_tmpl.h"
