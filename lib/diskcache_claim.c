@@ -1,6 +1,7 @@
-/* diskcache_claim.c - "I am computing this entry": a claim file created with O_EXCL beside
- * the entry, so that daemons reading the same file at the same time compute each chunk
- * about once; the others wait briefly for the entry instead (diskcache.c).
+/* diskcache_claim.c - "I am computing this entry": a claim file beside the entry, created
+ * atomically (a written temporary file link(2)ed to the claim's name), so that daemons reading
+ * the same file at the same time compute each chunk about once; the others wait briefly for
+ * the entry instead (diskcache.c).
  *
  * A claim is only ever a hint. Whatever happens to claims, the bytes stay right: entries
  * are verified on read and every process would write the same bytes under the same name.
@@ -12,8 +13,11 @@
  *   - when it names this host, its process still runs (a daemon killed here is noticed at
  *     once, not after claim_stale_ms).
  * A dead claim is removed by whoever finds it. The file holds "host pid\n"; its owner removes
- * it once the entry is published or given up. The shared file system must make O_EXCL
- * creation atomic (local file systems, NFSv3 and later, CephFS do). */
+ * it once the entry is published or given up. A claim of our own process is never waited
+ * for: threads of one process already share work through the memory cache's single flight,
+ * and the rare overlap left (a cold footer's CRC pass beside a reader) is cheaper computed
+ * twice than polled for. The shared file system must make link(2) to an existing name fail
+ * (EEXIST) atomically, as local file systems, every NFS version and CephFS do. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -68,6 +72,16 @@ static int owner_dead(const aprfs_diskcache *dc, const char *text)
 	return strcmp(host, dc->host) == 0 && aprfs_pid_gone((pid_t)pid);
 }
 
+/* The claim is this process's. */
+static int ours(const aprfs_diskcache *dc, const char *name)
+{
+	char text[128], tok[96];
+
+	token(dc, tok, sizeof(tok));
+	read_claim(dc, name, text, sizeof(text));
+	return strcmp(text, tok) == 0;
+}
+
 int dc_claim_alive(aprfs_diskcache *dc, const char *stem)
 {
 	char name[DC_NAME_MAX + 8], text[128];
@@ -86,31 +100,53 @@ int dc_claim_alive(aprfs_diskcache *dc, const char *stem)
 	return 1;
 }
 
+/* Publish our claim under name: written in full to a temporary file first, then link(2)ed
+ * to the claim's name, which fails with EEXIST if the name exists. So a claim is never seen
+ * empty (a bare O_EXCL create is, until its owner writes), and link is atomic on every NFS
+ * version. 0 or -errno. */
+static int create_claim(aprfs_diskcache *dc, const char *stem, const char *name)
+{
+	char tmp[DC_NAME_MAX + 128], tok[96];
+	int n = token(dc, tok, sizeof(tok)), e = 0;
+
+	snprintf(tmp, sizeof(tmp), "%.2s/.tmp.claim.%s.%ld.%u", stem, dc->host, (long)dc->pid,
+		 atomic_fetch_add(&dc->seq, 1));
+	int fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, tok, (size_t)n) != n)
+		e = errno ? errno : EIO;
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (!e && linkat(dc->dirfd, tmp, dc->dirfd, name, 0) != 0)
+		e = errno;
+	unlinkat(dc->dirfd, tmp, 0);
+	/* NFS may report a link that happened as failed (a lost reply): look */
+	if (e && e != EEXIST && ours(dc, name))
+		e = 0;
+	return -e;
+}
+
 dc_claim_result dc_claim(aprfs_diskcache *dc, const char *stem)
 {
-	char name[DC_NAME_MAX + 8], tok[96];
-	int n = token(dc, tok, sizeof(tok));
+	char name[DC_NAME_MAX + 8];
 
 	claim_name(stem, name, sizeof(name));
 	for (int attempt = 0; attempt < 3; attempt++) {
-		int fd = openat(dc->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			int ok = write(fd, tok, (size_t)n) == n;
-			close(fd);
-			if (ok)
-				return DC_CLAIM_OURS;
-			unlinkat(dc->dirfd, name, 0);
-			return DC_CLAIM_NONE;
-		}
-		if (errno == ENOENT) { /* its subdirectory does not exist yet */
+		int rc = create_claim(dc, stem, name);
+		if (rc == 0)
+			return DC_CLAIM_OURS;
+		if (rc == -ENOENT) { /* its subdirectory does not exist yet */
 			char sub[3] = {stem[0], stem[1], '\0'};
 			if (mkdirat(dc->dirfd, sub, 0755) != 0 && errno != EEXIST)
 				return DC_CLAIM_NONE;
 			continue;
 		}
-		if (errno != EEXIST)
-			return DC_CLAIM_NONE; /* read-only, full, not ours to write: no claims
-					       */
+		/* read-only, full, not ours to write: no claims */
+		if (rc != -EEXIST)
+			return DC_CLAIM_NONE;
+		if (ours(dc, name))
+			return DC_CLAIM_NONE;
 		if (dc_claim_alive(dc, stem))
 			return DC_CLAIM_TAKEN;
 		/* it was dead and is gone now: try again */
@@ -120,11 +156,9 @@ dc_claim_result dc_claim(aprfs_diskcache *dc, const char *stem)
 
 void dc_claim_release(aprfs_diskcache *dc, const char *stem)
 {
-	char name[DC_NAME_MAX + 8], text[128], tok[96];
+	char name[DC_NAME_MAX + 8];
 
 	claim_name(stem, name, sizeof(name));
-	token(dc, tok, sizeof(tok));
-	read_claim(dc, name, text, sizeof(text));
-	if (strcmp(text, tok) == 0)
+	if (ours(dc, name))
 		unlinkat(dc->dirfd, name, 0);
 }

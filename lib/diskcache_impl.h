@@ -90,8 +90,9 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e);
 
 typedef enum { DC_CLAIM_OURS, DC_CLAIM_TAKEN, DC_CLAIM_NONE } dc_claim_result;
 /* Try to create stem.claim. OURS: created; TAKEN: another process holds a live claim;
- * NONE: claims cannot be made here (read-only, ...) or the old one was stale and removed
- * but re-creating lost a race; the caller goes on without. */
+ * NONE: go on without a claim: claims cannot be made here (read-only, ...), the claim is
+ * this process's own (another thread), or a dead one was removed but re-creating it lost
+ * a race. */
 dc_claim_result dc_claim(aprfs_diskcache *dc, const char *stem);
 /* Remove stem.claim if it is ours. */
 void dc_claim_release(aprfs_diskcache *dc, const char *stem);
