@@ -225,13 +225,14 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 	for (int round = 0; !hit && round < 8; round++) {
 		if ((hit = load(dc, key, stem, buf, len, crc, &bytes)))
 			break;
-		if (!claimed || writes_off(dc))
+		/* alone with the directory, a claim is only cost */
+		if (!claimed || writes_off(dc) || !atomic_load(&dc->peers))
 			break;
 		dc_claim_result c = dc_claim(dc, stem);
 		if (c == DC_CLAIM_OURS) {
 			/* Published between our look and our claim? */
 			if ((hit = load(dc, key, stem, buf, len, crc, &bytes)))
-				dc_claim_release(dc, stem);
+				dc_claim_release(dc, stem, 0);
 			else
 				*claimed = 1;
 			break;
@@ -283,6 +284,7 @@ int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
+/* Give a claim up: nobody should wait for an entry that will not come. */
 static void release(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
 {
 	char stem[DC_NAME_MAX];
@@ -290,7 +292,7 @@ static void release(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
 	if (!claimed)
 		return;
 	dc_entry_stem(key, stem);
-	dc_claim_release(dc, stem);
+	dc_claim_release(dc, stem, 0);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -306,28 +308,49 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Write the file under a temporary name in its subdirectory, then rename it into place:
- * readers see no entry or the whole entry, on every host (rename is atomic, and NFS's
- * close-to-open consistency makes the bytes visible to whoever opens the name after).
- * 0, or -errno with *what naming the step. */
-static int publish(aprfs_diskcache *dc, const char *stem, const uint8_t *buf, size_t n,
-		   const char **what)
+/* A file of our own to write the entry into: the claim's (it holds our token and is linked
+ * as the claim's name, see diskcache_claim.c), else a new temporary name. fd, or -errno. */
+static int open_tmp(aprfs_diskcache *dc, const char *stem, int claimed, char *tmp, size_t size)
 {
-	char tmp[DC_NAME_MAX + 128], name[DC_NAME_MAX + 8], sub[3] = {stem[0], stem[1], 0};
-	int fd, e;
+	char sub[3] = {stem[0], stem[1], 0};
+	int fd;
 
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp.%s.%s.%ld.%u", sub, stem + 3, dc->host,
-		 (long)dc->pid, atomic_fetch_add(&dc->seq, 1));
-	*what = "create";
+	if (claimed) {
+		dc_claim_tmp_name(dc, stem, tmp, size);
+		fd = openat(dc->dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 || errno != ENOENT)
+			return fd >= 0 ? fd : -errno;
+		/* removed as stale meanwhile: write it as if unclaimed */
+	}
+	snprintf(tmp, size, "%s/.tmp.%s.%s.%ld.%u", sub, stem + 3, dc->host, (long)dc->pid,
+		 atomic_fetch_add(&dc->seq, 1));
 	fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 && errno == ENOENT) {
 		if (mkdirat(dc->dirfd, sub, 0755) != 0 && errno != EEXIST)
 			return -errno;
 		fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	}
-	if (fd < 0)
-		return -errno;
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Write the file under a temporary name in its subdirectory, then rename it into place:
+ * readers see no entry or the whole entry, on every host (rename is atomic, and NFS's
+ * close-to-open consistency makes the bytes visible to whoever opens the name after).
+ * Releases the claim, whatever happens. 0, or -errno with *what naming the step. */
+static int publish(aprfs_diskcache *dc, const char *stem, int claimed, const uint8_t *buf,
+		   size_t n, const char **what)
+{
+	char tmp[DC_NAME_MAX + 128], name[DC_NAME_MAX + 8];
+	int fd, e;
+
+	snprintf(name, sizeof(name), "%s.ent", stem);
+	*what = "create";
+	fd = open_tmp(dc, stem, claimed, tmp, sizeof(tmp));
+	if (fd < 0) {
+		if (claimed)
+			dc_claim_release(dc, stem, 0);
+		return fd;
+	}
 	*what = "write";
 	e = write_all(fd, buf, n) == 0 ? 0 : errno;
 	if (close(fd) != 0 && !e)
@@ -337,6 +360,8 @@ static int publish(aprfs_diskcache *dc, const char *stem, const uint8_t *buf, si
 		e = errno;
 	if (e)
 		unlinkat(dc->dirfd, tmp, 0);
+	if (claimed)
+		dc_claim_release(dc, stem, !e);
 	return -e;
 }
 
@@ -375,35 +400,72 @@ static void count_dropped(aprfs_diskcache *dc)
 	pthread_mutex_unlock(&dc->lock);
 }
 
+/* The entry file for a job, or NULL (counted) when it is not to be written. */
+static uint8_t *encode_job(aprfs_diskcache *dc, const dc_job *j, const char *stem, size_t *n)
+{
+	char name[DC_NAME_MAX + 8];
+	struct stat st;
+	uint8_t *buf = NULL;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s.ent", stem);
+	if (writes_off(dc))
+		count_dropped(dc);
+	else if (fstatat(dc->dirfd, name, &st, 0) == 0)
+		; /* another process published it meanwhile: the same bytes */
+	else if ((rc = dc_encode(&j->key, j->data, j->len, j->crc, &buf, n)) != 0)
+		dc_write_failed(dc, "encode", -rc);
+	return buf;
+}
+
 /* One queued job, on the writer thread. */
 static void write_job(aprfs_diskcache *dc, const dc_job *j)
 {
-	char stem[DC_NAME_MAX], name[DC_NAME_MAX + 8];
-	const char *what = "encode";
-	struct stat st;
-	uint8_t *buf;
-	size_t n;
+	char stem[DC_NAME_MAX];
+	const char *what;
+	size_t n = 0;
 	int rc;
 
 	dc_entry_stem(&j->key, stem);
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	if (writes_off(dc)) {
-		count_dropped(dc);
-	} else if (fstatat(dc->dirfd, name, &st, 0) == 0) {
-		/* another process published it meanwhile: the same bytes */
-	} else if ((rc = dc_encode(&j->key, j->data, j->len, j->crc, &buf, &n)) != 0) {
-		dc_write_failed(dc, what, -rc);
-	} else {
+	uint8_t *buf = encode_job(dc, j, stem, &n);
+	if (buf)
 		make_room(dc, dc_charge(n));
-		if (dc_charge(n) > dc->budget)
-			count_dropped(dc); /* bigger than the whole budget */
-		else if ((rc = publish(dc, stem, buf, n, &what)) == 0)
-			count_written(dc, j, n);
-		else
-			dc_write_failed(dc, what, -rc);
-		free(buf);
+	if (!buf || dc_charge(n) > dc->budget) { /* (or bigger than the whole budget) */
+		if (buf)
+			count_dropped(dc);
+		release(dc, &j->key, j->claimed);
+	} else if ((rc = publish(dc, stem, j->claimed, buf, n, &what)) == 0) {
+		count_written(dc, j, n);
+	} else {
+		dc_write_failed(dc, what, -rc);
 	}
-	release(dc, &j->key, j->claimed);
+	free(buf);
+}
+
+/* What the writer does between jobs: count the other processes, rescan when due. */
+static void periodic(aprfs_diskcache *dc)
+{
+	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+
+	if (now >= dc->next_peer_check)
+		dc_peers_check(dc);
+	if (now >= dc->next_scan)
+		make_room(dc, 0);
+}
+
+/* Sleep (holding dc->lock) until a job comes, stop is asked, or periodic work is due. */
+static void wait_for_work(aprfs_diskcache *dc)
+{
+	while (!dc->head && !dc->stopping) {
+		int64_t wake =
+		    dc->next_scan < dc->next_peer_check ? dc->next_scan : dc->next_peer_check;
+		struct timespec ts = {wake / 1000000000, wake % 1000000000};
+		if (pthread_cond_timedwait(&dc->work, &dc->lock, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&dc->lock);
+			periodic(dc);
+			pthread_mutex_lock(&dc->lock);
+		}
+	}
 }
 
 static void *writer_main(void *arg)
@@ -413,15 +475,7 @@ static void *writer_main(void *arg)
 	make_room(dc, 0); /* the first scan: how much the directory holds */
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
-		while (!dc->head && !dc->stopping) {
-			struct timespec ts = {dc->next_scan / 1000000000,
-					      dc->next_scan % 1000000000};
-			if (pthread_cond_timedwait(&dc->work, &dc->lock, &ts) == ETIMEDOUT) {
-				pthread_mutex_unlock(&dc->lock);
-				make_room(dc, 0);
-				pthread_mutex_lock(&dc->lock);
-			}
-		}
+		wait_for_work(dc);
 		dc_job *j = dc->head;
 		if (!j)
 			break; /* stopping, and everything is written */
@@ -430,6 +484,7 @@ static void *writer_main(void *arg)
 		dc->writing = 1;
 		pthread_mutex_unlock(&dc->lock);
 		write_job(dc, j);
+		periodic(dc);
 		pthread_mutex_lock(&dc->lock);
 		dc->st.queued_bytes -= j->len;
 		dc->writing = 0;
@@ -585,6 +640,7 @@ int aprfs_diskcache_open(const aprfs_diskcache_opts *o, aprfs_diskcache **out, a
 	}
 	set_opts(dc, o);
 	write_cachedir_tag(dc->dirfd);
+	dc_peers_join(dc);
 	if (init_sync(dc) != 0) {
 		dc_free(dc);
 		return aprfs_fail(err, EAGAIN, "disk cache: cannot start its writer thread");
@@ -603,6 +659,7 @@ void aprfs_diskcache_close(aprfs_diskcache *dc)
 	pthread_mutex_unlock(&dc->lock);
 	if (dc->started)
 		pthread_join(dc->writer, NULL);
+	dc_peers_leave(dc);
 	pthread_cond_destroy(&dc->work);
 	pthread_cond_destroy(&dc->space);
 	pthread_cond_destroy(&dc->idle);
@@ -615,6 +672,7 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 	pthread_mutex_lock(&dc->lock);
 	*out = dc->st;
 	out->degraded = writes_off_locked(dc);
+	out->peers = (uint64_t)atomic_load(&dc->peers);
 	pthread_mutex_unlock(&dc->lock);
 }
 

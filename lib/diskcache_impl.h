@@ -1,7 +1,7 @@
 /* diskcache_impl.h - internal: the parts of the disk tier share this. diskcache.c owns the
  * handle, lookups, the write queue and the counters; diskcache_entry.c the bytes of an entry
- * file; diskcache_claim.c the claim files; diskcache_evict.c the directory scan and eviction.
- */
+ * file; diskcache_claim.c the claim files; diskcache_peers.c who else uses the directory;
+ * diskcache_evict.c the directory scan and eviction. */
 #ifndef APRFS_DISKCACHE_IMPL_H
 #define APRFS_DISKCACHE_IMPL_H
 
@@ -79,7 +79,12 @@ struct aprfs_diskcache {
 	    degraded_until; /* ns (CLOCK_MONOTONIC): no writes before; INT64_MAX: for good */
 	int64_t next_scan;  /* ns (CLOCK_MONOTONIC): the periodic rescan */
 	int scanned;	    /* bytes_on_disk comes from a scan, not 0 */
-	atomic_uint seq;    /* temporary names */
+	/* peers (diskcache_peers.c): the writer thread's, read by lookups */
+	char presence[128];	 /* "daemons/host.pid" */
+	atomic_int peers;	 /* other live processes using the directory */
+	int64_t next_peer_check; /* ns (CLOCK_MONOTONIC) */
+	int64_t next_refresh;	 /* ns (CLOCK_MONOTONIC): touch our presence file */
+	atomic_uint seq;	 /* temporary names */
 };
 
 int64_t dc_now_ns(int clock_id);
@@ -89,16 +94,28 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e);
 /* ---- claims (diskcache_claim.c) ---- */
 
 typedef enum { DC_CLAIM_OURS, DC_CLAIM_TAKEN, DC_CLAIM_NONE } dc_claim_result;
-/* Try to create stem.claim. OURS: created; TAKEN: another process holds a live claim;
- * NONE: go on without a claim: claims cannot be made here (read-only, ...), the claim is
- * this process's own (another thread), or a dead one was removed but re-creating it lost
- * a race. */
+/* Try to claim stem. OURS: claimed (our temporary file, dc_claim_tmp_name, is linked as
+ * stem.claim; the writer writes the entry into it); TAKEN: another process holds a live
+ * claim; NONE: go on without a claim: claims cannot be made here (read-only, ...), the
+ * claim is this process's own (another thread), or a dead one was removed but re-creating
+ * it lost a race. */
 dc_claim_result dc_claim(aprfs_diskcache *dc, const char *stem);
-/* Remove stem.claim if it is ours. */
-void dc_claim_release(aprfs_diskcache *dc, const char *stem);
+/* Our claim's temporary file: "ab/.tmp.<hash>.<host>.<pid>.claim". */
+void dc_claim_tmp_name(const aprfs_diskcache *dc, const char *stem, char *out, size_t size);
+/* Remove our claim: after the entry was published from its file (published = 1), or
+ * giving it up (0: its temporary file goes too). */
+void dc_claim_release(aprfs_diskcache *dc, const char *stem, int published);
 /* 1 while stem.claim exists and is alive (young, and its process is alive when it is on
  * this host); a dead or stale one is removed and 0 returned. */
 int dc_claim_alive(aprfs_diskcache *dc, const char *stem);
+
+/* ---- peers (diskcache_peers.c) ---- */
+
+/* Announce this process in DIR/daemons/ and count the others (before the writer starts). */
+void dc_peers_join(aprfs_diskcache *dc);
+void dc_peers_leave(aprfs_diskcache *dc);
+/* Refresh our presence when due and count the live others into dc->peers (writer thread). */
+void dc_peers_check(aprfs_diskcache *dc);
 
 /* ---- scan and eviction (diskcache_evict.c; the writer thread only) ---- */
 

@@ -35,6 +35,7 @@ static void add_disk(cJSON *root, const aprfs_diskcache_stats *d)
 	add_u64(o, "queued_bytes", d->queued_bytes);
 	add_u64(o, "degraded", d->degraded);
 	add_u64(o, "degraded_errno", d->degraded_errno);
+	add_u64(o, "peers", d->peers);
 	vars = cJSON_AddObjectToObject(o, "variants");
 	for (int v = 0; vars && v < APRFS_VARIANT_COUNT; v++) {
 		cJSON *x = cJSON_AddObjectToObject(vars, aprfs_variant_names[v]);

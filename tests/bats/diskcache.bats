@@ -82,6 +82,16 @@ drained() {
 	return 1
 }
 
+# peers MNT N: wait (up to 5 s) until the daemon counts N other processes on its directory.
+peers() {
+	local i
+	for i in $(seq 100); do
+		[ "$(disk "$1" peers)" -eq "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # read_all MNT: every view of model.safetensors equals convert's.
 read_all() {
 	local v
@@ -181,8 +191,10 @@ read_all() {
 	timeout 60 cmp "$MNT/$big" "$REF/$big"
 	[ "$(disk "$MNT" corrupt)" -eq 24 ]
 	[ "$(grep -c 'deleted, recomputing' "$LOG")" -eq 24 ]
-	# the killed daemon's claims named a process that is gone: nobody waited for them
+	# the killed daemon is not counted as a peer (its process is gone), nor waited for
+	[ "$(disk "$MNT" peers)" -eq 0 ]
 	[ "$(disk "$MNT" claim_waits)" -eq 0 ]
+	[ "$(find "$CD/daemons" -type f | wc -l)" -eq 1 ]
 	stop "$MNT" "$APRFS_PID"
 	# and once more, now all healthy
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
@@ -253,6 +265,8 @@ read_all() {
 	p1=$APRFS_PID
 	mount_fg "$SRC" "$m2" -o cache_dir="$CD"
 	p2=$APRFS_PID
+	# each knows the other (then they claim what they compute)
+	peers "$m1" 1 && peers "$m2" 1
 	# the same file from both at once
 	timeout 60 cat "$m1/$big" >"$BATS_TEST_TMPDIR/a" &
 	local r1=$!

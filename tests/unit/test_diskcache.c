@@ -171,7 +171,7 @@ static void test_roundtrip(void)
 	small.kind = APRFS_DC_STAT;
 	content(1, data, sizeof(data));
 	CHECK(aprfs_diskcache_get(dc, &k, back, sizeof(back), &crc, NULL, &claimed) == 0);
-	CHECK(claimed == 1, "a miss claims the entry");
+	CHECK(claimed == 0, "alone with the directory, a miss claims nothing");
 	aprfs_diskcache_put(dc, &k, data, sizeof(data), aprfs_crc32(0, data, sizeof(data)),
 			    claimed);
 	aprfs_diskcache_put(dc, &small, &scale, 4, aprfs_crc32(0, &scale, 4), 0);
@@ -583,7 +583,6 @@ static void test_claims(void)
 {
 	const char *dir = new_dir("claims");
 	aprfs_diskcache_opts o = {.claim_stale_ms = 400};
-	aprfs_diskcache *dc = open_dc(dir, 64 << 20, &o);
 	uint8_t back[100];
 	char host[64], text[128];
 	int claimed;
@@ -593,11 +592,22 @@ static void test_claims(void)
 	for (char *p = host; *p; p++)
 		if (*p <= ' ' || *p == '/' || *p == '.' || *p > '~')
 			*p = '_';
-	/* a claim of a process of this host that is gone: taken over at once */
 	pid_t dead = fork();
 	if (dead == 0)
 		_exit(0);
 	waitpid(dead, NULL, 0);
+	/* claims are made while another process uses the directory: another host's (fresh),
+	 * not a process of this host that is gone (its presence file is removed) */
+	mkdir(test_path(dir, "daemons"), 0755);
+	put_text(test_path(dir, "daemons/elsewhere.1"), "");
+	snprintf(text, sizeof(text), "daemons/%s.%ld", host, (long)dead);
+	put_text(test_path(dir, text), "");
+	aprfs_diskcache *dc = open_dc(dir, 64 << 20, &o);
+	CHECK(stats(dc).peers == 1, "%llu peers", (unsigned long long)stats(dc).peers);
+	CHECK(!exists(test_path(dir, text)), "a dead process's presence removed");
+	snprintf(text, sizeof(text), "daemons/%s.%ld", host, (long)getpid());
+	CHECK(exists(test_path(dir, text)), "ours announced");
+	/* a claim of a process of this host that is gone: taken over at once */
 	aprfs_dc_key k1 = key_n(1), k2 = key_n(2), k3 = key_n(3), k4 = key_n(4);
 	snprintf(text, sizeof(text), "%s %ld\n", host, (long)dead);
 	write_claim(dir, &k1, text, 0);
@@ -627,6 +637,7 @@ static void test_claims(void)
 	CHECK(aprfs_diskcache_get(dc, &k3, back, sizeof(back), NULL, NULL, &claimed) == 1);
 	aprfs_diskcache_close(dc);
 
+	CHECK(!exists(test_path(dir, text)), "presence removed on close");
 	/* a wait ends when the reader is cancelled */
 	o.claim_stale_ms = 10000;
 	dc = open_dc(dir, 64 << 20, &o);
@@ -655,7 +666,7 @@ static size_t shared_len(uint64_t i)
 	return 20000 + (size_t)i * 13;
 }
 
-static void shared_child(const char *dir, int id, int fd)
+static void shared_child(const char *dir, int id, int fd, int ready, int go)
 {
 	aprfs_diskcache *dc = NULL;
 	aprfs_diskcache_opts o = {.dir = dir, .budget = 64 << 20};
@@ -665,6 +676,13 @@ static void shared_child(const char *dir, int id, int fd)
 
 	if (aprfs_diskcache_open(&o, &dc, &err) != 0)
 		_exit(3);
+	/* start once everyone knows everyone (each process counts the others every second) */
+	for (int i = 0; i < 300 && stats(dc).peers < SHARED_PROCS - 1; i++)
+		usleep(10000);
+	char b = 0;
+	if (stats(dc).peers != SHARED_PROCS - 1 || write(ready, &b, 1) != 1 ||
+	    read(go, &b, 1) != 1)
+		_exit(6);
 	for (int n = 0; n < SHARED_KEYS; n++) {
 		uint64_t i = (uint64_t)((n + id * SHARED_KEYS / SHARED_PROCS) % SHARED_KEYS);
 		aprfs_dc_key k = key_n(i);
@@ -690,14 +708,19 @@ static void test_processes_share(void)
 {
 	const char *dir = new_dir("shared");
 	pid_t pids[SHARED_PROCS];
-	int p[2], total = 0;
+	int p[2], ready[2], go[2], total = 0;
+	char b[SHARED_PROCS] = {0};
 
-	CHECK(pipe(p) == 0);
+	CHECK(pipe(p) == 0 && pipe(ready) == 0 && pipe(go) == 0);
 	fflush(NULL);
 	for (int c = 0; c < SHARED_PROCS; c++)
 		if ((pids[c] = fork()) == 0)
-			shared_child(dir, c, p[1]);
+			shared_child(dir, c, p[1], ready[1], go[0]);
 	close(p[1]);
+	/* all start together, once each knows the others */
+	for (int c = 0; c < SHARED_PROCS; c++)
+		CHECK(read(ready[0], b, 1) == 1, "process %d ready", c);
+	CHECK(write(go[1], b, SHARED_PROCS) == SHARED_PROCS);
 	for (int c = 0; c < SHARED_PROCS; c++) {
 		int st = -1, n = 0;
 		waitpid(pids[c], &st, 0);
@@ -849,7 +872,7 @@ static void test_range_api(void)
 		aprfs_diskcache_stats st = stats(dc);
 		if (pass == 0)
 			/* (the hits: q8 scales the k-quant and nf4 fallbacks share) */
-			CHECK(st.misses > 0 && st.entries_written == st.misses,
+			CHECK(st.entries_written > 0 && st.entries_written <= st.misses,
 			      "first pass fills: %llu misses %llu written",
 			      (unsigned long long)st.misses,
 			      (unsigned long long)st.entries_written);
