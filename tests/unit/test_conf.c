@@ -1,6 +1,6 @@
 /* test_conf.c - mount options: defaults, `-o` items (including the comma-split variants
- * list), the config file (comments, blanks, errors with line numbers), bad values and
- * unknown keys refused, and the shipped aprfs.conf.example parsing cleanly. */
+ * list), the disk cache's options, the config file (comments, blanks, errors with line
+ * numbers), bad values and unknown keys refused, and aprfs.conf.example parsing cleanly. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
