@@ -171,7 +171,7 @@ static int load(aprfs_diskcache *dc, const aprfs_dc_key *key, const char *stem, 
 		return 0;
 	uint64_t size = (uint64_t)st.st_size;
 	int sane = size >= DC_HEADER && size <= dc_entry_max(len);
-	uint8_t *file = sane ? malloc(size) : NULL;
+	uint8_t *file = sane ? dc_read_buffer(size) : NULL;
 	if (!sane)
 		why = "file size impossible for its content (truncated or extended)";
 	else if (!file)
@@ -184,7 +184,6 @@ static int load(aprfs_diskcache *dc, const aprfs_dc_key *key, const char *stem, 
 		touch(dc, fd, &st);
 	else if (why)
 		corrupt(dc, name, &st, why);
-	free(file);
 	close(fd);
 	*bytes = size;
 	return ok;

@@ -149,62 +149,96 @@ int dc_check_header(const aprfs_dc_key *k, const uint8_t *hdr, uint64_t file_len
 	return 0;
 }
 
-/* One decompression context per thread, kept for the thread's life: creating one per entry
- * would allocate (and fault in) its block buffers on every hit. */
-static pthread_key_t dctx_key;
-static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+/* Per thread, kept for the thread's life: a decompression context (creating one per entry
+ * would allocate its block buffers on every hit) and the buffer entry files are read into
+ * (a fresh malloc per hit would fault its pages in every time). */
+typedef struct dc_thread {
+	LZ4F_dctx *dctx;
+	uint8_t *buf;
+	size_t cap;
+} dc_thread;
 
-static void dctx_free(void *p)
+static pthread_key_t thread_key;
+static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
+
+static void thread_free(void *p)
 {
-	LZ4F_freeDecompressionContext(p);
+	dc_thread *t = p;
+
+	LZ4F_freeDecompressionContext(t->dctx);
+	free(t->buf);
+	free(t);
 }
 
-static void dctx_key_make(void)
+static void thread_key_make(void)
 {
-	pthread_key_create(&dctx_key, dctx_free);
+	pthread_key_create(&thread_key, thread_free);
 }
 
-static LZ4F_dctx *thread_dctx(void)
+static dc_thread *thread_state(void)
 {
-	LZ4F_dctx *d;
+	dc_thread *t;
 
-	pthread_once(&dctx_once, dctx_key_make);
-	d = pthread_getspecific(dctx_key);
-	if (!d) {
-		if (LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)))
+	pthread_once(&thread_once, thread_key_make);
+	t = pthread_getspecific(thread_key);
+	if (!t && (t = calloc(1, sizeof(*t)))) {
+		if (LZ4F_isError(LZ4F_createDecompressionContext(&t->dctx, LZ4F_VERSION))) {
+			free(t);
 			return NULL;
-		pthread_setspecific(dctx_key, d);
+		}
+		pthread_setspecific(thread_key, t);
 	}
-	LZ4F_resetDecompressionContext(d);
-	return d;
+	return t;
 }
 
-/* The frame: its declared content size and checksum flag, then every block and the content
- * checksum (liblz4 verifies it and the content size), and nothing after its end. */
+uint8_t *dc_read_buffer(size_t n)
+{
+	dc_thread *t = thread_state();
+
+	if (t && t->cap < n) {
+		uint8_t *b = realloc(t->buf, n);
+		if (!b)
+			return NULL;
+		t->buf = b;
+		t->cap = n;
+	}
+	return t ? t->buf : NULL;
+}
+
+/* The frame: its declared content size and checksum flag, every block, nothing after its
+ * end, and the content checksum. The checksum is verified here with libxxhash's XXH32
+ * (the frame format's: seed 0 over the content, the frame's last 4 bytes) rather than by
+ * liblz4, whose own XXH32 runs at a third of the speed and was the hit path's hottest code. */
 static int decode_frame(const uint8_t *src, size_t n, void *buf, size_t len, const char **why)
 {
-	LZ4F_dctx *d = thread_dctx();
+	dc_thread *t = thread_state();
+	LZ4F_decompressOptions_t opt = {.skipChecksums = 1};
 	LZ4F_frameInfo_t fi;
 	size_t used = n, out = len, r;
 
-	if (!d) {
+	if (!t) {
 		*why = "out of memory";
 		return -1;
 	}
-	r = LZ4F_getFrameInfo(d, &fi, src, &used);
+	LZ4F_resetDecompressionContext(t->dctx);
+	r = LZ4F_getFrameInfo(t->dctx, &fi, src, &used);
 	if (LZ4F_isError(r) || fi.contentSize != len ||
-	    fi.contentChecksumFlag != LZ4F_contentChecksumEnabled) {
+	    fi.contentChecksumFlag != LZ4F_contentChecksumEnabled || n < used + 8) {
 		*why = "bad LZ4 frame header";
 		return -1;
 	}
 	size_t rest = n - used;
-	r = LZ4F_decompress(d, buf, &out, src + used, &rest, NULL);
+	r = LZ4F_decompress(t->dctx, buf, &out, src + used, &rest, &opt);
 	if (LZ4F_isError(r)) {
 		*why = LZ4F_getErrorName(r);
 		return -1;
 	}
 	if (r != 0 || out != len || used + rest != n) {
 		*why = r != 0 ? "truncated LZ4 frame" : "bytes beyond the LZ4 frame";
+		return -1;
+	}
+	if (XXH32(buf, len, 0) != (uint32_t)get_le(src + n - 4, 4)) {
+		*why = "LZ4 content checksum mismatch";
 		return -1;
 	}
 	return 0;

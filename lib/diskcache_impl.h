@@ -42,6 +42,8 @@ size_t dc_entry_max(size_t len);
 /* Check a header (file_len: the file's size). 0 and *crc, or -1 and *why. */
 int dc_check_header(const aprfs_dc_key *k, const uint8_t *hdr, uint64_t file_len, size_t len,
 		    uint32_t *crc, const char **why);
+/* This thread's buffer of at least n bytes to read an entry file into (NULL: no memory). */
+uint8_t *dc_read_buffer(size_t n);
 /* Check and decode a whole entry file into buf (exactly len bytes). 0, or -1 and *why. */
 int dc_decode(const aprfs_dc_key *k, const uint8_t *file, size_t file_len, void *buf,
 	      size_t len, uint32_t *crc, const char **why);
