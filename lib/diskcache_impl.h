@@ -42,6 +42,12 @@ size_t dc_entry_max(size_t len);
 /* Check a header (file_len: the file's size). 0 and *crc, or -1 and *why. */
 int dc_check_header(const aprfs_dc_key *k, const uint8_t *hdr, uint64_t file_len, size_t len,
 		    uint32_t *crc, const char **why);
+/* The size of an entry whose blocks are all stored as is (the usual case). */
+uint64_t dc_stored_size(size_t len);
+/* Read such an entry from fd straight into buf, with every check dc_decode makes. 0, or -1
+ * when it is not such an entry or fails a check (then take dc_decode's path, which says
+ * why). */
+int dc_read_stored(int fd, const aprfs_dc_key *k, void *buf, size_t len, uint32_t *crc);
 /* This thread's buffer of at least n bytes to read an entry file into (NULL: no memory). */
 uint8_t *dc_read_buffer(size_t n);
 /* Check and decode a whole entry file into buf (exactly len bytes). 0, or -1 and *why. */
