@@ -363,10 +363,12 @@ static int publish(aprfs_diskcache *dc, const char *stem, int claimed, const uin
 	*what = e ? *what : "rename";
 	if (!e && renameat(dc->dirfd, tmp, dc->dirfd, name) != 0)
 		e = errno;
-	if (e)
-		unlinkat(dc->dirfd, tmp, 0);
+	/* (a failed claim's release removes its file too: release before unlinking tmp, or
+	 * the claim's name would stay, naming a file that is not ours any more) */
 	if (claimed)
 		dc_claim_release(dc, stem, !e);
+	if (e)
+		unlinkat(dc->dirfd, tmp, 0);
 	return -e;
 }
 

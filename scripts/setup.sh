@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libdeflate-dev libxxhash-dev
-      zlib1g-dev bats python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+      zlib1g-dev bats jq python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -565,14 +565,25 @@ static void test_full_disk(void)
 		return;
 	aprfs_log_setup(APRFS_LOG_WARN, 0);
 	aprfs_log_set_stream(log);
+	/* another host uses the directory: lookups claim, and a failed write must release */
+	mkdir(test_path(dir, "daemons"), 0755);
+	put_text(test_path(dir, "daemons/elsewhere.1"), "");
 	aprfs_diskcache *dc = open_dc(dir, 100 << 20, NULL);
+	int claims = 0;
 	for (int i = 0; i < 20; i++) {
 		aprfs_dc_key k = key_n((uint64_t)i);
+		int claimed = 0;
 		for (size_t j = 0; j < sizeof(data); j++)
 			data[j] = (uint8_t)(next_u64() >> 56);
-		aprfs_diskcache_put(dc, &k, data, sizeof(data), 0, 0);
+		aprfs_diskcache_get(dc, &k, back, sizeof(back), NULL, NULL, &claimed);
+		claims += claimed;
+		aprfs_diskcache_put(dc, &k, data, sizeof(data), 0, claimed);
 		aprfs_diskcache_flush(dc);
 	}
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "test -z \"$(find '%s' -name '*.claim' -o -name '.tmp.*')\"",
+		 dir);
+	CHECK(claims > 0 && system(cmd) == 0, "%d claims made, none left behind", claims);
 	aprfs_diskcache_stats st = stats(dc);
 	CHECK(st.degraded == 1 && st.degraded_errno == ENOSPC, "degraded %llu errno %llu",
 	      (unsigned long long)st.degraded, (unsigned long long)st.degraded_errno);
