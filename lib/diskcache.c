@@ -1,8 +1,8 @@
 /* diskcache.c - the disk tier's handle: opening the directory, lookups (read, verify, refresh
  * the access time, delete what is corrupt), the bounded write queue and its writer thread
  * (temporary file, rename), the degraded state of a full or read-only disk, and the counters.
- * The entry format is diskcache_entry.c's, claims diskcache_claim.c's, eviction
- * diskcache_evict.c's.
+ * The entry format is diskcache_entry.c's, claims diskcache_claim.c's, who else uses the
+ * directory diskcache_peers.c's, eviction diskcache_evict.c's.
  *
  * Why a writer thread: a cold read must not pay for compressing and writing what it just
  * computed. put() copies the bytes into a queue bounded in bytes; when the queue is full the

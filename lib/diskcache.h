@@ -85,9 +85,9 @@ typedef struct aprfs_diskcache_stats {
 	uint64_t evictions;	  /* entries this process deleted to stay in the budget */
 	uint64_t bytes_on_disk; /* the directory's entries: last scan + own writes/evictions */
 	uint64_t budget;
-	uint64_t queued_bytes; /* content bytes waiting for the writer */
-	uint64_t degraded;     /* 1 while writes are off (full or read-only disk) */
-	uint64_t degraded_errno;
+	uint64_t queued_bytes;	 /* content bytes waiting for the writer */
+	uint64_t degraded;	 /* 1 while writes are off (full or read-only disk) */
+	uint64_t degraded_errno; /* the errno that last turned writes off (ENOSPC, EROFS...) */
 	uint64_t peers; /* other processes using the directory now (claims are made then) */
 	uint64_t chunk_hits[APRFS_VARIANT_COUNT];
 	uint64_t chunk_misses[APRFS_VARIANT_COUNT];
