@@ -653,6 +653,29 @@ static void test_claims(void)
 	CHECK(!exists(test_path(dir, text)), "a dead process's presence removed");
 	snprintf(text, sizeof(text), "daemons/%s.%ld", host, (long)getpid());
 	CHECK(exists(test_path(dir, text)), "ours announced");
+	/* another host's presence counts while fresh; an old one (its host crashed) does not,
+	 * and a very old one is removed */
+	{
+		const char *quiet = new_dir("claims-peers");
+		aprfs_diskcache_opts q = {0};
+		mkdir(test_path(quiet, "daemons"), 0755);
+		put_text(test_path(quiet, "daemons/stale.7"), "");
+		set_mtime(test_path(quiet, "daemons/stale.7"), time(NULL) - 60);
+		put_text(test_path(quiet, "daemons/gone.8"), "");
+		set_mtime(test_path(quiet, "daemons/gone.8"), time(NULL) - 3600);
+		aprfs_diskcache *alone = open_dc(quiet, 1 << 20, &q);
+		CHECK(stats(alone).peers == 0, "%llu peers",
+		      (unsigned long long)stats(alone).peers);
+		CHECK(exists(test_path(quiet, "daemons/stale.7")) &&
+		      !exists(test_path(quiet, "daemons/gone.8")));
+		aprfs_dc_key z = key_n(99);
+		int cl = -1;
+		CHECK(aprfs_diskcache_get(alone, &z, back, sizeof(back), NULL, NULL, &cl) ==
+			      0 &&
+			  cl == 0,
+		      "no live peer: no claim");
+		aprfs_diskcache_close(alone);
+	}
 	/* a claim of a process of this host that is gone: taken over at once */
 	aprfs_dc_key k1 = key_n(1), k2 = key_n(2), k3 = key_n(3), k4 = key_n(4);
 	snprintf(text, sizeof(text), "%s %ld\n", host, (long)dead);
