@@ -1,14 +1,8 @@
-/* diskcache.c - the disk tier's handle: opening the directory, lookups (read, verify, refresh
- * the access time, delete what is corrupt), the bounded write queue and its writer thread
- * (temporary file, rename), the degraded state of a full or read-only disk, and the counters.
- * The entry format is diskcache_entry.c's, claims diskcache_claim.c's, who else uses the
- * directory diskcache_peers.c's, eviction diskcache_evict.c's.
- *
- * Why a writer thread: a cold read must not pay for compressing and writing what it just
- * computed. put() copies the bytes into a queue bounded in bytes; when the queue is full the
- * mount drops the write (the entry is simply computed again next time) and convert waits.
- * Entries are not fsync'ed: a crash or power loss can leave a torn entry, which the next
- * reader detects (sizes, checksums) and deletes, so syncing would buy nothing but latency. */
+/* diskcache.c - the disk tier's handle and its lookups: opening and closing the directory,
+ * reading an entry (verify, refresh its access time, delete it when corrupt), waiting for
+ * another process's claimed entry, and the counters. Writing is diskcache_write.c's, the entry
+ * format diskcache_entry.c's, claims diskcache_claim.c's, who else uses the directory
+ * diskcache_peers.c's, eviction diskcache_evict.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,9 +18,7 @@
 #define DEFAULT_QUEUE	  (64u << 20)
 #define DEFAULT_STALE_MS  5000
 #define DEFAULT_TOUCH_S	  60
-#define RESCAN_NS	  (300 * 1000000000ll) /* learn what other daemons wrote */
-#define NOSPACE_RETRY_NS  (60 * 1000000000ll)  /* a full disk may get space back */
-#define WAIT_MAX_SLEEP_NS 10000000ll	       /* polling for another process's entry */
+#define WAIT_MAX_SLEEP_NS 10000000ll /* polling for another process's entry */
 
 int64_t dc_now_ns(int clock_id)
 {
@@ -36,48 +28,7 @@ int64_t dc_now_ns(int clock_id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- failures --------------------------------------------------------------------------- */
-
-/* Caller holds dc->lock. */
-static int writes_off_locked(const aprfs_diskcache *dc)
-{
-	return dc->degraded_until > dc_now_ns(CLOCK_MONOTONIC);
-}
-
-static int writes_off(aprfs_diskcache *dc)
-{
-	pthread_mutex_lock(&dc->lock);
-	int off = writes_off_locked(dc);
-	pthread_mutex_unlock(&dc->lock);
-	return off;
-}
-
-void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
-{
-	int full = e == ENOSPC || e == EDQUOT;
-	int ro = e == EROFS || e == EACCES || e == EPERM;
-	char key[600];
-
-	pthread_mutex_lock(&dc->lock);
-	dc->st.write_errors++;
-	dc->st.writes_dropped++;
-	if (full || ro) {
-		dc->degraded_until =
-		    ro ? INT64_MAX : dc_now_ns(CLOCK_MONOTONIC) + NOSPACE_RETRY_NS;
-		dc->st.degraded_errno = (uint64_t)e;
-	}
-	pthread_mutex_unlock(&dc->lock);
-	snprintf(key, sizeof(key), "diskcache %s: %d", dc->dir, e);
-	if (full || ro)
-		aprfs_log_once(APRFS_LOG_WARN, key,
-			       "disk cache %s: %s: %s; not writing to it (%s), serving from "
-			       "memory",
-			       dc->dir, what, strerror(e),
-			       full ? "retrying every minute" : "until restarted");
-	else
-		aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s: %s: %s; entry not written",
-			       dc->dir, what, strerror(e));
-}
+/* ---- corrupt entries -------------------------------------------------------------------- */
 
 /* A torn, truncated, corrupt or misfiled entry: never served, logged once, deleted (if it
  * is still the file we read: another process may have replaced it with a good one). */
@@ -231,7 +182,7 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 		if ((hit = load(dc, key, stem, buf, len, crc, &bytes)))
 			break;
 		/* alone with the directory, a claim is only cost */
-		if (!claimed || writes_off(dc) || !atomic_load(&dc->peers))
+		if (!claimed || dc_writes_off(dc) || !atomic_load(&dc->peers))
 			break;
 		dc_claim_result c = dc_claim(dc, stem);
 		if (c == DC_CLAIM_OURS) {
@@ -287,282 +238,6 @@ int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t
 	return ok;
 }
 
-/* ---- writing ---------------------------------------------------------------------------- */
-
-/* Give a claim up: nobody should wait for an entry that will not come. */
-static void release(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
-{
-	char stem[DC_NAME_MAX];
-
-	if (!claimed)
-		return;
-	dc_entry_stem(key, stem);
-	dc_claim_release(dc, stem, 0);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t w = write(fd, p + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
-/* A file of our own to write the entry into: the claim's (it holds our token and is linked
- * as the claim's name, see diskcache_claim.c), else a new temporary name. fd, or -errno. */
-static int open_tmp(aprfs_diskcache *dc, const char *stem, int claimed, char *tmp, size_t size)
-{
-	char sub[3] = {stem[0], stem[1], 0};
-	int fd;
-
-	if (claimed) {
-		dc_claim_tmp_name(dc, stem, tmp, size);
-		fd = openat(dc->dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0 || errno != ENOENT)
-			return fd >= 0 ? fd : -errno;
-		/* removed as stale meanwhile: write it as if unclaimed */
-	}
-	snprintf(tmp, size, "%s/.tmp.%s.%s.%ld.%u", sub, stem + 3, dc->host, (long)dc->pid,
-		 atomic_fetch_add(&dc->seq, 1));
-	fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdirat(dc->dirfd, sub, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	}
-	return fd >= 0 ? fd : -errno;
-}
-
-/* Write the file under a temporary name in its subdirectory, then rename it into place:
- * readers see no entry or the whole entry, on every host (rename is atomic, and NFS's
- * close-to-open consistency makes the bytes visible to whoever opens the name after).
- * Releases the claim, whatever happens. 0, or -errno with *what naming the step. */
-static int publish(aprfs_diskcache *dc, const char *stem, int claimed, const uint8_t *buf,
-		   size_t n, const char **what)
-{
-	char tmp[DC_NAME_MAX + 128], name[DC_NAME_MAX + 8];
-	int fd, e;
-
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	*what = "create";
-	fd = open_tmp(dc, stem, claimed, tmp, sizeof(tmp));
-	if (fd < 0) {
-		if (claimed)
-			dc_claim_release(dc, stem, 0);
-		return fd;
-	}
-	*what = "write";
-	e = write_all(fd, buf, n) == 0 ? 0 : errno;
-	if (close(fd) != 0 && !e)
-		e = errno;
-	*what = e ? *what : "rename";
-	if (!e && renameat(dc->dirfd, tmp, dc->dirfd, name) != 0)
-		e = errno;
-	/* (a failed claim's release removes its file too: release before unlinking tmp, or
-	 * the claim's name would stay, naming a file that is not ours any more) */
-	if (claimed)
-		dc_claim_release(dc, stem, !e);
-	if (e)
-		unlinkat(dc->dirfd, tmp, 0);
-	return -e;
-}
-
-/* Scan (and evict) when the entry would not fit our estimate, or when due. */
-static void make_room(aprfs_diskcache *dc, uint64_t charge)
-{
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
-
-	pthread_mutex_lock(&dc->lock);
-	int due =
-	    !dc->scanned || dc->st.bytes_on_disk + charge > dc->budget || now >= dc->next_scan;
-	pthread_mutex_unlock(&dc->lock);
-	if (due) {
-		dc_scan(dc, charge);
-		dc->next_scan = now + RESCAN_NS;
-	}
-}
-
-static void count_written(aprfs_diskcache *dc, const dc_job *j, size_t n)
-{
-	pthread_mutex_lock(&dc->lock);
-	dc->st.entries_written++;
-	dc->st.bytes_written += n;
-	dc->st.bytes_on_disk += dc_charge(n);
-	if (j->key.kind == APRFS_DC_CHUNK && j->key.variant < APRFS_VARIANT_COUNT) {
-		dc->st.content_bytes[j->key.variant] += j->len;
-		dc->st.stored_bytes[j->key.variant] += n;
-	}
-	pthread_mutex_unlock(&dc->lock);
-}
-
-static void count_dropped(aprfs_diskcache *dc)
-{
-	pthread_mutex_lock(&dc->lock);
-	dc->st.writes_dropped++;
-	pthread_mutex_unlock(&dc->lock);
-}
-
-/* The entry file for a job, or NULL (counted) when it is not to be written. */
-static uint8_t *encode_job(aprfs_diskcache *dc, const dc_job *j, const char *stem, size_t *n)
-{
-	char name[DC_NAME_MAX + 8];
-	struct stat st;
-	uint8_t *buf = NULL;
-	int rc;
-
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	if (writes_off(dc))
-		count_dropped(dc);
-	else if (fstatat(dc->dirfd, name, &st, 0) == 0)
-		; /* another process published it meanwhile: the same bytes */
-	else if ((rc = dc_encode(&j->key, j->data, j->len, j->crc, &buf, n)) != 0)
-		dc_write_failed(dc, "encode", -rc);
-	return buf;
-}
-
-/* One queued job, on the writer thread. */
-static void write_job(aprfs_diskcache *dc, const dc_job *j)
-{
-	char stem[DC_NAME_MAX];
-	const char *what;
-	size_t n = 0;
-	int rc;
-
-	dc_entry_stem(&j->key, stem);
-	uint8_t *buf = encode_job(dc, j, stem, &n);
-	if (buf)
-		make_room(dc, dc_charge(n));
-	if (!buf || dc_charge(n) > dc->budget) { /* (or bigger than the whole budget) */
-		if (buf)
-			count_dropped(dc);
-		release(dc, &j->key, j->claimed);
-	} else if ((rc = publish(dc, stem, j->claimed, buf, n, &what)) == 0) {
-		count_written(dc, j, n);
-	} else {
-		dc_write_failed(dc, what, -rc);
-	}
-	free(buf);
-}
-
-/* What the writer does between jobs: count the other processes, rescan when due. */
-static void periodic(aprfs_diskcache *dc)
-{
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
-
-	if (now >= dc->next_peer_check)
-		dc_peers_check(dc);
-	if (now >= dc->next_scan)
-		make_room(dc, 0);
-}
-
-/* Sleep (holding dc->lock) until a job comes, stop is asked, or periodic work is due. */
-static void wait_for_work(aprfs_diskcache *dc)
-{
-	while (!dc->head && !dc->stopping) {
-		int64_t wake =
-		    dc->next_scan < dc->next_peer_check ? dc->next_scan : dc->next_peer_check;
-		struct timespec ts = {wake / 1000000000, wake % 1000000000};
-		if (pthread_cond_timedwait(&dc->work, &dc->lock, &ts) == ETIMEDOUT) {
-			pthread_mutex_unlock(&dc->lock);
-			periodic(dc);
-			pthread_mutex_lock(&dc->lock);
-		}
-	}
-}
-
-static void *writer_main(void *arg)
-{
-	aprfs_diskcache *dc = arg;
-
-	make_room(dc, 0); /* the first scan: how much the directory holds */
-	pthread_mutex_lock(&dc->lock);
-	for (;;) {
-		wait_for_work(dc);
-		dc_job *j = dc->head;
-		if (!j)
-			break; /* stopping, and everything is written */
-		dc->head = j->next;
-		dc->tail = dc->head ? dc->tail : NULL;
-		dc->writing = 1;
-		pthread_mutex_unlock(&dc->lock);
-		write_job(dc, j);
-		periodic(dc);
-		pthread_mutex_lock(&dc->lock);
-		dc->st.queued_bytes -= j->len;
-		dc->writing = 0;
-		pthread_cond_broadcast(&dc->space);
-		if (!dc->head)
-			pthread_cond_broadcast(&dc->idle);
-		free(j);
-	}
-	pthread_mutex_unlock(&dc->lock);
-	return NULL;
-}
-
-/* 1 if the job may join the queue now; waits for room or gives up (0). Holds dc->lock. */
-static int queue_room(aprfs_diskcache *dc, size_t len)
-{
-	for (;;) {
-		if (writes_off_locked(dc) || dc->stopping)
-			return 0;
-		/* one job larger than the whole queue still goes when the queue is empty */
-		if (dc->st.queued_bytes + len <= dc->queue_cap || !dc->st.queued_bytes)
-			return 1;
-		if (!dc->wait_when_full)
-			return 0;
-		pthread_cond_wait(&dc->space, &dc->lock);
-	}
-}
-
-void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
-			 size_t len, uint32_t crc, int claimed)
-{
-	dc_job *j = malloc(sizeof(*j) + len);
-
-	pthread_mutex_lock(&dc->lock);
-	if (!j || !queue_room(dc, len)) {
-		dc->st.writes_dropped++;
-		pthread_mutex_unlock(&dc->lock);
-		free(j);
-		release(dc, key,
-			claimed); /* nobody should wait for an entry that will not come */
-		return;
-	}
-	j->next = NULL;
-	j->key = *key;
-	j->data = (uint8_t *)(j + 1);
-	memcpy(j->data, data, len);
-	j->len = len;
-	j->crc = crc;
-	j->claimed = claimed;
-	if (dc->tail)
-		dc->tail->next = j;
-	else
-		dc->head = j;
-	dc->tail = j;
-	dc->st.queued_bytes += len;
-	pthread_cond_signal(&dc->work);
-	pthread_mutex_unlock(&dc->lock);
-}
-
-void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
-{
-	release(dc, key, claimed);
-}
-
-void aprfs_diskcache_flush(aprfs_diskcache *dc)
-{
-	pthread_mutex_lock(&dc->lock);
-	while (dc->head || dc->writing)
-		pthread_cond_wait(&dc->idle, &dc->lock);
-	pthread_mutex_unlock(&dc->lock);
-}
-
 /* ---- open, close, counters -------------------------------------------------------------- */
 
 /* The standard tag (bford.info/cachedir) that tells backup tools to skip the directory. */
@@ -574,7 +249,7 @@ static void write_cachedir_tag(int dirfd)
 	int fd = openat(dirfd, "CACHEDIR.TAG", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd >= 0) {
-		if (write_all(fd, (const uint8_t *)tag, sizeof(tag) - 1) != 0)
+		if (dc_write_all(fd, (const uint8_t *)tag, sizeof(tag) - 1) != 0)
 			unlinkat(dirfd, "CACHEDIR.TAG", 0);
 		close(fd);
 	}
@@ -597,7 +272,7 @@ static void set_opts(aprfs_diskcache *dc, const aprfs_diskcache_opts *o)
 	dc->claim_stale_ms = o->claim_stale_ms ? o->claim_stale_ms : DEFAULT_STALE_MS;
 	dc->touch_after_s = o->touch_after_s ? o->touch_after_s : DEFAULT_TOUCH_S;
 	dc->st.budget = o->budget;
-	dc->next_scan = dc_now_ns(CLOCK_MONOTONIC) + RESCAN_NS;
+	dc->next_scan = dc_now_ns(CLOCK_MONOTONIC) + DC_RESCAN_NS;
 	dc->pid = getpid();
 	set_host(dc);
 }
@@ -613,7 +288,7 @@ static int init_sync(aprfs_diskcache *dc)
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&dc->space, NULL);
 	pthread_cond_init(&dc->idle, NULL);
-	dc->started = pthread_create(&dc->writer, NULL, writer_main, dc) == 0;
+	dc->started = pthread_create(&dc->writer, NULL, dc_writer_main, dc) == 0;
 	return dc->started ? 0 : -EAGAIN;
 }
 
@@ -678,7 +353,7 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 {
 	pthread_mutex_lock(&dc->lock);
 	*out = dc->st;
-	out->degraded = writes_off_locked(dc);
+	out->degraded = dc_writes_off_locked(dc);
 	out->peers = (uint64_t)atomic_load(&dc->peers);
 	pthread_mutex_unlock(&dc->lock);
 }

@@ -1,7 +1,7 @@
 /* diskcache_impl.h - internal: the parts of the disk tier share this. diskcache.c owns the
- * handle, lookups, the write queue and the counters; diskcache_entry.c the bytes of an entry
- * file; diskcache_claim.c the claim files; diskcache_peers.c who else uses the directory;
- * diskcache_evict.c the directory scan and eviction. */
+ * handle, lookups and the counters; diskcache_write.c the write queue and its thread;
+ * diskcache_entry.c the bytes of an entry file; diskcache_claim.c the claim files;
+ * diskcache_peers.c who else uses the directory; diskcache_evict.c scan and eviction. */
 #ifndef APRFS_DISKCACHE_IMPL_H
 #define APRFS_DISKCACHE_IMPL_H
 
@@ -95,9 +95,21 @@ struct aprfs_diskcache {
 	atomic_uint seq;	 /* temporary names */
 };
 
+#define DC_RESCAN_NS (300 * 1000000000ll) /* rescan this often: learn what others wrote */
+
 int64_t dc_now_ns(int clock_id);
+
+/* ---- writing (diskcache_write.c) ---- */
+
+/* The writer thread (started by open, stopped by close once the queue is written). */
+void *dc_writer_main(void *arg);
+/* 1 while writing is off (a full or read-only disk); _locked: the caller holds dc->lock. */
+int dc_writes_off(aprfs_diskcache *dc);
+int dc_writes_off_locked(const aprfs_diskcache *dc);
 /* Count and log (once) a failed write; a full or read-only disk turns writes off. */
 void dc_write_failed(aprfs_diskcache *dc, const char *what, int e);
+/* write(2) all of p, through EINTR. 0 or -1 (errno set). */
+int dc_write_all(int fd, const uint8_t *p, size_t n);
 
 /* ---- claims (diskcache_claim.c) ---- */
 
