@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "kernel_ra.h"
@@ -43,8 +44,8 @@ static void usage(FILE *out, const char *prog)
 	fprintf(
 	    out,
 	    "usage: %s [options] SOURCE_DIR MOUNTPOINT\n"
-	    "       %s convert [--variant V] [--nf4-block N] [--root DIR] [--quiet] SOURCE "
-	    "OUTPUT\n"
+	    "       %s convert [--variant V] [--nf4-block N] [--root DIR] [--threads N]\n"
+	    "             [--cache-dir DIR [--disk-cache-mb N]] [--quiet] SOURCE OUTPUT\n"
 	    "       %s inspect [--json] [--stats SOURCE] FILE.apr\n"
 	    "\n"
 	    "Mirrors SOURCE_DIR read-only at MOUNTPOINT and adds, beside each checkpoint X\n"
@@ -60,12 +61,18 @@ static void usage(FILE *out, const char *prog)
 	    "    -o readahead_mb=N      warmed ahead of sequential readers (default 16, 0 "
 	    "off)\n"
 	    "    -o log_level=L         error, warn, info or debug (default warn)\n"
+	    "    -o cache_dir=DIR       keep computed chunks in DIR across mounts and share\n"
+	    "                           them with other daemons and `aprfs convert "
+	    "--cache-dir`\n"
+	    "                           (default: none, memory only)\n"
+	    "    -o disk_cache_mb=N     DIR's budget in MiB, least recently used evicted\n"
+	    "                           (default %u with cache_dir)\n"
 	    "    -h, --help             this help and libfuse's options\n"
 	    "    -V, --version          versions\n"
 	    "\n"
 	    "Everything else (options, config file, GGUF, signals, exit codes): man aprfs\n"
 	    "\n",
-	    prog, prog, prog);
+	    prog, prog, prog, APRFS_DISKCACHE_DEFAULT_MB);
 }
 
 static int cmdline_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -152,6 +159,10 @@ static int parse_args(struct fuse_args *args, cmdline *c, struct fuse_cmdline_op
 	}
 	if (fuse_opt_parse(args, c, cmdline_spec, cmdline_proc) != 0 || c->bad)
 		return 2;
+	if (aprfs_conf_check(&c->conf, &err) < 0) {
+		fprintf(stderr, "aprfs: %s\n", err.msg);
+		return 2;
+	}
 	if (c->help) {
 		usage(stdout, args->argv[0]);
 		printf("libfuse options:\n");
@@ -174,6 +185,49 @@ static int parse_args(struct fuse_args *args, cmdline *c, struct fuse_cmdline_op
 	if (fuse_parse_cmdline(args, fo) != 0)
 		return 2;
 	return 0;
+}
+
+/* The disk cache directory, made absolute while we can still tell the user (the daemon
+ * changes to / when it detaches): created if missing, refused if unusable. */
+static int resolve_cache_dir(aprfs_conf *conf)
+{
+	char real[PATH_MAX];
+
+	if (!conf->cache_dir[0])
+		return 0;
+	if ((mkdir(conf->cache_dir, 0755) != 0 && errno != EEXIST) ||
+	    !realpath(conf->cache_dir, real)) {
+		fprintf(stderr, "aprfs: cache_dir %s: %s\n", conf->cache_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(conf->cache_dir, sizeof(conf->cache_dir), "%s", real);
+	return 0;
+}
+
+/* The disk tier under the chunk cache. Not there (with one log line) is no failure: the
+ * mount then serves from memory, as without cache_dir. */
+static void start_disk_cache(aprfs_mount *m)
+{
+	aprfs_diskcache_opts o = {.dir = m->conf.cache_dir,
+				  .budget = aprfs_conf_disk_budget(&m->conf)};
+	aprfs_err err = {0};
+
+	if (!o.budget)
+		return;
+	if (aprfs_diskcache_open(&o, &m->disk, &err) < 0) {
+		aprfs_log(APRFS_LOG_WARN, "disk cache off: %s", err.msg);
+		return;
+	}
+	aprfs_cache_set_disk(m->cache, m->disk);
+	aprfs_log(APRFS_LOG_INFO, "disk cache %s, %llu MiB", m->conf.cache_dir,
+		  (unsigned long long)(o.budget >> 20));
+}
+
+static void stop_disk_cache(aprfs_mount *m)
+{
+	aprfs_cache_set_disk(m->cache, NULL);
+	aprfs_diskcache_close(m->disk); /* writes what is queued */
+	m->disk = NULL;
 }
 
 /* Each open checkpoint holds a descriptor per shard: allow as many as we may. */
@@ -222,6 +276,7 @@ static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_op
 	if (fuse_set_signal_handlers(se) != 0)
 		return 1;
 	atomic_store(&m->se, se);
+	start_disk_cache(m);
 	m->ra = aprfs_ra_new(m->conf.threads, RA_QUEUE, m->cache, &m->ending);
 	if (!m->ra)
 		aprfs_log(APRFS_LOG_WARN, "read-ahead workers did not start; reading without");
@@ -237,6 +292,7 @@ static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_op
 		pthread_join(surveyor, NULL);
 	aprfs_ra_free(m->ra);
 	m->ra = NULL;
+	stop_disk_cache(m);
 	/* A positive value is the signal that ended the loop: a clean exit. */
 	return rc < 0 ? 1 : 0;
 }
@@ -265,6 +321,10 @@ static int mount_main(int argc, char **argv)
 			  m.conf.cache_mb / 2);
 	}
 	raise_fd_limit();
+	if (resolve_cache_dir(&m.conf) < 0) {
+		rc = 2;
+		goto out;
+	}
 	rc = 1;
 	if (!(m.cache = aprfs_cache_new((size_t)m.conf.cache_mb << 20)))
 		goto out;

@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "cancel.h"
 #include "conf.h"
+#include "diskcache.h"
 #include "readahead.h"
 #include "tree.h"
 
@@ -18,8 +19,9 @@ typedef struct aprfs_mount {
 	aprfs_conf conf;
 	aprfs_tree *tree;
 	aprfs_cache *cache;
-	aprfs_ra *ra;	    /* started after daemonizing (threads do not survive fork) */
-	uint64_t ra_window; /* bytes warmed ahead of a sequential reader */
+	aprfs_diskcache *disk; /* under cache, or NULL; started after daemonizing, as ra */
+	aprfs_ra *ra;	       /* started after daemonizing (threads do not survive fork) */
+	uint64_t ra_window;    /* bytes warmed ahead of a sequential reader */
 	struct fuse_session *_Atomic se; /* set once serving: its end cancels all work */
 	aprfs_cancel ending;		 /* says stop once the session has ended */
 } aprfs_mount;

@@ -1,16 +1,19 @@
 /* aprfile.c - the range API: bytes [off, off+len) of a planned APR file, produced by
- * writing head bytes from the plan, computing (or borrowing from the cache) the chunks
- * that overlap, and the footer CRC joined from per-chunk CRCs recorded as chunks go by. */
+ * writing head bytes from the plan, computing (or borrowing from the cache, or loading from
+ * the disk tier under it) the chunks that overlap, and the footer CRC joined from per-chunk
+ * CRCs recorded as chunks go by. */
 #include "aprfile.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "aprfmt.h"
 #include "cache_impl.h"
 #include "crc.h"
+#include "diskcache.h"
 #include "layout.h"
 #include "parallel.h"
 #include "tensor_read.h"
@@ -172,6 +175,58 @@ static void tref_of(aprfs_file *f, const layout_detail *d, size_t i, tref *r)
 	layout_geom(&f->L, r->t, &r->g);
 }
 
+/* ---- the disk tier ------------------------------------------------------------------
+ * What was computed once is kept by the disk cache under the memory cache (diskcache.h):
+ * chunks, statistics and footers, keyed by everything that determines their bytes: the
+ * source's fingerprint, the variant and its parameters, which chunk or tensor (and the codec
+ * format version, which diskcache adds). Raw chunks (the source's own bytes, copied) are
+ * not kept: reading them from the source again costs what reading an entry would. */
+
+static void key_base(const aprfs_file *f, aprfs_dc_kind kind, aprfs_dc_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->kind = (uint8_t)kind;
+	memcpy(k->source, aprfs_source_fingerprint(f->L.src), sizeof(k->source));
+}
+
+static void key_chunk(const aprfs_file *f, uint64_t c, aprfs_dc_key *k)
+{
+	key_base(f, APRFS_DC_CHUNK, k);
+	k->variant = (uint8_t)f->L.variant;
+	k->nf4_block = f->L.opts.nf4_block;
+	k->chunk_elems = f->L.opts.chunk_elems;
+	k->index = c;
+}
+
+/* A statistic depends on the tensor and its kind only: q8's scale is the same in the q8
+ * view and wherever another view falls back to q8, so they share one entry. */
+static void key_stat(const aprfs_file *f, const tref *r, aprfs_dc_key *k)
+{
+	key_base(f, APRFS_DC_STAT, k);
+	k->variant = (uint8_t)r->g.codec->stat;
+	k->index = r->i;
+}
+
+/* The footer covers the head too, and the metadata there names the source's path under
+ * the root and config values, which the fingerprint does not cover: hash them in. 0, or
+ * -1 without memory (then no footer entry). */
+static int key_footer(const aprfs_file *f, aprfs_dc_key *k)
+{
+	XXH3_state_t *h = XXH3_createState();
+
+	if (!h)
+		return -1;
+	key_base(f, APRFS_DC_FOOTER, k);
+	k->variant = (uint8_t)f->L.variant;
+	k->nf4_block = f->L.opts.nf4_block;
+	XXH3_128bits_reset(h);
+	XXH3_128bits_update(h, f->L.header, sizeof(f->L.header));
+	XXH3_128bits_update(h, f->L.meta, f->L.meta_size);
+	XXH128_canonicalFromHash((XXH128_canonical_t *)k->extra, XXH3_128bits_digest(h));
+	XXH3_freeState(h);
+	return 0;
+}
+
 /* ---- per-tensor statistic ------------------------------------------------------------ */
 
 /* One pass over the tensor in STAT_SPAN spans, giving up between spans when cancelled.
@@ -208,10 +263,31 @@ static int compute_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel
 	return rc;
 }
 
+/* The statistic from the disk tier (dc may be NULL), or computed and offered to it. */
+static int stat_produce(aprfs_file *f, aprfs_diskcache *dc, const tref *r,
+			const aprfs_cancel *cancel, float *out, aprfs_err *err)
+{
+	aprfs_dc_key key;
+	int claimed = 0, rc;
+
+	if (!dc)
+		return compute_stat(f, r, cancel, out, err);
+	key_stat(f, r, &key);
+	if (aprfs_diskcache_get(dc, &key, out, sizeof(*out), NULL, cancel, &claimed))
+		return 0;
+	rc = compute_stat(f, r, cancel, out, err);
+	if (rc == 0)
+		aprfs_diskcache_put(dc, &key, out, sizeof(*out),
+				    aprfs_crc32(0, out, sizeof(*out)), claimed);
+	else
+		aprfs_diskcache_drop(dc, &key, claimed);
+	return rc;
+}
+
 /* The tensor's statistic (q8 scale / ternary alpha), computed once, by one thread; a pass
  * that was cancelled leaves it unknown for the next reader to compute. */
-static int tensor_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel, float *out,
-		       aprfs_err *err)
+static int tensor_stat(aprfs_file *f, aprfs_diskcache *dc, const tref *r,
+		       const aprfs_cancel *cancel, float *out, aprfs_err *err)
 {
 	layout_detail *d = (layout_detail *)r->d;
 	int rc = 0;
@@ -220,7 +296,7 @@ static int tensor_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel,
 		pthread_mutex_t *lock = &f->L.stat_lock[r->i % LAYOUT_STAT_LOCKS];
 		pthread_mutex_lock(lock);
 		if (!atomic_load(&d->stat_done[r->i])) {
-			rc = compute_stat(f, r, cancel, &d->stat[r->i], err);
+			rc = stat_produce(f, dc, r, cancel, &d->stat[r->i], err);
 			if (rc == 0)
 				atomic_store_explicit(&d->stat_done[r->i], 1,
 						      memory_order_release);
@@ -233,17 +309,23 @@ static int tensor_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel,
 
 /* ---- chunks ------------------------------------------------------------------------- */
 
-static void record_crc(aprfs_file *f, uint64_t c, const uint8_t *data, size_t len)
+static void record_crc_value(aprfs_file *f, uint64_t c, uint32_t value)
 {
 	_Atomic uint64_t *crc = atomic_load(&f->chunk_crc);
 
 	if (!(atomic_load(&crc[c]) >> 32))
-		atomic_store(&crc[c], (1ull << 32) | aprfs_crc32(0, data, len));
+		atomic_store(&crc[c], (1ull << 32) | value);
+}
+
+static void record_crc(aprfs_file *f, uint64_t c, const uint8_t *data, size_t len)
+{
+	if (!(atomic_load(&atomic_load(&f->chunk_crc)[c]) >> 32))
+		record_crc_value(f, c, aprfs_crc32(0, data, len));
 }
 
 /* Compute local chunk k of tensor r into out (layout_chunk_bytes(&r->g, k) bytes). */
-static int compute_chunk(aprfs_file *f, const tref *r, uint64_t k, const aprfs_cancel *cancel,
-			 uint8_t *out, aprfs_err *err)
+static int compute_chunk(aprfs_file *f, aprfs_diskcache *dc, const tref *r, uint64_t k,
+			 const aprfs_cancel *cancel, uint8_t *out, aprfs_err *err)
 {
 	const tensor_geom *g = &r->g;
 	uint64_t len = layout_chunk_bytes(g, k);
@@ -259,7 +341,7 @@ static int compute_chunk(aprfs_file *f, const tref *r, uint64_t k, const aprfs_c
 		size_t n = (size_t)((e1 < r->t->nelem ? e1 : r->t->nelem) - e0);
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
 		rc = g->codec->stat != APRFS_STAT_NONE
-			 ? tensor_stat(f, r, cancel, &q.scale, err)
+			 ? tensor_stat(f, dc, r, cancel, &q.scale, err)
 			 : 0;
 		if (rc == 0) /* fused: bf16/f16 are widened tile by tile, never as a chunk */
 			rc = aprfs_tensor_encode(f->L.src, f->k, r->t, e0, n, g->slot, &q, out,
@@ -267,6 +349,37 @@ static int compute_chunk(aprfs_file *f, const tref *r, uint64_t k, const aprfs_c
 	}
 	if (rc == 0)
 		record_crc(f, r->d->first_chunk[r->i] + k, out, len);
+	return rc;
+}
+
+/* Local chunk k of tensor r into out: loaded from the disk tier when it holds it
+ * (*computed = 0), else computed and offered to it (dc may be NULL). */
+static int chunk_produce(aprfs_file *f, aprfs_diskcache *dc, const tref *r, uint64_t k,
+			 const aprfs_cancel *cancel, uint8_t *out, int *computed,
+			 aprfs_err *err)
+{
+	uint64_t c = r->d->first_chunk[r->i] + k;
+	size_t len = layout_chunk_bytes(&r->g, k);
+	aprfs_dc_key key;
+	uint32_t crc;
+	int claimed = 0, rc;
+
+	*computed = 1;
+	if (!dc || r->g.raw)
+		return compute_chunk(f, dc, r, k, cancel, out, err);
+	key_chunk(f, c, &key);
+	if (aprfs_diskcache_get(dc, &key, out, len, &crc, cancel, &claimed)) {
+		record_crc_value(f, c, crc);
+		*computed = 0;
+		return 0;
+	}
+	rc = compute_chunk(f, dc, r, k, cancel, out, err);
+	if (rc == 0)
+		aprfs_diskcache_put(dc, &key, out, len,
+				    (uint32_t)atomic_load(&atomic_load(&f->chunk_crc)[c]),
+				    claimed);
+	else
+		aprfs_diskcache_drop(dc, &key, claimed);
 	return rc;
 }
 
@@ -286,13 +399,14 @@ static void chunk_put(aprfs_cache *cache, chunk_ref *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Without a cache: computed into a buffer the ref owns (freed by chunk_put, or here on
- * failure). */
-static int chunk_compute_alone(aprfs_file *f, const tref *t, uint64_t k,
+/* Without a cache: loaded or computed into a buffer the ref owns (freed by chunk_put, or
+ * here on failure). */
+static int chunk_compute_alone(aprfs_file *f, aprfs_diskcache *dc, const tref *t, uint64_t k,
 			       const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
 {
 	uint8_t *buf = malloc(r->len ? r->len : 1);
-	int rc = buf ? compute_chunk(f, t, k, cancel, buf, err)
+	int computed;
+	int rc = buf ? chunk_produce(f, dc, t, k, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
 
 	if (rc) {
@@ -310,11 +424,12 @@ static int chunk_get(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t 
 		     const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
 {
 	uint64_t c = t->d->first_chunk[t->i] + k;
+	int computed = 1;
 
 	memset(r, 0, sizeof(*r));
 	r->len = layout_chunk_bytes(&t->g, k);
 	if (!cache)
-		return chunk_compute_alone(f, t, k, cancel, r, err);
+		return chunk_compute_alone(f, NULL, t, k, cancel, r, err);
 	for (;;) {
 		int must = 1;
 		r->entry = cache_acquire(cache, f->id, c, f->L.variant, &must, err);
@@ -330,9 +445,9 @@ static int chunk_get(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t 
 		break;
 	}
 	uint8_t *buf = malloc(r->len ? r->len : 1);
-	int rc = buf ? compute_chunk(f, t, k, cancel, buf, err)
+	int rc = buf ? chunk_produce(f, cache_disk(cache), t, k, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
-	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err);
+	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err, computed);
 	if (rc) {
 		free(buf);
 		cache_release(cache, r->entry);
@@ -404,17 +519,27 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 
 /* ---- footer ------------------------------------------------------------------------- */
 
-/* CRC of one chunk: recorded, or computed now (not cached: a cold footer read would
- * otherwise flush the whole cache for data nobody asked for). */
-static int chunk_crc(aprfs_file *f, const tref *t, uint64_t k, const aprfs_cancel *cancel,
-		     uint32_t *crc, aprfs_err *err)
+/* CRC of one chunk: recorded, read from its disk entry's header, or computed now (not
+ * cached in memory: a cold footer read would otherwise flush the whole cache for data
+ * nobody asked for; but offered to the disk tier, which has room). */
+static int chunk_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t, uint64_t k,
+		     const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
 	_Atomic uint64_t *crcs = atomic_load(&f->chunk_crc);
 	uint64_t c = t->d->first_chunk[t->i] + k, v = atomic_load(&crcs[c]);
+	aprfs_dc_key key;
+	uint32_t known;
 
+	if (!(v >> 32) && dc && !t->g.raw) {
+		key_chunk(f, c, &key);
+		if (aprfs_diskcache_get_crc(dc, &key, layout_chunk_bytes(&t->g, k), &known)) {
+			record_crc_value(f, c, known);
+			v = atomic_load(&crcs[c]);
+		}
+	}
 	if (!(v >> 32)) {
 		chunk_ref r = {.len = layout_chunk_bytes(&t->g, k)};
-		int rc = chunk_compute_alone(f, t, k, cancel, &r, err);
+		int rc = chunk_compute_alone(f, dc, t, k, cancel, &r, err);
 		if (rc)
 			return rc;
 		chunk_put(NULL, &r);
@@ -424,13 +549,13 @@ static int chunk_crc(aprfs_file *f, const tref *t, uint64_t k, const aprfs_cance
 	return 0;
 }
 
-static int tensor_crc(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, uint32_t *crc,
-		      aprfs_err *err)
+static int tensor_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t,
+		      const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
 	if (t->g.prefix) {
 		uint8_t p[4];
 		float v;
-		int rc = tensor_stat(f, t, cancel, &v, err);
+		int rc = tensor_stat(f, dc, t, cancel, &v, err);
 		if (rc)
 			return rc;
 		memcpy(p, &v, 4);
@@ -438,7 +563,7 @@ static int tensor_crc(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, 
 	}
 	for (uint64_t k = 0; k < t->g.nchunks; k++) {
 		uint32_t c;
-		int rc = chunk_crc(f, t, k, cancel, &c, err);
+		int rc = chunk_crc(f, dc, t, k, cancel, &c, err);
 		if (rc)
 			return rc;
 		*crc = aprfs_crc32_combine(*crc, c, layout_chunk_bytes(&t->g, k));
@@ -453,6 +578,7 @@ static int tensor_crc(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, 
  * crc32_combine per chunk). */
 typedef struct crc_pass {
 	aprfs_file *f;
+	aprfs_diskcache *dc;
 	const layout_detail *d;
 	const aprfs_cancel *cancel;
 } crc_pass;
@@ -466,7 +592,7 @@ static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
 	if (atomic_load(&atomic_load(&p->f->chunk_crc)[c]) >> 32)
 		return 0;
 	tref_of(p->f, p->d, layout_tensor_of_chunk(&p->f->L, p->d, c), &t);
-	return chunk_crc(p->f, &t, c - p->d->first_chunk[t.i], p->cancel, &crc, err);
+	return chunk_crc(p->f, p->dc, &t, c - p->d->first_chunk[t.i], p->cancel, &crc, err);
 }
 
 /* CRC of the head, written from the plan a piece at a time. */
@@ -485,19 +611,39 @@ static uint32_t head_crc(const aprfs_file *f, const layout_detail *d)
 	return crc;
 }
 
-static int footer_crc(aprfs_file *f, const layout_detail *d, const aprfs_cancel *cancel,
-		      uint32_t *out, aprfs_err *err)
+/* Every chunk's CRC (in parallel), joined with the head's and the padding's. */
+static int footer_pass(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d,
+		       const aprfs_cancel *cancel, uint32_t *out, aprfs_err *err)
+{
+	crc_pass p = {f, dc, d, cancel};
+	int rc = aprfs_parallel(f->L.nchunks, crc_job, &p, err);
+	uint32_t crc = rc ? 0 : head_crc(f, d);
+
+	for (size_t i = 0; i < f->L.ntensors && !rc; i++) {
+		tref t;
+		tref_of(f, d, i, &t);
+		rc = tensor_crc(f, dc, &t, cancel, &crc, err);
+	}
+	*out = crc;
+	return rc;
+}
+
+/* The footer: known, from the disk tier, or from the pass (and then offered to it). */
+static int footer_crc(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d,
+		      const aprfs_cancel *cancel, uint32_t *out, aprfs_err *err)
 {
 	uint64_t v = atomic_load(&f->footer);
+	aprfs_dc_key key;
+	uint32_t crc;
 
 	if (!(v >> 32)) {
-		crc_pass p = {f, d, cancel};
-		int rc = aprfs_parallel(f->L.nchunks, crc_job, &p, err);
-		uint32_t crc = rc ? 0 : head_crc(f, d);
-		for (size_t i = 0; i < f->L.ntensors && !rc; i++) {
-			tref t;
-			tref_of(f, d, i, &t);
-			rc = tensor_crc(f, &t, cancel, &crc, err);
+		int keyed = dc && key_footer(f, &key) == 0, rc = 0;
+		if (!keyed ||
+		    !aprfs_diskcache_get(dc, &key, &crc, sizeof(crc), NULL, cancel, NULL)) {
+			rc = footer_pass(f, dc, d, cancel, &crc, err);
+			if (rc == 0 && keyed)
+				aprfs_diskcache_put(dc, &key, &crc, sizeof(crc),
+						    aprfs_crc32(0, &crc, sizeof(crc)), 0);
 		}
 		if (rc)
 			return rc;
@@ -550,7 +696,7 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel
 	if (rel < g->prefix) {
 		float v;
 		uint8_t p[4];
-		int rc = tensor_stat(f, t, cancel, &v, err);
+		int rc = tensor_stat(f, cache_disk(cache), t, cancel, &v, err);
 		if (rc)
 			return rc;
 		memcpy(p, &v, 4); /* f32 little-endian: x86-64 and aarch64 are LE hosts */
@@ -590,7 +736,7 @@ static ssize_t read_piece(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel 
 	if (pos >= footer_at) {
 		uint32_t crc;
 		uint8_t b[4];
-		int rc = footer_crc(f, d, cancel, &crc, err);
+		int rc = footer_crc(f, cache_disk(cache), d, cancel, &crc, err);
 		if (rc)
 			return rc;
 		apr_put32(b, crc);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ struct aprfs_cache {
 	cache_entry *lru_head, *lru_tail;
 	size_t bytes, budget;
 	aprfs_cache_stats stats;
+	aprfs_diskcache *_Atomic disk;
 };
 
 /* Per-entry overhead counted against the budget, so many tiny chunks cannot hide memory. */
@@ -198,7 +200,7 @@ cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int
 }
 
 void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, int rc,
-		   const aprfs_err *err)
+		   const aprfs_err *err, int computed)
 {
 	pthread_mutex_lock(&c->lock);
 	if (rc == 0) {
@@ -206,8 +208,10 @@ void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, in
 		e->len = len;
 		e->state = ENTRY_READY;
 		c->bytes += len + ENTRY_OVERHEAD;
-		c->stats.chunks_computed[e->variant]++;
-		c->stats.bytes_quantized[e->variant] += len;
+		if (computed) {
+			c->stats.chunks_computed[e->variant]++;
+			c->stats.bytes_quantized[e->variant] += len;
+		}
 		lru_push_front(c, e);
 		enforce_budget(c);
 	} else {
@@ -253,6 +257,20 @@ void aprfs_cache_get_stats(aprfs_cache *c, aprfs_cache_stats *out)
 	out->bytes_cached = c->bytes;
 	out->budget = c->budget;
 	pthread_mutex_unlock(&c->lock);
+	aprfs_diskcache *d = atomic_load(&c->disk);
+	out->has_disk = d != NULL;
+	if (d)
+		aprfs_diskcache_get_stats(d, &out->disk);
+}
+
+void aprfs_cache_set_disk(aprfs_cache *c, aprfs_diskcache *disk)
+{
+	atomic_store(&c->disk, disk);
+}
+
+aprfs_diskcache *cache_disk(aprfs_cache *c)
+{
+	return c ? atomic_load(&c->disk) : NULL;
 }
 
 void aprfs_cache_forget_file(aprfs_cache *c, uint64_t file_id)

@@ -14,11 +14,14 @@ typedef struct cache_entry cache_entry;
  * of this chunk failed while we waited (err filled). */
 cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int variant,
 			   int *must_compute, aprfs_err *err);
-/* Hand over the computed data (malloc'd; the cache owns it now), or rc < 0 on failure. */
+/* Hand over the data (malloc'd; the cache owns it now), or rc < 0 on failure. computed = 0:
+ * it was loaded from the disk tier, not quantized (not counted in chunks_computed). */
 void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, int rc,
-		   const aprfs_err *err);
+		   const aprfs_err *err, int computed);
 const uint8_t *cache_entry_data(const cache_entry *e, size_t *len);
 void cache_release(aprfs_cache *c, cache_entry *e);
 void cache_count_served(aprfs_cache *c, int variant, uint64_t bytes);
+/* The disk tier under c, or NULL (also for c NULL). */
+aprfs_diskcache *cache_disk(aprfs_cache *c);
 
 #endif

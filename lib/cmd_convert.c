@@ -1,6 +1,7 @@
 /* cmd_convert.c - `aprfs convert`: materialise one virtual APR file by reading it
  * sequentially through the range API (the same bytes the mount serves), into a temporary
- * file beside OUTPUT that is renamed into place only once complete and synced. */
+ * file beside OUTPUT that is renamed into place only once complete and synced; with
+ * --cache-dir, through (and filling) the disk cache a mount may share. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include "aprfile.h"
 #include "cache.h"
 #include "cmd.h"
+#include "diskcache.h"
 #include "stream.h"
 
 #define CONVERT_BUF   (4u << 20)
@@ -88,12 +90,29 @@ static int parse_nf4_block(const char *arg, uint32_t *out)
 	return 0;
 }
 
+/* --disk-cache-mb N: 1 .. 2^24 MiB, as the mount's disk_cache_mb. */
+static int parse_disk_mb(const char *arg, uint64_t *out)
+{
+	char *end;
+	unsigned long long n = strtoull(arg, &end, 10);
+	if (*end || !*arg || arg[0] < '0' || arg[0] > '9' || n == 0 || n > (1u << 24)) {
+		fprintf(stderr,
+			"aprfs convert: --disk-cache-mb %s: must be a number from 1 to "
+			"16777216\n",
+			arg);
+		return -1;
+	}
+	*out = (uint64_t)n << 20;
+	return 0;
+}
+
 static void usage(FILE *to)
 {
 	fprintf(
 	    to,
-	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--threads N] "
-	    "[--quiet] SOURCE OUTPUT\n"
+	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--threads N]\n"
+	    "                     [--cache-dir DIR [--disk-cache-mb N]] [--quiet] SOURCE "
+	    "OUTPUT\n"
 	    "  SOURCE  X.safetensors, X.safetensors.index.json or X.gguf\n"
 	    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
 	    "  --root DIR  the source tree SOURCE belongs to, as a mount's SOURCE_DIR: the\n"
@@ -101,7 +120,12 @@ static void usage(FILE *to)
 	    "              is read (default: SOURCE's directory, and no such limit)\n"
 	    "  --threads N quantize on N threads (default: every core); the output is the "
 	    "same\n"
-	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n");
+	    "  --cache-dir DIR  read what a mount or an earlier convert computed from the\n"
+	    "              disk cache in DIR, and add what this one computes (a mount with\n"
+	    "              -o cache_dir=DIR shares it; use --root to share the footer too)\n"
+	    "  --disk-cache-mb N  DIR's budget in MiB (default %u)\n"
+	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n",
+	    APRFS_DISKCACHE_DEFAULT_MB);
 }
 
 /* "x/model.q4k.apr" -> "q4k" */
@@ -189,20 +213,57 @@ static int write_piece(void *ctx, const uint8_t *data, size_t len, uint64_t off,
 	return 0;
 }
 
-/* The whole virtual file into fd, computed by `threads` workers. */
-static int copy_out(aprfs_file *f, int fd, unsigned threads, int show, aprfs_err *err)
+/* The whole virtual file into fd, computed by `threads` workers (or loaded from dc, which
+ * may be NULL). */
+static int copy_out(aprfs_file *f, aprfs_diskcache *dc, int fd, unsigned threads, int show,
+		    aprfs_err *err)
 {
 	aprfs_cache *cache = aprfs_cache_new(CONVERT_CACHE);
 	out o = {f, fd, show, now_s(), 0};
-	int rc = cache ? aprfs_file_stream(f, cache, threads, write_piece, &o, err)
-		       : aprfs_fail(err, ENOMEM, "out of memory");
+	int rc;
 
+	if (cache)
+		aprfs_cache_set_disk(cache, dc);
+	rc = cache ? aprfs_file_stream(f, cache, threads, write_piece, &o, err)
+		   : aprfs_fail(err, ENOMEM, "out of memory");
 	aprfs_cache_free(cache);
 	return rc;
 }
 
-static int write_atomically(aprfs_file *f, const char *output, unsigned threads, int show,
-			    aprfs_err *err)
+/* --cache-dir: the disk cache, waiting for its writer rather than dropping entries (filling
+ * the cache is the point). NULL without --cache-dir, or when it cannot be opened (said). */
+static aprfs_diskcache *open_disk_cache(const char *dir, uint64_t budget)
+{
+	aprfs_diskcache_opts o = {.dir = dir, .budget = budget, .wait_when_full = 1};
+	aprfs_diskcache *dc = NULL;
+	aprfs_err err = {0};
+
+	if (dir && aprfs_diskcache_open(&o, &dc, &err) < 0)
+		fprintf(stderr, "aprfs convert: disk cache off: %s\n", err.msg);
+	return dc;
+}
+
+/* Writes what is queued; says what the disk cache did unless quiet. */
+static void close_disk_cache(aprfs_diskcache *dc, int quiet)
+{
+	aprfs_diskcache_stats st;
+
+	if (!dc)
+		return;
+	aprfs_diskcache_flush(dc);
+	aprfs_diskcache_get_stats(dc, &st);
+	if (!quiet)
+		fprintf(stderr,
+			"aprfs convert: disk cache %s: %llu hits, %llu misses, %llu entries "
+			"written (%.1f MiB)%s\n",
+			aprfs_diskcache_dir(dc), (unsigned long long)st.hits,
+			(unsigned long long)st.misses, (unsigned long long)st.entries_written,
+			st.bytes_written / 1048576.0, st.degraded ? ", degraded" : "");
+	aprfs_diskcache_close(dc);
+}
+
+static int write_atomically(aprfs_file *f, aprfs_diskcache *dc, const char *output,
+			    unsigned threads, int show, aprfs_err *err)
 {
 	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp.XXXXXX", output);
 	int fd = mkstemp(tmp_path);
@@ -212,7 +273,7 @@ static int write_atomically(aprfs_file *f, const char *output, unsigned threads,
 		return aprfs_fail(err, e, "%s: cannot create a temporary file beside it: %s",
 				  output, strerror(e));
 	}
-	int rc = copy_out(f, fd, threads, show, err);
+	int rc = copy_out(f, dc, fd, threads, show, err);
 	if (!rc && fchmod(fd, 0644) != 0)
 		rc = aprfs_fail(err, errno, "%s: chmod: %s", tmp_path, strerror(errno));
 	if (!rc && fsync(fd) != 0)
@@ -229,16 +290,20 @@ static int write_atomically(aprfs_file *f, const char *output, unsigned threads,
 
 int aprfs_cmd_convert(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"variant", required_argument, NULL, 'v'},
-						 {"nf4-block", required_argument, NULL, 'b'},
-						 {"root", required_argument, NULL, 'r'},
-						 {"quiet", no_argument, NULL, 'q'},
-						 {"threads", required_argument, NULL, 't'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {
+	    {"variant", required_argument, NULL, 'v'},
+	    {"nf4-block", required_argument, NULL, 'b'},
+	    {"root", required_argument, NULL, 'r'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"cache-dir", required_argument, NULL, 'c'},
+	    {"disk-cache-mb", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	char variant[32] = "", rel[PATH_MAX], root_real[PATH_MAX];
 	aprfs_source_ctx ctx = {0};
-	const char *root = NULL;
+	const char *root = NULL, *cache_dir = NULL;
+	uint64_t disk_budget = 0;
 	aprfs_opts o;
 	int quiet = 0, c;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -268,6 +333,11 @@ int aprfs_cmd_convert(int argc, char **argv)
 			if (parse_threads(optarg, &threads) != 0)
 				return 2;
 			break;
+		case 'c': cache_dir = optarg; break;
+		case 'm':
+			if (parse_disk_mb(optarg, &disk_budget) != 0)
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -276,6 +346,12 @@ int aprfs_cmd_convert(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (disk_budget && !cache_dir) {
+		fprintf(stderr, "aprfs convert: --disk-cache-mb needs --cache-dir\n");
+		return 2;
+	}
+	if (cache_dir && !disk_budget)
+		disk_budget = (uint64_t)APRFS_DISKCACHE_DEFAULT_MB << 20;
 	const char *source = argv[optind], *output = argv[optind + 1];
 	if (!variant[0] && variant_from_name(output, variant, sizeof(variant)) != 0) {
 		fprintf(stderr,
@@ -306,11 +382,15 @@ int aprfs_cmd_convert(int argc, char **argv)
 	if (!rc)
 		rc = aprfs_file_open(src, variant, &o, &f, &err);
 	if (!rc) {
+		aprfs_diskcache *dc = NULL;
 		catch_signals(on_signal);
 		rc = refuse_overwriting_source(src, output, &err);
 		if (!rc)
-			rc = write_atomically(f, output, threads,
+			dc = open_disk_cache(cache_dir, disk_budget);
+		if (!rc)
+			rc = write_atomically(f, dc, output, threads,
 					      !quiet && isatty(STDERR_FILENO), &err);
+		close_disk_cache(dc, quiet);
 		catch_signals(SIG_DFL);
 	}
 	aprfs_file_unref(f);

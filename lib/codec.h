@@ -8,6 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of the bytes aprfs' codecs produce. BUMP IT whenever any codec, statistic,
+ * fallback rule or chunking changes a single output byte (an encoder's rounding, q8's
+ * scale, ternary's alpha, how a tensor splits into chunks): the disk cache
+ * (lib/diskcache.h) keys every entry by it, so entries written by an older aprfs then
+ * simply stop being found and age out, instead of being served as the new bytes. Forgetting
+ * the bump makes a cache shared with an older aprfs serve that aprfs' bytes. */
+#define APRFS_CODEC_FORMAT_VERSION 1
+
 /* Per-tensor statistic a codec needs before it can encode any chunk. */
 typedef enum { APRFS_STAT_NONE, APRFS_STAT_MAXABS, APRFS_STAT_MEANABS } aprfs_stat_kind;
 

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "aprfile.h"
+#include "diskcache.h"
 #include "log.h"
 
 #define ALL_VARIANTS ((1u << APRFS_VARIANT_COUNT) - 1)
 
 static const char *const our_keys[] = {"variants",  "cache_mb",	    "threads",
-				       "nf4_block", "readahead_mb", "log_level"};
+				       "nf4_block", "readahead_mb", "log_level",
+				       "cache_dir", "disk_cache_mb"};
 
 void aprfs_conf_default(aprfs_conf *c)
 {
@@ -110,6 +112,15 @@ int aprfs_conf_set(aprfs_conf *c, const char *key, const char *value, aprfs_err 
 			return aprfs_fail(err, EINVAL, "nf4_block: %u is odd (must be even)",
 					  b);
 		c->nf4_block = b;
+		return 0;
+	}
+	if (strcmp(key, "disk_cache_mb") == 0) /* up to 16 TiB */
+		return parse_u32(key, value, 1, 1u << 24, &c->disk_cache_mb, err);
+	if (strcmp(key, "cache_dir") == 0) {
+		if (!value[0] || strlen(value) >= sizeof(c->cache_dir))
+			return aprfs_fail(err, EINVAL, "cache_dir: '%s' is not a usable path",
+					  value);
+		snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", value);
 		return 0;
 	}
 	if (strcmp(key, "log_level") == 0) {
@@ -222,6 +233,24 @@ int aprfs_conf_load(aprfs_conf *c, const char *path, aprfs_err *err)
 		rc = aprfs_fail(err, EIO, "%s: read error", path);
 	fclose(f);
 	return rc;
+}
+
+int aprfs_conf_check(const aprfs_conf *c, aprfs_err *err)
+{
+	if (c->disk_cache_mb && !c->cache_dir[0])
+		return aprfs_fail(
+		    err, EINVAL,
+		    "disk_cache_mb: needs cache_dir (the disk cache is off without "
+		    "a directory)");
+	return 0;
+}
+
+uint64_t aprfs_conf_disk_budget(const aprfs_conf *c)
+{
+	if (!c->cache_dir[0])
+		return 0;
+	return (uint64_t)(c->disk_cache_mb ? c->disk_cache_mb : APRFS_DISKCACHE_DEFAULT_MB)
+	       << 20;
 }
 
 void aprfs_conf_variants_str(uint32_t mask, char *buf, size_t size)

@@ -17,6 +17,8 @@ typedef struct aprfs_conf {
 	uint32_t
 	    readahead_mb;     /* warmed ahead of a sequential reader; 0 disables (default 16) */
 	int log_level;	      /* APRFS_LOG_* (default warn) */
+	char cache_dir[4096]; /* the disk cache's directory; "" = no disk cache (default) */
+	uint32_t disk_cache_mb; /* its budget; 0 = not given: APRFS_DISKCACHE_DEFAULT_MB */
 	char fuse_opts[1024]; /* "fuse_options" from the config file: handed to libfuse as -o */
 	int variants_open;    /* the previous -o item was variants=...: libfuse splits
 			       * "-o variants=q8,q4" at the comma, so a bare variant name
@@ -26,7 +28,7 @@ typedef struct aprfs_conf {
 void aprfs_conf_default(aprfs_conf *c);
 
 /* 1 if key is one of ours (variants, cache_mb, threads, nf4_block, readahead_mb,
- * log_level), else 0: such a `-o` option belongs to libfuse. */
+ * log_level, cache_dir, disk_cache_mb), else 0: such a `-o` option belongs to libfuse. */
 int aprfs_conf_is_ours(const char *key);
 
 /* Set one option from its text value. -EINVAL with "key: reason" for a bad value or an
@@ -41,6 +43,12 @@ int aprfs_conf_apply_opt(aprfs_conf *c, const char *opt, aprfs_err *err);
 /* Read a config file: `key = value` lines, `#` starts a comment, blank lines ignored.
  * Keys are ours plus `fuse_options`. -errno with "file:line: reason" on any error. */
 int aprfs_conf_load(aprfs_conf *c, const char *path, aprfs_err *err);
+
+/* Checks across options, once all are read: disk_cache_mb needs cache_dir. 0 or -EINVAL. */
+int aprfs_conf_check(const aprfs_conf *c, aprfs_err *err);
+
+/* The disk cache budget in bytes (0 when there is no disk cache). */
+uint64_t aprfs_conf_disk_budget(const aprfs_conf *c);
 
 /* "q8,q4" for a variant mask, into buf. */
 void aprfs_conf_variants_str(uint32_t mask, char *buf, size_t size);

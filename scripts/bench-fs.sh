@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench-fs.sh - the filesystem's figures on a generated >= 1 GiB bf16 checkpoint: cold `cp`
 # of q4/nf4/q4k from the mount vs `aprfs convert` of the same, first-byte latency on a cold
-# mount, the daemon's peak RSS during the copy, warm re-read throughput, and listing a
-# checkpoint of 200,000 tensors (time and daemon RSS).
+# mount, the daemon's peak RSS during the copy, warm re-read throughput, the disk cache
+# (cold remount with a warm disk cache vs an empty one vs a materialized file through the
+# pass-through, daemon CPU per GiB served from disk, compression per variant), and listing
+# a checkpoint of 200,000 tensors (time and daemon RSS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,9 +33,9 @@ trap unmount EXIT
 # "Cold" means a fresh mount: an empty chunk cache and no page cache of the virtual files.
 # The source checkpoint is read once beforehand so that neither side waits for the disk.
 cat "$src" >/dev/null
-mount_cold() {
+mount_cold() { # [aprfs options...]
 	unmount
-	build/aprfs -f -o cache_mb="$cache_mb" "$models" "$mnt" 2>"$dir/daemon.log" &
+	build/aprfs -f -o cache_mb="$cache_mb" "$@" "$models" "$mnt" 2>"$dir/daemon.log" &
 	pid=$!
 	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
 }
@@ -74,6 +76,108 @@ for v in q4k q8; do
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) * 1000 }')"
 done
 unmount
+
+# ---- the disk cache ---------------------------------------------------------------------
+# The same cold `cp` of the q4k view (a fresh mount: empty memory cache, no page cache of the
+# virtual file) three ways: with an empty disk cache (filled as it goes), with a warm disk
+# cache, and, as the floor, a `cp` of an already materialized file of that size through the
+# mount's pass-through. "Warm" is a complete cache (convert --cache-dir fills whatever the
+# first cp's writer dropped) whose entries are in the page cache, as is the materialized
+# file; then both again with their files dropped from the page cache (posix_fadvise), i.e.
+# read from the disk. The copies go to a tmpfs (/dev/shm), so that what is measured is the
+# mount, not the writeback of the copy. A fresh directory each run: deleting a large one
+# just before would slow every file creation on ext4 without a journal for minutes.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+disk() { jq -r ".disk_cache.$1" "$mnt/.aprfs/stats.json"; }
+# FILE...: drop their pages from the page cache
+UNCACHE='import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)'
+entries() { find "$dc" -name '*.ent' -print0; }
+dc=$dir/diskcache.$$
+shm=/dev/shm/aprfs-bench.$$
+mkdir -p "$shm"
+trap 'unmount; rm -rf "$shm"' EXIT
+rm -f "$out"/*.apr
+# What one entry file costs this file system (create, write 36 KiB, rename), for context:
+# ext4 without a journal searches past every recently freed inode on each create.
+create_us=$(python3 -c 'import os, sys, time
+d = sys.argv[1]; os.makedirs(d); b = bytes(36864); t = time.monotonic()
+for i in range(500):
+    p = "%s/.t%d" % (d, i)
+    with open(p, "wb") as f: f.write(b)
+    os.rename(p, "%s/f%d" % (d, i))
+print("%.0f" % ((time.monotonic() - t) / 500 * 1e6))' "$dc.probe")
+rm -rf "$dc.probe"
+echo "disk cache: $dc ($(df -T "$dir" | awk 'NR == 2 { print $2 }'), ${create_us} us per entry file), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+mount_cold
+t0=$(now)
+cp "$mnt/model.q4k.apr" "$shm/none.q4k.apr"
+t_none=$(secs "$t0")
+rm -f "$shm/none.q4k.apr"
+mount_cold -o cache_dir="$dc"
+t0=$(now)
+cp "$mnt/model.q4k.apr" "$shm/empty.q4k.apr"
+t_empty=$(secs "$t0")
+printf 'q4k cp, no disk cache: %.2f s; empty disk cache: %.2f s (%sx); %s entries written, %s dropped (writer behind)\n' \
+	"$t_none" "$t_empty" "$(ratio "$t_empty" "$t_none")" "$(disk entries_written)" "$(disk writes_dropped)"
+unmount
+t0=$(now)
+build/aprfs convert --quiet --cache-dir "$dc" --root "$models" "$src" "$shm/convert.q4k.apr"
+printf 'convert --cache-dir completing the cache: %.2f s\n' "$(secs "$t0")"
+cmp "$shm/empty.q4k.apr" "$shm/convert.q4k.apr"
+rm -f "$shm/convert.q4k.apr"
+bytes=$(stat -c %s "$shm/empty.q4k.apr")
+cp "$shm/empty.q4k.apr" "$models/materialized.bin" # a plain file: passes through
+for cache in warm cold; do
+	if [ $cache = cold ]; then
+		entries | xargs -0 python3 -c "$UNCACHE"
+		python3 -c "$UNCACHE" "$models/materialized.bin"
+	else
+		entries | xargs -0 cat >/dev/null
+		cat "$models/materialized.bin" >/dev/null
+	fi
+	mount_cold -o cache_dir="$dc"
+	c0=$(ticks "$pid")
+	t0=$(now)
+	cp "$mnt/model.q4k.apr" "$shm/warm.q4k.apr"
+	t_warm=$(secs "$t0")
+	cpu=$(awk -v t="$(($(ticks "$pid") - c0))" -v b="$bytes" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }')
+	misses=$(disk misses)
+	unmount
+	cmp "$shm/empty.q4k.apr" "$shm/warm.q4k.apr"
+	mount_cold
+	t0=$(now)
+	cp "$mnt/materialized.bin" "$shm/pass.bin"
+	t_pass=$(secs "$t0")
+	unmount
+	printf 'q4k cp, cold remount, disk cache %s in page cache: %.2f s (%s misses) = %sx faster than empty; pass-through cp of a materialized file: %.2f s, disk cache %sx its time; daemon CPU %s s per GiB served from disk\n' \
+		"$([ $cache = warm ] && echo "entries" || echo "entries NOT")" "$t_warm" "$misses" \
+		"$(ratio "$t_empty" "$t_warm")" "$t_pass" "$(ratio "$t_warm" "$t_pass")" "$cpu"
+	rm -f "$shm/warm.q4k.apr" "$shm/pass.bin"
+done
+rm -f "$models/materialized.bin" "$shm/empty.q4k.apr"
+
+# Compression per variant: the first 128 MiB of every view through a fresh disk cache.
+dc2=$dir/diskcache-ratio.$$
+mount_cold -o cache_dir="$dc2"
+for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary; do
+	dd if="$mnt/model.$v.apr" of=/dev/null bs=1M count=128 status=none
+done
+sleep 1
+until [ "$(disk queued_bytes)" -eq 0 ]; do sleep 0.2; done
+printf 'disk cache compression (LZ4 frame, content/stored), per variant:'
+for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary; do
+	printf ' %s %s' "$v" "$(jq -r ".disk_cache.variants.$v | if .stored_bytes > 0 then (.content_bytes / .stored_bytes * 10000 | round / 10000) else \"-\" end" "$mnt/.aprfs/stats.json")"
+done
+echo
+unmount
+rm -rf "$dc" "$dc2" "$shm"
 
 # Scale in tensor count: a mixture-of-experts-sized table of 200,000 small tensors, listed
 # (nine virtual files planned from shapes alone) before any byte is read.

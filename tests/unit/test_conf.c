@@ -1,6 +1,6 @@
 /* test_conf.c - mount options: defaults, `-o` items (including the comma-split variants
- * list), the config file (comments, blanks, errors with line numbers), bad values and
- * unknown keys refused, and the shipped aprfs.conf.example parsing cleanly. */
+ * list), the disk cache's options, the config file (comments, blanks, errors with line
+ * numbers), bad values and unknown keys refused, and aprfs.conf.example parsing cleanly. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include "aprfile.h"
 #include "check.h"
 #include "conf.h"
+#include "diskcache.h"
 #include "log.h"
 
 static uint32_t bit(const char *v)
@@ -40,6 +41,38 @@ static void test_defaults(void)
 	CHECK(c.cache_mb == 256 && c.nf4_block == 64 && c.readahead_mb == 16);
 	CHECK(c.threads == (uint32_t)sysconf(_SC_NPROCESSORS_ONLN), "threads = cores");
 	CHECK(c.log_level == APRFS_LOG_WARN && c.fuse_opts[0] == '\0');
+	CHECK(c.cache_dir[0] == '\0' && aprfs_conf_disk_budget(&c) == 0, "no disk cache");
+}
+
+/* The disk cache: off without cache_dir; a default budget with it; disk_cache_mb alone is
+ * a mistake the mount refuses. */
+static void test_disk_cache(void)
+{
+	aprfs_conf c;
+	aprfs_err err = {0};
+
+	aprfs_conf_default(&c);
+	CHECK(aprfs_conf_apply_opt(&c, "cache_dir=/var/cache/aprfs", &err) == 1 &&
+	      strcmp(c.cache_dir, "/var/cache/aprfs") == 0);
+	CHECK(aprfs_conf_check(&c, &err) == 0);
+	CHECK(aprfs_conf_disk_budget(&c) == (uint64_t)APRFS_DISKCACHE_DEFAULT_MB << 20);
+	CHECK(aprfs_conf_apply_opt(&c, "disk_cache_mb=500", &err) == 1 &&
+	      aprfs_conf_disk_budget(&c) == 500ull << 20);
+	CHECK(aprfs_conf_apply_opt(&c, "disk_cache_mb=16777216", &err) == 1 &&
+		  aprfs_conf_disk_budget(&c) == 16777216ull << 20,
+	      "16 TiB fits");
+
+	aprfs_conf_default(&c);
+	CHECK(aprfs_conf_apply_opt(&c, "disk_cache_mb=500", &err) == 1);
+	CHECK(aprfs_conf_check(&c, &err) == -EINVAL && strstr(err.msg, "cache_dir"), "%s",
+	      err.msg);
+	CHECK(aprfs_conf_disk_budget(&c) == 0);
+
+	const char *p = write_tmp("cache_dir = /srv/aprfs cache\ndisk_cache_mb = 2048\n");
+	aprfs_conf_default(&c);
+	CHECK(aprfs_conf_load(&c, p, &err) == 0, "%s", err.msg);
+	CHECK(strcmp(c.cache_dir, "/srv/aprfs cache") == 0 && c.disk_cache_mb == 2048);
+	unlink(p);
 }
 
 static void test_opts(void)
@@ -97,6 +130,11 @@ static void test_bad_values(void)
 	    "variants=q8,,x",
 	    "log_level",
 	    "cache_mb",
+	    "disk_cache_mb=0",
+	    "disk_cache_mb=16777217",
+	    "disk_cache_mb=1G",
+	    "cache_dir=",
+	    "cache_dir",
 	};
 	aprfs_conf c;
 
@@ -167,13 +205,15 @@ static void test_example(void)
 	CHECK(rc == 0, "aprfs.conf.example: %s", err.msg);
 	CHECK(c.variants == d.variants && c.cache_mb == d.cache_mb &&
 	      c.nf4_block == d.nf4_block && c.readahead_mb == d.readahead_mb &&
-	      c.log_level == d.log_level);
+	      c.log_level == d.log_level && strcmp(c.cache_dir, d.cache_dir) == 0 &&
+	      c.disk_cache_mb == d.disk_cache_mb);
 }
 
 int main(void)
 {
 	test_defaults();
 	test_opts();
+	test_disk_cache();
 	test_bad_values();
 	test_file();
 	test_example();
