@@ -177,7 +177,7 @@ static void test_roundtrip(void)
 	aprfs_diskcache_put(dc, &small, &scale, 4, aprfs_crc32(0, &scale, 4), 0);
 	aprfs_diskcache_flush(dc);
 	CHECK(exists(entry_path(dir, &k)), "entry written");
-	CHECK(!exists(test_path(dir, "CACHEDIR.TAG")) == 0, "cache directory tagged");
+	CHECK(exists(test_path(dir, "CACHEDIR.TAG")), "cache directory tagged");
 	char claim[600];
 	snprintf(claim, sizeof(claim), "%.*s.claim", (int)(strlen(entry_path(dir, &k)) - 4),
 		 entry_path(dir, &k));
