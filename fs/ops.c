@@ -13,11 +13,12 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 typedef struct handle {
 	aprfs_tree_open_result r; /* what is open: fd (FILE) or snapshot (APR) */
 	aprfs_ra_stream ra;
-	char *text; /* STATS: the snapshot taken at open */
+	char *text; /* stats.json, metrics: the snapshot taken at open */
 	size_t len;
 } handle;
 
@@ -31,15 +32,25 @@ static handle *handle_of(const struct fuse_file_info *fi)
 	return (handle *)(uintptr_t)fi->fh;
 }
 
-static char *stats_text(aprfs_mount *m)
+/* The text of /.aprfs/stats.json or /.aprfs/metrics: a snapshot of the counters now. */
+static char *report_text(aprfs_mount *m, aprfs_node_kind kind)
 {
 	aprfs_cache_stats cs;
 	aprfs_ra_stats rs;
+	aprfs_metrics_in in = {&cs, m->ra ? &rs : NULL, 0, 0};
 
 	aprfs_cache_get_stats(m->cache, &cs);
 	if (m->ra)
 		aprfs_ra_get_stats(m->ra, &rs);
-	return aprfs_tree_stats_json(m->tree, &cs, m->ra ? &rs : NULL);
+	if (kind == APRFS_NODE_STATS)
+		return aprfs_tree_stats_json(m->tree, &cs, m->ra ? &rs : NULL);
+	aprfs_tree_counts(m->tree, &in.ckpt_open, &in.ckpt_broken);
+	return aprfs_metrics_text(&in);
+}
+
+static int is_report(aprfs_node_kind kind)
+{
+	return kind == APRFS_NODE_STATS || kind == APRFS_NODE_METRICS;
 }
 
 /* ---- cancellation ----
@@ -101,7 +112,7 @@ static int getattr_open(const handle *h, struct stat *st)
 	if (h->r.kind == APRFS_NODE_FILE)
 		return fstat(h->r.fd, st) == 0 ? (st->st_mode &= ~(mode_t)0222, 0) : -errno;
 	*st = h->r.st;
-	if (h->r.kind == APRFS_NODE_STATS)
+	if (is_report(h->r.kind))
 		st->st_size = (off_t)h->len;
 	return 0;
 }
@@ -116,8 +127,8 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		return getattr_open(handle_of(fi), st);
 	rc = aprfs_tree_stat(m->tree, path, st, &kind);
 
-	if (rc == 0 && kind == APRFS_NODE_STATS) {
-		char *text = stats_text(m);
+	if (rc == 0 && is_report(kind)) {
+		char *text = report_text(m, kind);
 
 		/* Only a hint (reads use direct_io); the size of a snapshot taken now. */
 		st->st_size = text ? (off_t)strlen(text) : 0;
@@ -163,9 +174,9 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	return aprfs_tree_list(mount_of()->tree, path, fill_one, &ctx);
 }
 
-static int open_stats(aprfs_mount *m, handle *h, struct fuse_file_info *fi)
+static int open_report(aprfs_mount *m, handle *h, struct fuse_file_info *fi)
 {
-	h->text = stats_text(m);
+	h->text = report_text(m, h->r.kind);
 	if (!h->text)
 		return -ENOMEM;
 	h->len = strlen(h->text);
@@ -194,8 +205,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	aprfs_ra_stream_init(&h->ra);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->noflush = 1;
-	if (h->r.kind == APRFS_NODE_STATS) {
-		rc = open_stats(m, h, fi);
+	if (is_report(h->r.kind)) {
+		rc = open_report(m, h, fi);
 		if (rc < 0) { /* no release follows a failed open */
 			aprfs_tree_close(m->tree, &h->r);
 			aprfs_ra_stream_destroy(&h->ra);
@@ -263,6 +274,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
 	case APRFS_NODE_APR: return read_apr(mount_of(), h, buf, size, off);
 	case APRFS_NODE_FILE: return read_fd(h->r.fd, buf, size, off);
 	case APRFS_NODE_STATS:
+	case APRFS_NODE_METRICS:
 		if ((size_t)off >= h->len)
 			return 0;
 		if (size > h->len - (size_t)off)

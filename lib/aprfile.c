@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "aprfmt.h"
@@ -383,6 +384,14 @@ static int chunk_produce(aprfs_file *f, aprfs_diskcache *dc, const tref *r, uint
 	return rc;
 }
 
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* A chunk borrowed for copying out: from the cache (pinned) or computed for this call. */
 typedef struct chunk_ref {
 	const uint8_t *data;
@@ -445,9 +454,11 @@ static int chunk_get(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t 
 		break;
 	}
 	uint8_t *buf = malloc(r->len ? r->len : 1);
+	double t0 = now_seconds();
 	int rc = buf ? chunk_produce(f, cache_disk(cache), t, k, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
-	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err, computed);
+	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err, computed,
+		      now_seconds() - t0);
 	if (rc) {
 		free(buf);
 		cache_release(cache, r->entry);

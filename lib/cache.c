@@ -199,8 +199,21 @@ cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int
 	return e;
 }
 
+const double aprfs_compute_bucket_le[APRFS_COMPUTE_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10};
+
+static void count_compute(aprfs_cache_stats *st, int v, double seconds)
+{
+	int b = 0;
+
+	while (b < APRFS_COMPUTE_BUCKETS && seconds > aprfs_compute_bucket_le[b])
+		b++;
+	st->compute_bucket[v][b]++;
+	st->compute_seconds[v] += seconds;
+}
+
 void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, int rc,
-		   const aprfs_err *err, int computed)
+		   const aprfs_err *err, int computed, double seconds)
 {
 	pthread_mutex_lock(&c->lock);
 	if (rc == 0) {
@@ -211,6 +224,7 @@ void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, in
 		if (computed) {
 			c->stats.chunks_computed[e->variant]++;
 			c->stats.bytes_quantized[e->variant] += len;
+			count_compute(&c->stats, e->variant, seconds);
 		}
 		lru_push_front(c, e);
 		enforce_budget(c);

@@ -11,11 +11,20 @@
 #include "aprfile.h"
 #include "diskcache.h"
 
+/* The chunk compute latency histogram's upper bounds in seconds (Prometheus "le"), the
+ * last bucket being everything above them. */
+#define APRFS_COMPUTE_BUCKETS 12
+extern const double aprfs_compute_bucket_le[APRFS_COMPUTE_BUCKETS];
+
 typedef struct aprfs_cache_stats {
 	uint64_t chunks_computed[APRFS_VARIANT_COUNT];
 	uint64_t cache_hits[APRFS_VARIANT_COUNT];
 	uint64_t bytes_quantized[APRFS_VARIANT_COUNT]; /* output bytes of computed chunks */
 	uint64_t bytes_served[APRFS_VARIANT_COUNT];    /* bytes returned by reads */
+	/* Chunks computed, by how long they took: [b] counts those in bucket b (not
+	 * cumulative), [APRFS_COMPUTE_BUCKETS] those above every bound. */
+	uint64_t compute_bucket[APRFS_VARIANT_COUNT][APRFS_COMPUTE_BUCKETS + 1];
+	double compute_seconds[APRFS_VARIANT_COUNT];
 	uint64_t evictions;
 	uint64_t bytes_cached; /* now */
 	uint64_t budget;

@@ -15,9 +15,10 @@ typedef struct cache_entry cache_entry;
 cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int variant,
 			   int *must_compute, aprfs_err *err);
 /* Hand over the data (malloc'd; the cache owns it now), or rc < 0 on failure. computed = 0:
- * it was loaded from the disk tier, not quantized (not counted in chunks_computed). */
+ * it was loaded from the disk tier, not quantized (not counted in chunks_computed);
+ * otherwise seconds is how long computing it took (the latency histogram). */
 void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, int rc,
-		   const aprfs_err *err, int computed);
+		   const aprfs_err *err, int computed, double seconds);
 const uint8_t *cache_entry_data(const cache_entry *e, size_t *len);
 void cache_release(aprfs_cache *c, cache_entry *e);
 void cache_count_served(aprfs_cache *c, int variant, uint64_t bytes);

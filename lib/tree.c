@@ -346,9 +346,12 @@ int tree_lookup_meta(aprfs_tree *t, const char *rel, node *n)
 		n->kind = APRFS_NODE_DIR;
 		return 0;
 	}
-	if (strcmp(rel, META_DIR "/" STATS_NAME) != 0)
+	if (strcmp(rel, META_DIR "/" STATS_NAME) == 0)
+		n->kind = APRFS_NODE_STATS;
+	else if (strcmp(rel, META_DIR "/" METRICS_NAME) == 0)
+		n->kind = APRFS_NODE_METRICS;
+	else
 		return -ENOENT;
-	n->kind = APRFS_NODE_STATS;
 	n->st.st_mode = S_IFREG | 0444;
 	n->st.st_nlink = 1;
 	return 0;

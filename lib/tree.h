@@ -38,6 +38,7 @@ typedef enum aprfs_node_kind {
 	APRFS_NODE_FILE,    /* a source file passed through read-only */
 	APRFS_NODE_APR,	    /* a virtual X.<variant>.apr */
 	APRFS_NODE_STATS,   /* /.aprfs/stats.json */
+	APRFS_NODE_METRICS, /* /.aprfs/metrics (Prometheus text format) */
 	APRFS_NODE_LINK,    /* a symlink to a directory inside the root, shown as a link */
 } aprfs_node_kind;
 

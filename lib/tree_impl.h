@@ -11,10 +11,11 @@
 
 #include "tree.h"
 
-#define APR_SUFFIX ".apr"
-#define META_DIR   ".aprfs"
-#define STATS_NAME "stats.json"
-#define NBUCKETS   1024
+#define APR_SUFFIX   ".apr"
+#define META_DIR     ".aprfs"
+#define STATS_NAME   "stats.json"
+#define METRICS_NAME "metrics"
+#define NBUCKETS     1024
 /* A broken index is read only to learn which files are its shards; a bigger one is not
  * worth the memory (its shards then list as checkpoints of their own). */
 #define INDEX_PEEK_MAX (16u << 20)

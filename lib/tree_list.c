@@ -212,7 +212,8 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 		rc = -ENOTDIR;
 	if (rc == 0 && strcmp(rel, META_DIR) == 0) {
 		tree_lookup_meta(t, META_DIR "/" STATS_NAME, n);
-		fill(STATS_NAME, &n->st, ctx);
+		if (fill(STATS_NAME, &n->st, ctx) == 0)
+			fill(METRICS_NAME, &n->st, ctx);
 		free(n);
 		return 0;
 	}

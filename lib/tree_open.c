@@ -157,7 +157,7 @@ int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out
 		if (n->kind != APRFS_NODE_FILE)
 			out->st = n->st;
 		out->path = strdup(tree_skip_slashes(path));
-		if (n->kind != APRFS_NODE_STATS && out->path)
+		if (n->kind != APRFS_NODE_STATS && n->kind != APRFS_NODE_METRICS && out->path)
 			out->pages = pages_open(t, out->path, out->snapshot, &out->st, n->kind);
 		else
 			out->pages = APRFS_PAGES_BYPASS;
@@ -169,7 +169,7 @@ int aprfs_tree_open(aprfs_tree *t, const char *path, aprfs_tree_open_result *out
 
 void aprfs_tree_close(aprfs_tree *t, aprfs_tree_open_result *r)
 {
-	if (r->path && r->kind != APRFS_NODE_STATS)
+	if (r->path && r->kind != APRFS_NODE_STATS && r->kind != APRFS_NODE_METRICS)
 		pages_close(t, r->path, r->snapshot);
 	if (r->fd >= 0)
 		close(r->fd);

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libdeflate-dev
-      libxxhash-dev zlib1g-dev scdoc man-db bats jq python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang)
+      libxxhash-dev zlib1g-dev scdoc man-db prometheus bats jq python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang)
 # Node.js and npm run the ecosystem's GGUF reader in the tests (tests/tools/gguf-js). Asked
 # of apt only when absent: a NodeSource nodejs already bundles npm and conflicts with
 # Debian's npm package.
