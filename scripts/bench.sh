@@ -2,7 +2,8 @@
 # bench.sh - `make bench`: the kernel figures (bench_kernels: MB/s per kernel per ISA on a
 # 64 MiB f32 tensor, memcpy beside them), then `aprfs convert` of a >= 1 GiB bf16 checkpoint
 # to q4, q4k and nf4 with the default ISA and with APRFS_ISA=scalar: wall time, MB/s of
-# source, peak RSS, and whether both outputs are byte-identical.
+# source, peak RSS, and whether both outputs are byte-identical; then --threads 2 against
+# --threads 1 for q4k, q6k and q8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,10 +51,11 @@ for v in q4 q4k nf4; do
 		rm -f "$out"
 		cat "$src" >/dev/null # warm the page cache: measure the encoder, not the disk
 		if [ "$isa" = default ]; then
-			measure "$DIR/time" env -u APRFS_ISA build/aprfs convert --quiet "$src" "$out"
+			measure "$DIR/time" env -u APRFS_ISA build/aprfs convert --quiet --threads 1 \
+				"$src" "$out"
 		else
-			measure "$DIR/time" env APRFS_ISA=scalar build/aprfs convert --quiet "$src" \
-				"$out"
+			measure "$DIR/time" env APRFS_ISA=scalar build/aprfs convert --quiet \
+				--threads 1 "$src" "$out"
 		fi
 		read -r s rss <"$DIR/time"
 		secs[$isa]=$s
@@ -64,6 +66,21 @@ for v in q4 q4k nf4; do
 	printf 'convert %-4s speedup default/scalar: %.2fx, outputs %s\n' "$v" \
 		"$(echo "${secs[scalar]} / ${secs[default]}" | bc -l)" "$same"
 	rm -f "$DIR/model.default.$v.apr" "$DIR/model.scalar.$v.apr"
+done
+# convert on every core: --threads 2 against --threads 1 (the same bytes).
+for v in q4k q6k q8; do
+	declare -A secs=()
+	for t in 1 2; do
+		cat "$src" >/dev/null
+		measure "$DIR/time" build/aprfs convert --quiet --threads "$t" "$src" \
+			"$DIR/model.t$t.$v.apr"
+		read -r s rss <"$DIR/time"
+		secs[$t]=$s
+	done
+	if cmp -s "$DIR/model.t1.$v.apr" "$DIR/model.t2.$v.apr"; then same=identical; else same=DIFFER; fi
+	printf 'convert %-4s --threads 1: %6.2f s, --threads 2: %6.2f s: %.2fx, outputs %s\n' "$v" \
+		"${secs[1]}" "${secs[2]}" "$(echo "${secs[1]} / ${secs[2]}" | bc -l)" "$same"
+	rm -f "$DIR/model.t1.$v.apr" "$DIR/model.t2.$v.apr"
 done
 # The filesystem's figures, on the same checkpoint.
 echo "=== aprfs mount"
