@@ -397,7 +397,7 @@ int aprfs_st_parse_header(const char *path, const char *hdr, size_t hdr_len, uin
 	rc = walk_header(&w, &tb, data_base, data_len, shard);
 	if (rc == 0)
 		rc = check_duplicates(path, tb.t, tb.n, tb.nmeta, err);
-	if (rc == 0) {
+	if (rc == 0 && tb.n) { /* qsort(NULL, 0, ...) is undefined: no table without tensors */
 		qsort(tb.t, tb.n, sizeof(*tb.t), cmp_data_order);
 		rc = check_overlap(path, tb.t, tb.n, err);
 	}
