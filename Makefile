@@ -12,7 +12,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) -ffp-contract=off $(WARN) -pthread -D_FILE_OFFSET_BITS=64 $(PKG_CFLAGS) -Ilib
 LDLIBS  := $(PKG_LIBS) -pthread -lm
 
-B := build
+# Build directory: `make B=build-clang CC=clang` keeps a second build beside this one.
+B ?= build
 LIB_SRCS  := $(sort $(wildcard lib/*.c lib/source/*.c lib/quant/*.c lib/kernels/*.c lib/kernels/x86/*.c lib/kernels/arm/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 FS_SRCS   := $(sort $(wildcard fs/*.c))
