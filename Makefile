@@ -1,6 +1,8 @@
 # aprfs build. `make` builds build/libaprfs.a, build/aprfs and the test programs;
 # `make test` runs every test (unit, kernels on every ISA, bats end to end, ARM under qemu
 # when the cross tools are present); `make bench` prints the benchmark figures.
+# `make check-asan` builds everything with ASan+UBSan in build-asan/ and runs the unit tests
+# and bats suites on it. See the README.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -23,7 +25,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
 TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all test unit bats bench clean format lint
+.PHONY: all test unit bats bench clean format lint check-asan
 all: $(B)/libaprfs.a $(B)/aprfs $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
@@ -69,6 +71,17 @@ lint:
 	  --inline-suppr -Ilib $(LIB_SRCS) $(FS_SRCS)
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(ASAN_B)
+
+# ---- sanitizers ----
+# check-asan: lib, daemon, unit tests and tools built by gcc with ASan+UBSan (UB aborts) in
+# $(ASAN_B), then scripts/run-asan.sh runs the unit tests and the bats suites on them and
+# fails on any sanitizer report from any process (daemons included, leaks at exit too).
+ASAN_B      := build-asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	       -fno-sanitize-recover=undefined
+check-asan:
+	$(MAKE) B=$(ASAN_B) CFLAGS="$(ASAN_CFLAGS)" all
+	scripts/run-asan.sh $(ASAN_B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
