@@ -2,7 +2,8 @@
 # `make test` runs every test (unit, kernels on every ISA, bats end to end, ARM under qemu
 # when the cross tools are present); `make bench` prints the benchmark figures.
 # `make check-asan` builds everything with ASan+UBSan in build-asan/ and runs the unit tests
-# and bats suites on it. See the README.
+# and bats suites on it; `make fuzz [FUZZ_SECONDS=60]` runs each libFuzzer harness of
+# tests/fuzz/ (clang, build-fuzz/) on a scratch copy of its seed corpus. See the README.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -25,7 +26,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
 TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all test unit bats bench clean format lint check-asan
+.PHONY: all test unit bats bench clean format lint check-asan fuzz fuzz-build
 all: $(B)/libaprfs.a $(B)/aprfs $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
@@ -64,14 +65,14 @@ bench: all
 	scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*.h lib/*/*.h lib/*/*/*.h fs/*.h tests/unit/*.h)
+	clang-format -i $(LIB_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*.h lib/*/*.h lib/*/*/*.h fs/*.h tests/unit/*.h) $(FUZZ_SRCS) $(wildcard tests/fuzz/*.h)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr -Ilib $(LIB_SRCS) $(FS_SRCS)
 
 clean:
-	rm -rf $(B) $(ASAN_B)
+	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
 
 # ---- sanitizers ----
 # check-asan: lib, daemon, unit tests and tools built by gcc with ASan+UBSan (UB aborts) in
@@ -83,5 +84,31 @@ ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 check-asan:
 	$(MAKE) B=$(ASAN_B) CFLAGS="$(ASAN_CFLAGS)" all
 	scripts/run-asan.sh $(ASAN_B)
+
+# ---- fuzzing ----
+# fuzz: scripts/run-fuzz.sh checks for clang and libFuzzer, builds (fuzz-build) and runs
+# each harness tests/fuzz/fuzz_NAME.c for FUZZ_SECONDS on a scratch copy of
+# tests/fuzz/corpus/NAME/; any crash, leak, UB or hang fails it, with a replayable input.
+# fuzz-build: the harnesses in $(FUZZ_B)/, the library instrumented for coverage + ASan +
+# UBSan. lib/kernels/ is GCC vector code that clang 14 cannot compile yet on this branch:
+# in this build it is compiled by gcc without instrumentation (FUZZ_KERNEL_CC).
+FUZZ_B       := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined
+FUZZ_KERNEL_CC ?= gcc
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh
+fuzz-build:
+	$(MAKE) B=$(FUZZ_B) CC=clang CFLAGS="$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link" \
+	  FUZZ_KERNELS=1 $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_B)/fuzz/%)
+$(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(B)/libaprfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(B)/libaprfs.a $(LDLIBS)
+ifdef FUZZ_KERNELS
+$(B)/lib/kernels/%.o: override CC := $(FUZZ_KERNEL_CC)
+$(B)/lib/kernels/%.o: ALL_CFLAGS := $(filter-out -fsanitize=%,$(ALL_CFLAGS))
+endif
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
