@@ -3,8 +3,11 @@
 # Runs apt-get only when a package is absent, so it is quick on a prepared machine.
 set -euo pipefail
 
+# clang + libclang-rt-14-dev: libFuzzer and clang's ASan/UBSan runtimes (make fuzz); llvm:
+# llvm-symbolizer for their stack traces. gcc's ASan/UBSan (make check-asan) come with gcc.
 PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libdeflate-dev
-      zlib1g-dev bats python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+      zlib1g-dev bats jq python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+      clang libclang-rt-14-dev llvm)
 
 missing=()
 for p in "${PKGS[@]}"; do
