@@ -1,9 +1,13 @@
-# aprfs build. `make` builds build/libaprfs.a, build/aprfs and the test programs;
-# `make test` runs every test (unit, kernels on every ISA, bats end to end, ARM under qemu
-# when the cross tools are present); `make bench` prints the benchmark figures.
-# `make check-asan` builds everything with ASan+UBSan in build-asan/ and runs the unit tests
-# and bats suites on it; `make fuzz [FUZZ_SECONDS=60]` runs each libFuzzer harness of
-# tests/fuzz/ (clang, build-fuzz/) on a scratch copy of its seed corpus. See the README.
+# aprfs build. Targets:
+#   make [all]        build/libaprfs.a, build/aprfs, unit tests, tools (make B=DIR: in DIR)
+#   make test         every test on build/: unit, kernels on every ISA, bats end to end, ARM
+#                     under qemu when the cross tools are present, cppcheck, clang-format
+#   make check-asan   everything built with ASan+UBSan in build-asan/; unit tests + bats on it
+#   make fuzz         each libFuzzer harness of tests/fuzz/ (clang, build-fuzz/) for
+#                     FUZZ_SECONDS (default 60) on a scratch copy of its seed corpus
+#   make bench        the benchmark figures
+#   make lint         cppcheck;  make format: clang-format -i;  make clean: every build dir
+# scripts/test.sh (CI) runs test, check-asan and fuzz FUZZ_SECONDS=20. See the README.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
