@@ -1,6 +1,13 @@
-# aprfs build. `make` builds build/libaprfs.a, build/aprfs and the test programs;
-# `make test` runs every test (unit, kernels on every ISA, bats end to end, ARM under qemu
-# when the cross tools are present); `make bench` prints the benchmark figures.
+# aprfs build. Targets:
+#   make [all]        build/libaprfs.a, build/aprfs, unit tests, tools (make B=DIR: in DIR)
+#   make test         every test on build/: unit, kernels on every ISA, bats end to end, ARM
+#                     under qemu when the cross tools are present, cppcheck, clang-format
+#   make check-asan   everything built with ASan+UBSan in build-asan/; unit tests + bats on it
+#   make fuzz         each libFuzzer harness of tests/fuzz/ (clang, build-fuzz/) for
+#                     FUZZ_SECONDS (default 60) on a scratch copy of its seed corpus
+#   make bench        the benchmark figures
+#   make lint         cppcheck;  make format: clang-format -i;  make clean: every build dir
+# scripts/test.sh (CI) runs test, check-asan and fuzz FUZZ_SECONDS=20. See the README.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -23,7 +30,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
 TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all test unit bats bench clean format lint
+.PHONY: all test unit bats bench clean format lint check-asan fuzz fuzz-build
 all: $(B)/libaprfs.a $(B)/aprfs $(B)/aprfs.1 $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
@@ -70,14 +77,45 @@ bench: all
 	scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*.h lib/*/*.h lib/*/*/*.h fs/*.h tests/unit/*.h)
+	clang-format -i $(LIB_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*.h lib/*/*.h lib/*/*/*.h fs/*.h tests/unit/*.h) $(FUZZ_SRCS) $(wildcard tests/fuzz/*.h)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr -Ilib $(LIB_SRCS) $(FS_SRCS)
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
+
+# ---- sanitizers ----
+# check-asan: lib, daemon, unit tests and tools built by gcc with ASan+UBSan (UB aborts) in
+# $(ASAN_B), then scripts/run-asan.sh runs the unit tests and the bats suites on them and
+# fails on any sanitizer report from any process (daemons included, leaks at exit too).
+ASAN_B      := build-asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	       -fno-sanitize-recover=undefined
+check-asan:
+	$(MAKE) B=$(ASAN_B) CFLAGS="$(ASAN_CFLAGS)" all
+	scripts/run-asan.sh $(ASAN_B)
+
+# ---- fuzzing ----
+# fuzz: scripts/run-fuzz.sh checks for clang and libFuzzer, builds (fuzz-build) and runs
+# each harness tests/fuzz/fuzz_NAME.c for FUZZ_SECONDS on a scratch copy of
+# tests/fuzz/corpus/NAME/; any crash, leak, UB or hang fails it, with a replayable input.
+# fuzz-build: the harnesses in $(FUZZ_B)/, the whole library built by clang and
+# instrumented for coverage + ASan + UBSan.
+FUZZ_B       := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+		-fno-sanitize-recover=undefined
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh
+fuzz-build:
+	$(MAKE) B=$(FUZZ_B) CC=clang CFLAGS="$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_B)/fuzz/%)
+$(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(B)/libaprfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(B)/libaprfs.a $(LDLIBS)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 

@@ -311,7 +311,7 @@ static int mount_main(int argc, char **argv)
 	if (rc)
 		goto out;
 	m.conf = c.conf;
-	aprfs_mount_cancel_init(&m);
+	aprfs_mount_init(&m);
 	aprfs_log_setup(fo.debug ? APRFS_LOG_DEBUG : m.conf.log_level, 0);
 	/* Chunks warmed ahead must still be cached when the reader gets there. */
 	m.ra_window = (uint64_t)m.conf.readahead_mb << 20;
@@ -351,6 +351,7 @@ static int mount_main(int argc, char **argv)
 out:
 	if (fuse)
 		fuse_destroy(fuse);
+	aprfs_mount_release_all(&m);
 	aprfs_tree_free(m.tree);
 	aprfs_cache_free(m.cache);
 	fuse_opt_free_args(&args);

@@ -15,11 +15,12 @@
 #include "log.h"
 #include "metrics.h"
 
-typedef struct handle {
+typedef struct aprfs_handle {
 	aprfs_tree_open_result r; /* what is open: fd (FILE) or snapshot (APR) */
 	aprfs_ra_stream ra;
 	char *text; /* stats.json, metrics: the snapshot taken at open */
 	size_t len;
+	struct aprfs_handle *prev, *next; /* m->open_handles */
 } handle;
 
 static aprfs_mount *mount_of(void)
@@ -68,9 +69,10 @@ static int session_ended(void *arg)
 	return se && fuse_session_exited(se);
 }
 
-void aprfs_mount_cancel_init(aprfs_mount *m)
+void aprfs_mount_init(aprfs_mount *m)
 {
 	m->ending = (aprfs_cancel){session_ended, m};
+	pthread_mutex_init(&m->open_lock, NULL);
 }
 
 typedef struct req_cancel {
@@ -185,6 +187,53 @@ static int open_report(aprfs_mount *m, handle *h, struct fuse_file_info *fi)
 	return 0;
 }
 
+/* ---- open handles ----
+ * Every handle is on the mount's list until released: a mount ended by a signal while a
+ * file is open gets no release from the kernel, and its handles are freed at exit. */
+
+static void handle_link(aprfs_mount *m, handle *h)
+{
+	pthread_mutex_lock(&m->open_lock);
+	h->prev = NULL;
+	h->next = m->open_handles;
+	if (h->next)
+		h->next->prev = h;
+	m->open_handles = h;
+	pthread_mutex_unlock(&m->open_lock);
+}
+
+static void handle_unlink(aprfs_mount *m, handle *h)
+{
+	pthread_mutex_lock(&m->open_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		m->open_handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&m->open_lock);
+}
+
+static void handle_close(aprfs_mount *m, handle *h)
+{
+	if (m->ra)
+		aprfs_ra_cancel(m->ra, &h->ra);
+	aprfs_tree_close(m->tree, &h->r);
+	aprfs_ra_stream_destroy(&h->ra);
+	free(h->text);
+	free(h);
+}
+
+void aprfs_mount_release_all(aprfs_mount *m)
+{
+	while (m->open_handles) {
+		handle *h = m->open_handles;
+
+		handle_unlink(m, h);
+		handle_close(m, h);
+	}
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
 	aprfs_mount *m = mount_of();
@@ -211,6 +260,8 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 			aprfs_tree_close(m->tree, &h->r);
 			aprfs_ra_stream_destroy(&h->ra);
 			free(h);
+		} else {
+			handle_link(m, h);
 		}
 		return rc;
 	}
@@ -218,6 +269,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	 * handles on an older snapshot still read through them, bypass them. */
 	fi->keep_cache = h->r.pages != APRFS_PAGES_DROP;
 	fi->direct_io = h->r.pages == APRFS_PAGES_BYPASS;
+	handle_link(m, h);
 	return 0;
 }
 
@@ -290,12 +342,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 	aprfs_mount *m = mount_of();
 	handle *h = handle_of(fi);
 
-	if (m->ra)
-		aprfs_ra_cancel(m->ra, &h->ra);
-	aprfs_tree_close(m->tree, &h->r);
-	aprfs_ra_stream_destroy(&h->ra);
-	free(h->text);
-	free(h);
+	handle_unlink(m, h);
+	handle_close(m, h);
 	return 0;
 }
 

@@ -403,6 +403,34 @@ static int check_footer(apr_file *f, aprfs_err *err)
 	return 0;
 }
 
+/* The checks, in file order, on f->map[0..f->size). */
+static int verify(apr_file *f, aprfs_err *err)
+{
+	if (f->size == 0)
+		return BAD("%s: empty file", f->path);
+	int rc = check_header(f, err);
+	if (!rc)
+		rc = check_metadata(f, err);
+	if (!rc)
+		rc = check_index(f, err);
+	if (!rc)
+		rc = check_data(f, err);
+	if (!rc)
+		rc = check_footer(f, err);
+	return rc;
+}
+
+int apr_verify_buffer(const char *path, const uint8_t *buf, uint64_t size, apr_file *f,
+		      aprfs_err *err)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	f->path = path;
+	f->map = size ? buf : NULL;
+	f->size = size;
+	return verify(f, err);
+}
+
 int apr_open_verify(const char *path, apr_file *f, aprfs_err *err)
 {
 	struct stat st;
@@ -416,26 +444,18 @@ int apr_open_verify(const char *path, apr_file *f, aprfs_err *err)
 		return aprfs_fail(err, EINVAL, "%s: not a regular file", path);
 	f->size = (uint64_t)st.st_size;
 	if (f->size == 0)
-		return BAD("%s: empty file", path);
+		return verify(f, err);
 	void *m = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, f->fd, 0);
 	if (m == MAP_FAILED)
 		return aprfs_fail(err, errno, "%s: mmap: %s", path, strerror(errno));
 	f->map = m;
-	int rc = check_header(f, err);
-	if (!rc)
-		rc = check_metadata(f, err);
-	if (!rc)
-		rc = check_index(f, err);
-	if (!rc)
-		rc = check_data(f, err);
-	if (!rc)
-		rc = check_footer(f, err);
-	return rc;
+	f->mapped = 1;
+	return verify(f, err);
 }
 
 void apr_close(apr_file *f)
 {
-	if (f->map)
+	if (f->mapped)
 		munmap((void *)f->map, f->size);
 	if (f->fd >= 0)
 		close(f->fd);

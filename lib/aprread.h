@@ -26,6 +26,7 @@ typedef struct apr_file {
 	int fd;
 	const uint8_t *map;
 	uint64_t size;
+	int mapped; /* map is ours to unmap (apr_open_verify) */
 	uint8_t version_major, version_minor;
 	uint16_t flags;
 	uint32_t tensor_count;
@@ -42,6 +43,10 @@ typedef struct apr_file {
  * caller can still print what was readable; release it with apr_close in both cases.
  * -errno (not EINVAL) means the file could not be read at all. */
 int apr_open_verify(const char *path, apr_file *f, aprfs_err *err);
+/* The same checks on size bytes in memory (path only names them in messages). f->map
+ * points into buf, which must outlive f; apr_close frees what parsing allocated. */
+int apr_verify_buffer(const char *path, const uint8_t *buf, uint64_t size, apr_file *f,
+		      aprfs_err *err);
 void apr_close(apr_file *f);
 
 /* Expected payload bytes of a tensor of dtype with n elements (nf4_block for NF4);

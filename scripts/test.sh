@@ -1,7 +1,46 @@
 #!/usr/bin/env bash
-# test.sh - the README's test command: install what is missing, build, run every test.
-set -euo pipefail
+# test.sh - the README's test command (what CI runs): install what is missing, build, then
+# `make test`, `make check-asan` and `make fuzz FUZZ_SECONDS=20`, each under timeout and all
+# within 30 minutes. Prints one summary line per stage; fails if any stage failed.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-make -j"$(nproc)" all
-make test
+
+budget=${TEST_BUDGET_SECONDS:-1800} # the whole run, setup included
+deadline=$(($(date +%s) + budget))
+summary=()
+failed=0
+
+# stage NAME LIMIT COMMAND...: run COMMAND under timeout LIMIT seconds, never past the
+# deadline; record one summary line.
+stage() {
+	local name=$1 limit=$2 t0 left rc
+	shift 2
+	t0=$(date +%s)
+	left=$((deadline - t0))
+	[ "$left" -lt "$limit" ] && limit=$left
+	echo "##### $name (limit $limit s)"
+	if [ "$limit" -le 0 ]; then
+		rc=124
+		echo "no time left in the ${budget} s budget" >&2
+	else
+		timeout -k 30 "$limit" "$@"
+		rc=$?
+	fi
+	if [ "$rc" -eq 0 ]; then
+		summary+=("$(printf '%-11s ok      %4d s' "$name" $(($(date +%s) - t0)))")
+	else
+		failed=$((failed + 1))
+		summary+=("$(printf '%-11s FAILED  %4d s (exit %d%s)' "$name" $(($(date +%s) - t0)) \
+			"$rc" "$([ "$rc" -eq 124 ] && echo ', timed out')")")
+	fi
+}
+
+stage setup 600 scripts/setup.sh
+stage build 300 make -j"$(nproc)" all
+stage test 600 make test
+stage check-asan 720 make check-asan
+stage fuzz 360 make fuzz FUZZ_SECONDS=20
+
+echo "##### summary"
+printf '%s\n' "${summary[@]}"
+[ "$failed" -eq 0 ]

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "source_impl.h"
+#include "st_index.h"
 #include "utf8.h"
 
 #define INDEX_MAX_BYTES (100u << 20)
@@ -24,10 +25,7 @@ static int check_shard_name(const char *index, const char *name, aprfs_err *err)
 	return 0;
 }
 
-typedef struct name_ref {
-	const char *name;
-	uint32_t shard;
-} name_ref;
+typedef aprfs_st_index_ref name_ref;
 
 static int cmp_name_ref(const void *a, const void *b)
 {
@@ -42,10 +40,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Parse the index into (tensor, shard name) pairs; the shard name list comes back
- * sorted and unique, and every pair's .shard indexes it. */
-static int parse_weight_map(const char *index, const cJSON *root, name_ref **refs,
-			    size_t *nrefs, const char ***shard_names, size_t *nshards,
+/* weight_map into (tensor, shard name) pairs; the shard name list comes back sorted and
+ * unique, and every pair's .shard indexes it. */
+static int parse_weight_map(const char *index, const cJSON *root, aprfs_st_index *ix,
 			    aprfs_err *err)
 {
 	const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
@@ -71,12 +68,10 @@ static int parse_weight_map(const char *index, const cJSON *root, name_ref **ref
 		if ((rc = check_shard_name(index, e->valuestring, err)))
 			return rc;
 	}
-	*refs = calloc(n + 1, sizeof(**refs));
-	names = calloc(n + 1, sizeof(*names));
-	if (!*refs || !names) {
-		free(names);
+	ix->refs = calloc(n + 1, sizeof(*ix->refs));
+	ix->shards = names = calloc(n + 1, sizeof(*names));
+	if (!ix->refs || !names)
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", index);
-	}
 	n = 0;
 	for (const cJSON *e = wm->child; e; e = e->next)
 		names[n++] = e->valuestring;
@@ -88,13 +83,40 @@ static int parse_weight_map(const char *index, const cJSON *root, name_ref **ref
 	for (const cJSON *e = wm->child; e; e = e->next, n++) {
 		const char **hit = bsearch(&e->valuestring, names, k, sizeof(*names), cmp_str);
 
-		(*refs)[n].name = e->string;
-		(*refs)[n].shard = (uint32_t)(hit - names);
+		ix->refs[n].name = e->string;
+		ix->refs[n].shard = (uint32_t)(hit - names);
 	}
-	*nrefs = n;
-	*shard_names = names;
-	*nshards = k;
+	ix->nrefs = n;
+	ix->nshards = k;
 	return 0;
+}
+
+int aprfs_st_index_parse(const char *path, const char *text, size_t len, aprfs_st_index *ix,
+			 aprfs_err *err)
+{
+	const char *dup;
+	int rc;
+
+	memset(ix, 0, sizeof(*ix));
+	if (!(ix->json = aprfs_json_parse(text, len)))
+		rc = aprfs_fail(err, EINVAL, "%s: not valid JSON", path);
+	else if (!cJSON_IsObject(ix->json))
+		rc = aprfs_fail(err, EINVAL, "%s: not a JSON object", path);
+	else if ((dup = aprfs_json_dup_key(ix->json)))
+		rc = aprfs_fail(err, EINVAL, "%s: duplicate key '%.64s'", path, dup);
+	else
+		rc = parse_weight_map(path, ix->json, ix, err);
+	if (rc)
+		aprfs_st_index_free(ix);
+	return rc;
+}
+
+void aprfs_st_index_free(aprfs_st_index *ix)
+{
+	free(ix->refs);
+	free(ix->shards);
+	cJSON_Delete(ix->json);
+	memset(ix, 0, sizeof(*ix));
 }
 
 /* Shards are looked up beside the index as it was named (in a Hugging Face hub snapshot
@@ -175,33 +197,22 @@ static int cross_check(const aprfs_source *s, name_ref *wm, size_t nwm, aprfs_er
 static int open_index(aprfs_source *s, aprfs_err *err)
 {
 	char *text;
-	size_t len = 0, nrefs = 0, nnames = 0;
-	const char **names = NULL;
-	name_ref *refs = NULL;
-	const char *dup;
-	cJSON *root = NULL;
+	size_t len = 0;
+	aprfs_st_index ix;
 	int rc = src_read_small(s, s->path, INDEX_MAX_BYTES, 0, &text, &len, err);
 
 	if (rc)
 		return rc;
-	if (!(root = aprfs_json_parse(text, len)))
-		rc = aprfs_fail(err, EINVAL, "%s: not valid JSON", s->path);
-	else if (!cJSON_IsObject(root))
-		rc = aprfs_fail(err, EINVAL, "%s: not a JSON object", s->path);
-	else if ((dup = aprfs_json_dup_key(root)))
-		rc = aprfs_fail(err, EINVAL, "%s: duplicate key '%.64s'", s->path, dup);
-	else
-		rc = parse_weight_map(s->path, root, &refs, &nrefs, &names, &nnames, err);
-	free(text); /* the tree keeps its own copies of the strings */
+	rc = aprfs_st_index_parse(s->path, text, len, &ix, err);
+	free(text); /* the parsed index keeps its own copies of the strings */
+	if (rc)
+		return rc;
+	rc = open_shards(s, ix.shards, ix.nshards, err);
 	if (rc == 0)
-		rc = open_shards(s, names, nnames, err);
-	if (rc == 0)
-		rc = cross_check(s, refs, nrefs, err);
+		rc = cross_check(s, ix.refs, ix.nrefs, err);
 	if (rc == 0)
 		rc = aprfs_config_beside(s, err);
-	free(refs);
-	free(names);
-	cJSON_Delete(root);
+	aprfs_st_index_free(&ix);
 	return rc;
 }
 

@@ -3,8 +3,12 @@
 # test instead of hanging the suite.
 
 CV_ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-CV_APRFS="$CV_ROOT/build/aprfs"
-CV_GENMODEL="$CV_ROOT/build/tools/genmodel"
+# APRFS_BUILD: the build directory under test, relative to CV_ROOT or absolute (default
+# build; `make check-asan` sets build-asan).
+CV_BUILD="${APRFS_BUILD:-build}"
+[[ "$CV_BUILD" == /* ]] || CV_BUILD="$CV_ROOT/$CV_BUILD"
+CV_APRFS="$CV_BUILD/aprfs"
+CV_GENMODEL="$CV_BUILD/tools/genmodel"
 CV_TOOLS="$CV_ROOT/tests/tools"
 CV_VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary"
 # the tools import apr_reader.py: keep __pycache__ out of the source tree

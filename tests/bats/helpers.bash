@@ -3,8 +3,12 @@
 # teardown that unmounts everything this test mounted, even after a failure.
 
 ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
-APRFS="$ROOT/build/aprfs"
-GENMODEL="$ROOT/build/tools/genmodel"
+# APRFS_BUILD: the build directory under test, relative to ROOT or absolute (default build;
+# `make check-asan` sets build-asan).
+APRFS_BUILD_DIR="${APRFS_BUILD:-build}"
+[[ "$APRFS_BUILD_DIR" == /* ]] || APRFS_BUILD_DIR="$ROOT/$APRFS_BUILD_DIR"
+APRFS="$APRFS_BUILD_DIR/aprfs"
+GENMODEL="$APRFS_BUILD_DIR/tools/genmodel"
 VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary"
 # No daemon outlives this, whatever happens: timeout kills it.
 MOUNT_LIFETIME=150
