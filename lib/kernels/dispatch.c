@@ -26,16 +26,24 @@ const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT] = {"scalar", "avx2", 
 							      "neon"};
 enum { ISA_SCALAR, ISA_AVX2, ISA_AVX512, ISA_NEON };
 
+/* The 16-bit inputs may sit at any address (a GGUF or safetensors tensor need not be
+ * 2-byte aligned in its file): every load is a memcpy. */
 static void widen_f16_ref(const uint16_t *in, size_t n, float *out)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = aprfs_f16_to_f32(in[i]);
+	for (size_t i = 0; i < n; i++) {
+		uint16_t h;
+		memcpy(&h, in + i, sizeof(h));
+		out[i] = aprfs_f16_to_f32(h);
+	}
 }
 
 static void widen_bf16_ref(const uint16_t *in, size_t n, float *out)
 {
-	for (size_t i = 0; i < n; i++)
-		out[i] = aprfs_bf16_to_f32(in[i]);
+	for (size_t i = 0; i < n; i++) {
+		uint16_t h;
+		memcpy(&h, in + i, sizeof(h));
+		out[i] = aprfs_bf16_to_f32(h);
+	}
 }
 
 static const aprfs_codec *const slot_codecs[APRFS_K_COUNT] = {

@@ -130,8 +130,11 @@ static void widen_bf16_v(const uint16_t *in, size_t n, float *out)
 	size_t i = 0;
 	for (; i + KV_W <= n; i += KV_W)
 		stf(out + i, bf16_widenw(in + i));
-	for (; i < n; i++)
-		out[i] = aprfs_bf16_to_f32(in[i]);
+	for (; i < n; i++) { /* memcpy: the input may be unaligned */
+		uint16_t h;
+		memcpy(&h, in + i, sizeof(h));
+		out[i] = aprfs_bf16_to_f32(h);
+	}
 }
 
 static void widen_f16_v(const uint16_t *in, size_t n, float *out)
@@ -139,8 +142,11 @@ static void widen_f16_v(const uint16_t *in, size_t n, float *out)
 	size_t i = 0;
 	for (; i + KV_W <= n; i += KV_W)
 		kv_f16_widenw(in + i, out + i);
-	for (; i < n; i++)
-		out[i] = aprfs_f16_to_f32(in[i]);
+	for (; i < n; i++) {
+		uint16_t h;
+		memcpy(&h, in + i, sizeof(h));
+		out[i] = aprfs_f16_to_f32(h);
+	}
 }
 
 /* half.c's aprfs_f32_to_bf16, lane by lane: the carry trick rounds half to even. */

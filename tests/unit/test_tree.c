@@ -151,7 +151,8 @@ static void test_naming(void)
 	CHECK(list(t, "sub", &l) == 0);
 	CHECK(has(&l, "tiny.q8.apr") && has(&l, "tiny.ternary.apr") && l.n == 10,
 	      "sub: %d entries", l.n);
-	CHECK(list(t, "/.aprfs", &l) == 0 && l.n == 1 && has(&l, "stats.json"));
+	CHECK(list(t, "/.aprfs", &l) == 0 && l.n == 2 && has(&l, "stats.json") &&
+	      has(&l, "metrics"));
 	CHECK(aprfs_tree_stat(t, "/.aprfs/stats.json", &st, &kind) == 0 &&
 	      kind == APRFS_NODE_STATS && (st.st_mode & 0222) == 0);
 	CHECK(aprfs_tree_stat(t, "/.aprfs/other", &st, NULL) == -ENOENT);
