@@ -14,6 +14,7 @@
 #include "kernels/kernels.h"
 #include "log.h"
 #include "ops.h"
+#include "scratch.h"
 #include "survey.h"
 
 #define APRFS_VERSION "0.1.0"
@@ -321,6 +322,7 @@ static int mount_main(int argc, char **argv)
 			  m.conf.cache_mb / 2);
 	}
 	raise_fd_limit();
+	aprfs_tune_malloc();
 	if (resolve_cache_dir(&m.conf) < 0) {
 		rc = 2;
 		goto out;

@@ -17,6 +17,7 @@
 #include "aprfile.h"
 #include "cache.h"
 #include "cmd.h"
+#include "scratch.h"
 #include "diskcache.h"
 #include "stream.h"
 
@@ -375,6 +376,7 @@ int aprfs_cmd_convert(int argc, char **argv)
 		ctx.root = root_real; /* as the mount: nothing outside the root is read */
 	}
 
+	aprfs_tune_malloc();
 	aprfs_err err = {0};
 	aprfs_source *src = NULL;
 	aprfs_file *f = NULL;

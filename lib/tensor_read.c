@@ -4,7 +4,8 @@
 #include "tensor_read.h"
 
 #include <errno.h>
-#include <stdlib.h>
+
+#include "scratch.h"
 
 int aprfs_tensor_encode(aprfs_source *s, const aprfs_kernels *k, const aprfs_tensor *t,
 			uint64_t e0, size_t n, aprfs_kslot slot, const aprfs_qparams *q,
@@ -12,7 +13,7 @@ int aprfs_tensor_encode(aprfs_source *s, const aprfs_kernels *k, const aprfs_ten
 {
 	size_t es = aprfs_src_dtype_size(t->dtype);
 	int plain = es != 0;
-	void *buf = malloc(plain ? n * es + 1 : n * sizeof(float) + 1);
+	void *buf = aprfs_scratch(0, plain ? n * es + 1 : n * sizeof(float) + 1);
 	int rc;
 
 	if (!buf)
@@ -24,6 +25,5 @@ int aprfs_tensor_encode(aprfs_source *s, const aprfs_kernels *k, const aprfs_ten
 	if (rc == 0 &&
 	    aprfs_encode_src(k, slot, plain ? t->dtype : APRFS_SRC_F32, buf, n, q, out) != 0)
 		rc = aprfs_fail(err, ENOMEM, "out of memory");
-	free(buf);
 	return rc;
 }
