@@ -507,6 +507,18 @@ void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *f
 	}
 }
 
+int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
+{
+	const layout_detail *d = detail(f, NULL);
+	tensor_geom g;
+
+	if (!d || c >= f->L.nchunks)
+		return 0;
+	layout_geom(&f->L, aprfs_source_tensor(f->L.src, layout_tensor_of_chunk(&f->L, d, c)),
+		    &g);
+	return !g.raw;
+}
+
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err)
 {
@@ -677,23 +689,29 @@ static ssize_t copy_part(uint8_t *dst, const uint8_t *src, uint64_t have, uint64
 
 /* Bytes the source holds as they are (non-float data, GGUF blocks in their own dtype's
  * view) go straight from the source into the reader's buffer: no chunk buffer, no cache,
- * so a pass-through costs one copy and a CRC. rel is payload-relative, which for these is
- * the source tensor's own byte offset. A read covering a whole chunk records its CRC. */
+ * so a pass-through costs one copy and a CRC. The payload is contiguous in the source, so
+ * the whole part of the request inside it is one source read (a 1 MiB kernel request
+ * would otherwise be ~30 chunk-sized reads, each with its own system calls). rel is
+ * payload-relative, which for these is the source tensor's own byte offset. The CRC of
+ * every chunk the read covers whole is recorded for the footer. */
 static ssize_t read_raw(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, uint64_t rel,
 			uint64_t want, uint8_t *dst, aprfs_err *err)
 {
 	const tensor_geom *g = &t->g;
-	uint64_t span = g->chunk_blocks * g->block_bytes, k = rel / span;
-	uint64_t from = rel - k * span, len = layout_chunk_bytes(g, k);
-	uint64_t n = len - from < want ? len - from : want;
+	uint64_t span = g->chunk_blocks * g->block_bytes;
+	uint64_t n = g->size - rel < want ? g->size - rel : want;
 	int rc = aprfs_cancelled(cancel)
 		     ? aprfs_fail_cancelled(err)
 		     : aprfs_source_read(f->L.src, t->t, rel, (size_t)n, dst, err);
 
 	if (rc)
 		return rc;
-	if (from == 0 && n == len)
-		record_crc(f, t->d->first_chunk[t->i] + k, dst, (size_t)n);
+	for (uint64_t k = (rel + span - 1) / span; k * span < rel + n; k++) {
+		uint64_t len = layout_chunk_bytes(g, k);
+		if (k * span + len > rel + n)
+			break;
+		record_crc(f, t->d->first_chunk[t->i] + k, dst + (k * span - rel), (size_t)len);
+	}
 	return (ssize_t)n;
 }
 

@@ -60,6 +60,9 @@ uint64_t aprfs_file_chunk_count(const aprfs_file *f);
 /* The chunks overlapping [off, off+len): sets *first and *count (count 0 if none). */
 void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
 			  uint64_t *count);
+/* 1 when chunk c is computed (quantized) and so worth warming; 0 when its bytes are
+ * copied from the source as they are (nothing to warm) or c is out of range. */
+int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c);
 /* Make sure chunk c is in the cache (computing it if needed). 0 or -errno. */
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err);

@@ -17,8 +17,8 @@
 #include "aprfile.h"
 #include "cache.h"
 #include "cmd.h"
-#include "scratch.h"
 #include "diskcache.h"
+#include "scratch.h"
 #include "stream.h"
 
 #define CONVERT_BUF   (4u << 20)

@@ -104,7 +104,7 @@ void ckpt_destroy(aprfs_tree *t, ckpt *c);
 int ckpt_has_shard(const ckpt *c, const char *name);
 void ckpt_apr_stat(const ckpt *c, int v, struct stat *st);
 /* If the table's entry for rel holds source src and src changed on disk (removed,
- * replaced), take it out of the table, so the source's mappings and descriptors go as soon
+ * replaced), take it out of the table, so the source's descriptors go as soon
  * as its last handle closes. */
 void ckpt_drop_if_stale(aprfs_tree *t, const char *rel, const aprfs_source *src);
 

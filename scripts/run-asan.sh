@@ -10,12 +10,11 @@ reports="$PWD/$B/reports"
 rm -rf "$reports"
 mkdir -p "$reports"
 
-# handle_sigbus=0 + allow_user_segv_handler=1: the SIGBUS of a mapped file truncated under a
-# read is aprfs' to catch (lib/source/guard.c), not ASan's. quarantine_size_mb=16 (not 256):
-# freed memory held back counts in RSS, and abandon.bats bounds the daemon's RSS listing
-# 200,000 tensors (83 MiB under ASan with 16, 438 with 256; the limit is 128). log_path:
-# reports of processes whose exit status no test looks at (a daemon at unmount) are seen.
-export ASAN_OPTIONS="handle_sigbus=0:allow_user_segv_handler=1:detect_leaks=1:quarantine_size_mb=16:log_path=$reports/asan"
+# quarantine_size_mb=16 (not 256): freed memory held back counts in RSS, and abandon.bats
+# bounds the daemon's RSS listing 200,000 tensors (83 MiB under ASan with 16, 438 with 256;
+# the limit is 128). log_path: reports of processes whose exit status no test looks at (a
+# daemon at unmount) are seen.
+export ASAN_OPTIONS="detect_leaks=1:quarantine_size_mb=16:log_path=$reports/asan"
 # UBSan reports of gcc's combined ASan+UBSan runtime ignore log_path and go to stderr: the
 # bats run keeps its temporary directory (where daemons' stderr is logged) until it has
 # been searched for them (UB also aborts the process: halt_on_error).

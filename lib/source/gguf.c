@@ -692,7 +692,7 @@ static int open_gguf(aprfs_source *s, aprfs_err *err)
 
 	if (rc)
 		return rc;
-	aprfs_gguf_input in = {read_fd, &f->fd, f->map_len};
+	aprfs_gguf_input in = {read_fd, &f->fd, f->size};
 	if ((rc = aprfs_gguf_parse(s->path, &in, &g, err)))
 		return rc;
 	if ((rc = fingerprint_header(s, f->fd, g.data_start, err))) {

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "openfile.h"
@@ -86,15 +85,9 @@ int src_add_file(aprfs_source *s, const char *path, src_file **out, aprfs_err *e
 	/* Identity first: a change during validation then shows up at the first read. */
 	aprfs_file_id_of(&st, &f->id);
 	fingerprint_id(s, &f->id);
-	f->map_len = (size_t)st.st_size;
-	if (f->map_len) {
-		void *m = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, f->fd, 0);
-		if (m == MAP_FAILED)
-			return aprfs_fail(err, errno, "%s: mmap: %s", path, strerror(errno));
-		/* Quantizing walks each tensor front to back: let the kernel read ahead. */
-		madvise(m, f->map_len, MADV_SEQUENTIAL);
-		f->map = m;
-	}
+	f->size = (uint64_t)st.st_size;
+	/* Quantizing walks each tensor front to back: let the kernel read ahead. */
+	posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	*out = f;
 	return 0;
 }

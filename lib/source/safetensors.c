@@ -380,7 +380,7 @@ int aprfs_st_parse_header(const char *path, const char *hdr, size_t hdr_len, uin
 /* The 8-byte length, checked against the limit and the file size before any allocation. */
 static int read_header_len(const src_file *f, uint64_t *hlen, aprfs_err *err)
 {
-	uint64_t size = f->map_len;
+	uint64_t size = f->size;
 	uint8_t b[8];
 	int rc;
 
@@ -443,8 +443,8 @@ int aprfs_st_add(aprfs_source *s, const char *path, aprfs_err *err)
 	if (rc == 0)
 		src_fingerprint_add(s, hdr, hlen);
 	if (rc == 0)
-		rc = aprfs_st_parse_header(path, hdr, hlen, 8 + hlen, f->map_len - 8 - hlen,
-					   shard, &t, &n, err);
+		rc = aprfs_st_parse_header(path, hdr, hlen, 8 + hlen, f->size - 8 - hlen, shard,
+					   &t, &n, err);
 	free(hdr);
 	return rc ? rc : add_tensors(s, t, n, err);
 }

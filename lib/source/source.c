@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -59,8 +58,6 @@ static void source_free(aprfs_source *s)
 {
 	for (size_t k = 0; k < s->nfiles; k++) {
 		src_file *f = &s->files[k];
-		if (f->map)
-			munmap((void *)f->map, f->map_len);
 		if (f->fd >= 0)
 			close(f->fd);
 		free(f->path);
@@ -252,21 +249,23 @@ static int file_unchanged(const src_file *f)
 	return aprfs_file_id_equal(&now, &f->id);
 }
 
-/* Keeping the daemon's resident set to its cache: pages copied out of the mapping are
- * dropped from it (they stay in the page cache; the pages are clean and private, so a
- * thread still copying from one merely faults it back in), by a sweep of the whole mapping
- * after every SWEEP_BYTES copied: the mapped source is never more than that (plus what is
- * being copied) of the resident set. The sweep only walks page tables, so it is cheap, and
- * it is rare: releasing each copied range as it went cost a TLB shootdown on every other
- * core per chunk, 15% of a two-thread conversion. */
-#define SWEEP_BYTES (32u << 20)
-
-static void release_pages(aprfs_source *s, const src_file *f, size_t len)
+/* Source bytes are read with pread, not copied out of a mapping: a mapping's pages
+ * would count in the daemon's resident set (and releasing them costs TLB shootdowns on
+ * the other cores), and a file truncated under a mapping raises SIGBUS where pread simply
+ * comes up short. Short means the file changed: -1, and the caller says so. */
+static int read_at(int fd, void *dst, size_t len, uint64_t off)
 {
-	uint64_t before = atomic_fetch_add(&s->copied, len);
+	char *p = dst;
 
-	if (before / SWEEP_BYTES != (before + len) / SWEEP_BYTES)
-		madvise((void *)f->map, f->map_len, MADV_DONTNEED);
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n, len -= (size_t)n, off += (uint64_t)n;
+	}
+	return 0;
 }
 
 int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size_t len,
@@ -287,10 +286,9 @@ int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size
 	f = &s->files[t->shard];
 	/* Checked before and after: the second check catches a change made during the
 	 * copy, so a caller never gets a mix of old and new bytes as success. */
-	if (!file_unchanged(f) ||
-	    aprfs_guarded_copy(dst, f->map + t->file_off + off, len) != 0 || !file_unchanged(f))
+	if (!file_unchanged(f) || read_at(f->fd, dst, len, t->file_off + off) != 0 ||
+	    !file_unchanged(f))
 		return aprfs_fail(err, EIO, "%s: changed since it was opened", f->path);
-	release_pages(s, f, len);
 	return 0;
 }
 

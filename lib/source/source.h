@@ -76,9 +76,9 @@ const char *aprfs_source_shard_path(const aprfs_source *s, size_t i);
 
 /* Raw bytes [off, off+len) of tensor t's data (off relative to the tensor start), exactly
  * as the file holds them (blocks of t->dtype). Fails with -EIO and a message if the file
- * changed since open (size, mtime, inode checked before and after the copy) or the mapping
- * became unreadable (a truncated file raises SIGBUS, which is caught): a caller never gets
- * a mix of old and new bytes. Thread-safe. */
+ * changed since open (size, mtime, inode checked before and after the read) or comes up
+ * short (truncated): a caller never gets a mix of old and new bytes as success.
+ * Thread-safe. */
 int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size_t len,
 		      void *dst, aprfs_err *err);
 

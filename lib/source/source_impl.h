@@ -24,12 +24,11 @@ typedef struct aprfs_file_id {
 void aprfs_file_id_of(const struct stat *st, aprfs_file_id *id);
 int aprfs_file_id_equal(const aprfs_file_id *a, const aprfs_file_id *b);
 
-/* A data file: open, mapped read-only, its identity at open. */
+/* A data file: open read-only, its size and identity at open. */
 typedef struct src_file {
-	char *path; /* as opened; used in messages */
-	int fd;	    /* kept open so fstat sees the mapped inode */
-	const uint8_t *map;
-	size_t map_len;
+	char *path;    /* as opened; used in messages */
+	int fd;	       /* kept open: reads and fstat see the inode that was validated */
+	uint64_t size; /* at open */
 	aprfs_file_id id;
 } src_file;
 
@@ -56,9 +55,8 @@ struct aprfs_source {
 	size_t count;
 	uint32_t *by_name; /* see aprfs_source_name_order */
 	aprfs_model_config cfg;
-	atomic_uint_fast64_t copied; /* bytes read out of the mappings, for page release */
-	struct XXH3_state_s *fp;     /* while opening: the fingerprint being hashed */
-	uint8_t fingerprint[16];     /* see aprfs_source_fingerprint */
+	struct XXH3_state_s *fp; /* while opening: the fingerprint being hashed */
+	uint8_t fingerprint[16]; /* see aprfs_source_fingerprint */
 };
 
 /* One checkpoint format. open() fills s->files, s->tensors (data order within each file,
@@ -113,10 +111,6 @@ int src_order_tensors(const char *path, aprfs_tensor *t, size_t n, aprfs_err *er
 
 /* config.json beside s->path into s->cfg (config.c): optional, watched. */
 int aprfs_config_beside(aprfs_source *s, aprfs_err *err);
-
-/* memcpy that returns -1 instead of dying if reading src raises SIGBUS (a mapped file
- * was truncated). Thread-safe; installs the SIGBUS handler on first use (guard.c). */
-int aprfs_guarded_copy(void *dst, const void *src, size_t len);
 
 /* ---- safetensors internals (safetensors.c), also used by the sharded index ---- */
 

@@ -355,8 +355,8 @@ expected_listing() {
 	kill -0 "$(daemon_pid "$APRFS_PID")"
 }
 
-# Truncating a mapped file makes touching its lost pages raise SIGBUS; the daemon must turn
-# that into EIO for the reader and live on.
+# A source cut short under a reader: the reads that need its lost bytes come up short or
+# find it changed; the daemon must turn that into EIO for the reader and live on.
 @test "a source truncated under an open handle: EIO or old bytes, and the daemon lives" {
 	local W="$BATS_TEST_TMPDIR/t" status
 	mkdir -p "$W/src"

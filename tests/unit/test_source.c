@@ -1,6 +1,6 @@
 /* test_source.c - checkpoint sources: safetensors files and sharded indexes validated and
  * read back, config.json parsing, refusal of hostile files (hand-made and genmodel's
- * --hostile set), reads after in-place change, truncation (SIGBUS) and replacement. */
+ * --hostile set), reads after in-place change, truncation and replacement. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -10,9 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -461,39 +459,6 @@ static void test_changed_files(void)
 	aprfs_source_unref(s);
 }
 
-/* The read path checks fstat first, so a plain truncation never reaches the copy; the
- * window between check and copy is covered by the guarded copy, tested here directly. */
-static void test_sigbus(void)
-{
-	const char *p = at("bus.bin");
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	uint8_t *mem = calloc(1, 2 * pg), buf[64];
-	int fd, status = 0;
-	uint8_t *map;
-	pid_t pid;
-
-	put_file(p, mem, 2 * pg);
-	fd = open(p, O_RDONLY);
-	map = mmap(NULL, 2 * pg, PROT_READ, MAP_PRIVATE, fd, 0);
-	CHECK(map != MAP_FAILED);
-	CHECK(aprfs_guarded_copy(buf, map + pg, 64) == 0);
-	CHECK(truncate(p, 0) == 0);
-	CHECK(aprfs_guarded_copy(buf, map + pg, 64) == -1, "SIGBUS caught");
-	CHECK(aprfs_guarded_copy(buf, map, 64) == -1, "and caught again (mask restored)");
-	pid = fork();
-	if (pid == 0) {
-		volatile uint8_t x =
-		    map[pg]; /* unguarded: must die as if no handler were set */
-		(void)x;
-		_exit(0);
-	}
-	waitpid(pid, &status, 0);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "status %#x", status);
-	munmap(map, 2 * pg);
-	close(fd);
-	free(mem);
-}
-
 /* Random byte flips and truncations of a good file: every result must be a clean open
  * or a clean refusal naming the file (run under ASan to see the "clean" part). */
 static void test_mutations(void)
@@ -746,7 +711,6 @@ int main(int argc, char **argv)
 	test_config_beside();
 	test_fingerprint();
 	test_changed_files();
-	test_sigbus();
 	test_mutations();
 	test_threads();
 	find_genmodel(argv[0]);
