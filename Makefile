@@ -61,7 +61,7 @@ $(B)/tools/%: tests/bench/%.c $(B)/libaprfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(B)/libaprfs.a $(LDLIBS)
 
-# tests/gen's shared headers (synth.h, ggml_encode.h) are compiled into tools and unit tests.
+# tests/gen's shared headers (synth.h, ggml_encode.h, gen_util.h) are compiled into tools and unit tests.
 $(TOOL_BINS) $(UNIT_BINS): $(wildcard tests/gen/*.h)
 
 unit: $(UNIT_BINS)

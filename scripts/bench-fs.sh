@@ -21,26 +21,12 @@ fi
 src=$models/model.safetensors
 echo "fs bench: $(du -m "$src" | cut -f1) MiB bf16 checkpoint, cache_mb=$cache_mb, $(nproc) cores"
 
-pid=
-unmount() {
-	[ -n "$pid" ] || return 0
-	fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
-	timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-	pid=
-}
-trap unmount EXIT
+mount_src=$models mount_log=$dir/daemon.log
+. scripts/bench-mount.sh
 
 # "Cold" means a fresh mount: an empty chunk cache and no page cache of the virtual files.
 # The source checkpoint is read once beforehand so that neither side waits for the disk.
 cat "$src" >/dev/null
-mount_cold() { # [aprfs options...]
-	unmount
-	build/aprfs -f -o cache_mb="$cache_mb" "$@" "$models" "$mnt" 2>"$dir/daemon.log" &
-	pid=$!
-	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
-}
-
-now() { date +%s.%N; }
 rate() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / t / 1e6 }'; }
 
 for v in q4 nf4 q4k; do
@@ -51,7 +37,7 @@ for v in q4 nf4 q4k; do
 	bytes=$(stat -c %s "$out/convert.$v.apr")
 	rm -f "$out/convert.$v.apr"
 
-	mount_cold
+	mount_cold -o cache_mb="$cache_mb"
 	t0=$(now)
 	cp "$mnt/model.$v.apr" "$out/mount.$v.apr"
 	tm=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
@@ -68,7 +54,7 @@ done
 
 # First byte: open + read 64 KiB of a file nobody has touched, on a fresh mount.
 for v in q4k q8; do
-	mount_cold
+	mount_cold -o cache_mb="$cache_mb"
 	t0=$(now)
 	dd if="$mnt/model.$v.apr" of=/dev/null bs=64k count=1 status=none
 	t1=$(now)
@@ -114,12 +100,12 @@ for i in range(500):
 print("%.0f" % ((time.monotonic() - t) / 500 * 1e6))' "$dc.probe")
 rm -rf "$dc.probe"
 echo "disk cache: $dc ($(df -T "$dir" | awk 'NR == 2 { print $2 }'), ${create_us} us per entry file), load: $(cut -d' ' -f1-3 /proc/loadavg)"
-mount_cold
+mount_cold -o cache_mb="$cache_mb"
 t0=$(now)
 cp "$mnt/model.q4k.apr" "$shm/none.q4k.apr"
 t_none=$(secs "$t0")
 rm -f "$shm/none.q4k.apr"
-mount_cold -o cache_dir="$dc"
+mount_cold -o cache_mb="$cache_mb" -o cache_dir="$dc"
 t0=$(now)
 cp "$mnt/model.q4k.apr" "$shm/empty.q4k.apr"
 t_empty=$(secs "$t0")
@@ -141,7 +127,7 @@ for cache in warm cold; do
 		entries | xargs -0 cat >/dev/null
 		cat "$models/materialized.bin" >/dev/null
 	fi
-	mount_cold -o cache_dir="$dc"
+	mount_cold -o cache_mb="$cache_mb" -o cache_dir="$dc"
 	c0=$(ticks "$pid")
 	t0=$(now)
 	cp "$mnt/model.q4k.apr" "$shm/warm.q4k.apr"
@@ -151,7 +137,7 @@ for cache in warm cold; do
 	misses=$(disk misses)
 	unmount
 	cmp "$shm/empty.q4k.apr" "$shm/warm.q4k.apr"
-	mount_cold
+	mount_cold -o cache_mb="$cache_mb"
 	t0=$(now)
 	cp "$mnt/materialized.bin" "$shm/pass.bin"
 	t_pass=$(secs "$t0")
@@ -165,7 +151,7 @@ rm -f "$models/materialized.bin" "$shm/empty.q4k.apr"
 
 # Compression per variant: the first 128 MiB of every view through a fresh disk cache.
 dc2=$dir/diskcache-ratio.$$
-mount_cold -o cache_dir="$dc2"
+mount_cold -o cache_mb="$cache_mb" -o cache_dir="$dc2"
 for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary; do
 	dd if="$mnt/model.$v.apr" of=/dev/null bs=1M count=128 status=none
 done

@@ -10,23 +10,9 @@ dir=${BENCH_DIR:-/tmp/aprfs-bench}/gguf
 size_mb=${BENCH_SIZE_MB:-1100}
 mnt=$dir/mnt
 mkdir -p "$dir/src" "$mnt"
-now() { date +%s.%N; }
+mount_src=$dir/src mount_log=$dir/daemon.log
+. scripts/bench-mount.sh
 secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-
-pid=
-unmount() {
-	[ -n "$pid" ] || return 0
-	fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null || true
-	timeout 10 tail --pid="$pid" -f /dev/null 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
-	pid=
-}
-trap unmount EXIT
-mount_cold() {
-	unmount
-	build/aprfs -f "$dir/src" "$mnt" 2>"$dir/daemon.log" &
-	pid=$!
-	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
-}
 
 for t in Q4_K:q4k Q6_K:q6k; do
 	ty=${t%:*} v=${t#*:}

@@ -18,18 +18,8 @@
 #include "parallel.h"
 #include "synth.h"
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("gengguf: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
+#define GEN_TOOL "gengguf"
+#include "gen_util.h"
 
 /* ---- little-endian byte buffer (header, metadata, tensor infos) ---- */
 
@@ -599,16 +589,6 @@ static void write_tensor(out *w, const gt *t, batch *b)
 	}
 }
 
-static char *join(const char *dir, const char *name)
-{
-	char *p = malloc(strlen(dir) + strlen(name) + 2);
-
-	if (!p)
-		die("out of memory");
-	sprintf(p, "%s/%s", dir, name);
-	return p;
-}
-
 static void write_gguf(const opts *o, model *m)
 {
 	char file[300];
@@ -689,18 +669,6 @@ static void usage(FILE *f)
 	    "and\n"
 	    "                         one of random bytes per type)\n",
 	    f);
-}
-
-static uint64_t num(const char *s, const char *what)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-')
-		die("%s: '%s' is not a non-negative integer", what, s);
-	return v;
 }
 
 static aprfs_src_dtype parse_type(const char *s)

@@ -15,25 +15,15 @@
 #include "dtype.h"
 #include "synth.h"
 
+#define GEN_TOOL "genmodel"
+#include "gen_util.h"
+
 /* ---- growable string (headers, index, config) ---- */
 
 typedef struct sbuf {
 	char *p;
 	size_t len, cap;
 } sbuf;
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("genmodel: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sb_printf(sbuf *b, const char *fmt, ...)
@@ -315,16 +305,6 @@ static void shard_header(sbuf *h, model *m, unsigned s)
 	sb_printf(h, "}");
 	while (h->len % 8) /* align the data section, as the reference writer does */
 		sb_printf(h, " ");
-}
-
-static char *join(const char *dir, const char *name)
-{
-	char *p = malloc(strlen(dir) + strlen(name) + 2);
-
-	if (!p)
-		die("out of memory");
-	sprintf(p, "%s/%s", dir, name);
-	return p;
 }
 
 static void write_shard(const opts *o, model *m, unsigned s, const char *file)
@@ -624,18 +604,6 @@ static void usage(FILE *f)
 	    "  --no-config            no config.json\n"
 	    "  --hostile              write broken checkpoints and OUTDIR/EXPECTED instead\n",
 	    f);
-}
-
-static uint64_t num(const char *s, const char *what)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-')
-		die("%s: '%s' is not a non-negative integer", what, s);
-	return v;
 }
 
 static void size_layers(opts *o)
