@@ -118,11 +118,12 @@ static int get_string_opt(cur *c, char **out, uint64_t limit, int long_ok, const
 {
 	uint64_t len;
 	size_t bad;
-	int rc = get_u64(c, &len, what);
+	int rc;
 
-	if (rc || !out)
+	if (out) /* first: whatever happens, *out is never left pointing at freed memory */
+		*out = NULL;
+	if ((rc = get_u64(c, &len, what)) || !out)
 		return rc ? rc : skip(c, len, what);
-	*out = NULL;
 	if (len > c->in->size - c->pos)
 		return truncated(c, what);
 	if (len > limit && long_ok)
@@ -341,7 +342,8 @@ static int read_value(cur *c, kv_state *k, const char *key, uint32_t type)
 	if (type == T_STRING &&
 	    (!strcmp(key, "general.architecture") || !strcmp(key, "general.name"))) {
 		char **dst = !strcmp(key, "general.name") ? &k->name : &k->arch;
-		free(*dst);
+		free(*dst); /* a repeated key: refused as a duplicate once all are read */
+		*dst = NULL;
 		int rc = get_string_opt(c, dst, 255, 1, key);
 		if (rc == 0 && !*dst)
 			warn_fact(c->path, key, "is longer than 255 bytes");

@@ -71,6 +71,12 @@ def cases():
     yield "key-length-past-end", build(kvs=[struct.pack("<Q", 1 << 40) + b"x"]), "truncated"
     yield "key-length-max", build(kvs=[struct.pack("<Q", M64) + b"x"]), "truncated"
     yield "key-too-long", build(kvs=[kv("k" * 70000, U8, b"\0")]), "(at most 65535)"
+    # Found by fuzz_gguf: a repeated general.name whose length is cut short freed the
+    # first value twice (the duplicate is only seen after all keys are read).
+    name_twice = base_kvs() + [kv("general.name", STRING, gstr("a")),
+                               gstr("general.name") + struct.pack("<I", STRING)]
+    yield "name-repeated-truncated", (b"GGUF" + struct.pack("<IQQ", 3, 0, len(name_twice)) +
+                                      b"".join(name_twice) + b"\x01\x00\x00"), "truncated"
     yield "string-value-past-end", build(kvs=[kv("general.name", STRING,
                                                 struct.pack("<Q", 1 << 50))]), "truncated"
     yield "array-length-past-end", build(kvs=[kv("x.arr", ARRAY,
