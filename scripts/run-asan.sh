@@ -57,6 +57,11 @@ done
 # bats_scan DIR: the stderr logs a bats run left in DIR hold no sanitizer report.
 bats_scan() {
 	local hits
+	# An empty directory would pass the scan without looking at anything.
+	if [ -z "$(find "$1" -type f -print -quit 2>/dev/null)" ]; then
+		echo "no bats logs in $1 to scan for sanitizer reports" >&2
+		return 1
+	fi
 	hits=$(find "$1" -type f -size -16M -print0 2>/dev/null |
 		xargs -0 -r grep -lE 'runtime error:|ERROR: (Address|Leak)Sanitizer' 2>/dev/null)
 	[ -z "$hits" ] && return 0
@@ -66,8 +71,9 @@ bats_scan() {
 	done
 	return 1
 }
+# bats-core takes its run directory from TMPDIR (BATS_TMPDIR for older versions).
 bats_dir=$(mktemp -d /tmp/aprfs-asan-bats.XXXXXX)
-run bats env BATS_TMPDIR="$bats_dir" timeout 1800 bats --no-tempdir-cleanup tests/bats
+run bats env TMPDIR="$bats_dir" BATS_TMPDIR="$bats_dir" timeout 1800 bats --no-tempdir-cleanup tests/bats
 run bats-logs bats_scan "$bats_dir"
 rm -rf "$bats_dir"
 echo "asan: $passed passed, $failed failed, $(($(date +%s) - start)) s"
