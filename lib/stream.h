@@ -16,8 +16,9 @@ typedef int (*aprfs_sink_fn)(void *ctx, const uint8_t *data, size_t len, uint64_
 
 #define APRFS_STREAM_PIECE (4u << 20) /* bytes one thread produces at a time */
 
-/* Read all of f with `threads` workers (>= 1), pieces of APRFS_STREAM_PIECE bytes, at most
- * 2 * threads pieces in memory; call sink for each piece in file order. The bytes are the
+/* Read all of f on `threads` threads (>= 1, the caller included), pieces of
+ * APRFS_STREAM_PIECE bytes, at most 2 * threads pieces in memory; call sink for each piece
+ * in file order, from one thread at a time (any of them). The bytes are the
  * range API's, so the output is identical whatever the thread count. 0 or the first
  * error (a worker's or the sink's), after which every worker stops. */
 int aprfs_file_stream(aprfs_file *f, aprfs_cache *cache, unsigned threads, aprfs_sink_fn sink,

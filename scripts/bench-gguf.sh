@@ -13,6 +13,21 @@ mkdir -p "$dir/src" "$mnt"
 mount_src=$dir/src mount_log=$dir/daemon.log
 . scripts/bench-mount.sh
 secs() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+runs=${BENCH_RUNS:-3}
+# cold_cat FILE: sets best to the best of $runs reads of FILE, each on a fresh mount. This
+# VM's page cache allocation makes single runs vary by up to 30%; the best run is the steady
+# figure. (Not called as $(...): the daemon would hold the substitution's pipe open.)
+cold_cat() {
+	local t0 s
+	best=
+	for _ in $(seq "$runs"); do
+		mount_cold
+		t0=$(now)
+		cat "$mnt/$1" >/dev/null
+		s=$(secs "$t0")
+		best=$(awk -v a="$s" -v b="${best:-$s}" 'BEGIN { print (a < b ? a : b) }')
+	done
+}
 
 for t in Q4_K:q4k Q6_K:q6k; do
 	ty=${t%:*} v=${t#*:}
@@ -20,19 +35,15 @@ for t in Q4_K:q4k Q6_K:q6k; do
 	[ -f "$dir/src/$name.gguf" ] ||
 		build/tools/gengguf --type "$ty" --size-mb "$size_mb" --name "$name" "$dir/src" >/dev/null
 	cat "$dir/src/$name.gguf" >/dev/null # the source in the page cache for both runs
-	mount_cold
-	t0=$(now)
-	cat "$mnt/$name.gguf" >/dev/null
-	tcat=$(secs "$t0")
-	mount_cold
-	t0=$(now)
-	cat "$mnt/$name.$v.apr" >/dev/null # the same sink as the GGUF's cat
-	tcp=$(secs "$t0")
-	printf 'GGUF %s, %d MiB: cat of the GGUF through the mount %.2f s, of the %s view (cold) %.2f s: %.0f%% of its speed (view %d MiB)\n' \
+	cold_cat "$name.gguf"
+	tcat=$best
+	cold_cat "$name.$v.apr" # the same sink as the GGUF's cat
+	tcp=$best
+	printf 'GGUF %s, %d MiB: cat of the GGUF through the mount %.2f s, of the %s view (cold) %.2f s: %.0f%% of its speed (view %d MiB; best of %d)\n' \
 		"$ty" "$(($(stat -c %s "$dir/src/$name.gguf") >> 20))" "$tcat" "$v" "$tcp" \
 		"$(awk -v a="$tcat" -v b="$tcp" -v sa="$(stat -c %s "$dir/src/$name.gguf")" \
 			-v sb="$(stat -c %s "$mnt/$name.$v.apr")" 'BEGIN { print 100 * (sb / b) / (sa / a) }')" \
-		"$(($(stat -c %s "$mnt/$name.$v.apr") >> 20))"
+		"$(($(stat -c %s "$mnt/$name.$v.apr") >> 20))" "$runs"
 done
 unmount
 

@@ -13,7 +13,7 @@ trap unmount EXIT
 # A fresh daemon: an empty chunk cache and no page cache of the virtual files.
 mount_cold() { # [aprfs options...]
 	unmount
-	build/aprfs -f "$@" "$mount_src" "$mnt" 2>"$mount_log" &
+	build/aprfs -f "$@" "$mount_src" "$mnt" >"$mount_log" 2>&1 &
 	pid=$!
 	timeout 10 bash -c "until mountpoint -q '$mnt'; do sleep 0.05; done"
 }

@@ -77,17 +77,24 @@ if [ -d /dev/shm ] && [ "$(df -Pm /dev/shm | awk 'NR == 2 { print $4 }')" -gt 20
 fi
 for v in q4k q6k q8; do
 	declare -A secs=()
-	for t in 1 2; do
-		cat "$src" >/dev/null
-		measure "$DIR/time" build/aprfs convert --quiet --threads "$t" "$src" \
-			"$tout/model.t$t.$v.apr"
-		read -r s rss <"$DIR/time"
-		secs[$t]=$s
+	# Best of BENCH_RUNS (default 3), alternating: single runs vary by 10-20% here with
+	# the cost of the tmpfs pages the output lands in.
+	cat "$src" >/dev/null
+	for _ in $(seq "${BENCH_RUNS:-3}"); do
+		for t in 1 2; do
+			rm -f "$tout/model.t$t.$v.apr"
+			measure "$DIR/time" build/aprfs convert --quiet --threads "$t" "$src" \
+				"$tout/model.t$t.$v.apr"
+			read -r s rss <"$DIR/time"
+			if [ -z "${secs[$t]:-}" ] || [ "$(echo "$s < ${secs[$t]}" | bc -l)" = 1 ]; then
+				secs[$t]=$s
+			fi
+		done
 	done
 	if cmp -s "$tout/model.t1.$v.apr" "$tout/model.t2.$v.apr"; then same=identical; else same=DIFFER; fi
-	printf 'convert %-4s --threads 1: %6.2f s, --threads 2: %6.2f s: %.2fx, outputs %s (to %s)\n' \
+	printf 'convert %-4s --threads 1: %6.2f s, --threads 2: %6.2f s: %.2fx, outputs %s (to %s; best of %d)\n' \
 		"$v" "${secs[1]}" "${secs[2]}" "$(echo "${secs[1]} / ${secs[2]}" | bc -l)" "$same" \
-		"$tout"
+		"$tout" "${BENCH_RUNS:-3}"
 	rm -f "$tout/model.t1.$v.apr" "$tout/model.t2.$v.apr"
 done
 [ "$tout" = "$DIR" ] || rmdir "$tout"
