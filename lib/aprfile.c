@@ -409,14 +409,18 @@ static void chunk_put(aprfs_cache *cache, chunk_ref *r)
 }
 
 /* Without a cache: loaded or computed into a buffer the ref owns (freed by chunk_put, or
- * here on failure). */
-static int chunk_compute_alone(aprfs_file *f, aprfs_diskcache *dc, const tref *t, uint64_t k,
+ * here on failure). A computation is counted in counter's statistics (NULL: nowhere). */
+static int chunk_compute_alone(aprfs_file *f, aprfs_cache *counter, const tref *t, uint64_t k,
 			       const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
 {
 	uint8_t *buf = malloc(r->len ? r->len : 1);
+	double t0 = now_seconds();
 	int computed;
-	int rc = buf ? chunk_produce(f, dc, t, k, cancel, buf, &computed, err)
+	int rc = buf ? chunk_produce(f, cache_disk(counter), t, k, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
+
+	if (rc == 0 && computed && !t->g.raw) /* a raw chunk is a copy, not a computation */
+		cache_count_computed(counter, f->L.variant, r->len, now_seconds() - t0);
 
 	if (rc) {
 		free(buf);
@@ -545,9 +549,10 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 /* CRC of one chunk: recorded, read from its disk entry's header, or computed now (not
  * cached in memory: a cold footer read would otherwise flush the whole cache for data
  * nobody asked for; but offered to the disk tier, which has room). */
-static int chunk_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t, uint64_t k,
+static int chunk_crc(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t k,
 		     const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
+	aprfs_diskcache *dc = cache_disk(cache);
 	_Atomic uint64_t *crcs = atomic_load(&f->chunk_crc);
 	uint64_t c = t->d->first_chunk[t->i] + k, v = atomic_load(&crcs[c]);
 	aprfs_dc_key key;
@@ -562,7 +567,7 @@ static int chunk_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t, uint64_t
 	}
 	if (!(v >> 32)) {
 		chunk_ref r = {.len = layout_chunk_bytes(&t->g, k)};
-		int rc = chunk_compute_alone(f, dc, t, k, cancel, &r, err);
+		int rc = chunk_compute_alone(f, cache, t, k, cancel, &r, err);
 		if (rc)
 			return rc;
 		chunk_put(NULL, &r);
@@ -572,13 +577,13 @@ static int chunk_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t, uint64_t
 	return 0;
 }
 
-static int tensor_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t,
+static int tensor_crc(aprfs_file *f, aprfs_cache *cache, const tref *t,
 		      const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
 	if (t->g.prefix) {
 		uint8_t p[4];
 		float v;
-		int rc = tensor_stat(f, dc, t, cancel, &v, err);
+		int rc = tensor_stat(f, cache_disk(cache), t, cancel, &v, err);
 		if (rc)
 			return rc;
 		memcpy(p, &v, 4);
@@ -586,7 +591,7 @@ static int tensor_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t,
 	}
 	for (uint64_t k = 0; k < t->g.nchunks; k++) {
 		uint32_t c;
-		int rc = chunk_crc(f, dc, t, k, cancel, &c, err);
+		int rc = chunk_crc(f, cache, t, k, cancel, &c, err);
 		if (rc)
 			return rc;
 		*crc = aprfs_crc32_combine(*crc, c, layout_chunk_bytes(&t->g, k));
@@ -601,7 +606,7 @@ static int tensor_crc(aprfs_file *f, aprfs_diskcache *dc, const tref *t,
  * crc32_combine per chunk). */
 typedef struct crc_pass {
 	aprfs_file *f;
-	aprfs_diskcache *dc;
+	aprfs_cache *cache;
 	const layout_detail *d;
 	const aprfs_cancel *cancel;
 } crc_pass;
@@ -615,7 +620,7 @@ static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
 	if (atomic_load(&atomic_load(&p->f->chunk_crc)[c]) >> 32)
 		return 0;
 	tref_of(p->f, p->d, layout_tensor_of_chunk(&p->f->L, p->d, c), &t);
-	return chunk_crc(p->f, p->dc, &t, c - p->d->first_chunk[t.i], p->cancel, &crc, err);
+	return chunk_crc(p->f, p->cache, &t, c - p->d->first_chunk[t.i], p->cancel, &crc, err);
 }
 
 /* CRC of the head, written from the plan a piece at a time. */
@@ -635,26 +640,27 @@ static uint32_t head_crc(const aprfs_file *f, const layout_detail *d)
 }
 
 /* Every chunk's CRC (in parallel), joined with the head's and the padding's. */
-static int footer_pass(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d,
+static int footer_pass(aprfs_file *f, aprfs_cache *cache, const layout_detail *d,
 		       const aprfs_cancel *cancel, uint32_t *out, aprfs_err *err)
 {
-	crc_pass p = {f, dc, d, cancel};
+	crc_pass p = {f, cache, d, cancel};
 	int rc = aprfs_parallel(f->L.nchunks, crc_job, &p, err);
 	uint32_t crc = rc ? 0 : head_crc(f, d);
 
 	for (size_t i = 0; i < f->L.ntensors && !rc; i++) {
 		tref t;
 		tref_of(f, d, i, &t);
-		rc = tensor_crc(f, dc, &t, cancel, &crc, err);
+		rc = tensor_crc(f, cache, &t, cancel, &crc, err);
 	}
 	*out = crc;
 	return rc;
 }
 
 /* The footer: known, from the disk tier, or from the pass (and then offered to it). */
-static int footer_crc(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d,
+static int footer_crc(aprfs_file *f, aprfs_cache *cache, const layout_detail *d,
 		      const aprfs_cancel *cancel, uint32_t *out, aprfs_err *err)
 {
+	aprfs_diskcache *dc = cache_disk(cache);
 	uint64_t v = atomic_load(&f->footer);
 	aprfs_dc_key key;
 	uint32_t crc;
@@ -663,7 +669,7 @@ static int footer_crc(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d
 		int keyed = dc && key_footer(f, &key) == 0, rc = 0;
 		if (!keyed ||
 		    !aprfs_diskcache_get(dc, &key, &crc, sizeof(crc), NULL, cancel, NULL)) {
-			rc = footer_pass(f, dc, d, cancel, &crc, err);
+			rc = footer_pass(f, cache, d, cancel, &crc, err);
 			if (rc == 0 && keyed)
 				aprfs_diskcache_put(dc, &key, &crc, sizeof(crc),
 						    aprfs_crc32(0, &crc, sizeof(crc)), 0);
@@ -765,7 +771,7 @@ static ssize_t read_piece(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel 
 	if (pos >= footer_at) {
 		uint32_t crc;
 		uint8_t b[4];
-		int rc = footer_crc(f, cache_disk(cache), d, cancel, &crc, err);
+		int rc = footer_crc(f, cache, d, cancel, &crc, err);
 		if (rc)
 			return rc;
 		apr_put32(b, crc);

@@ -202,14 +202,25 @@ cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int
 const double aprfs_compute_bucket_le[APRFS_COMPUTE_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10};
 
-static void count_compute(aprfs_cache_stats *st, int v, double seconds)
+static void count_compute(aprfs_cache_stats *st, int v, size_t len, double seconds)
 {
 	int b = 0;
 
+	st->chunks_computed[v]++;
+	st->bytes_quantized[v] += len;
 	while (b < APRFS_COMPUTE_BUCKETS && seconds > aprfs_compute_bucket_le[b])
 		b++;
 	st->compute_bucket[v][b]++;
 	st->compute_seconds[v] += seconds;
+}
+
+void cache_count_computed(aprfs_cache *c, int variant, size_t len, double seconds)
+{
+	if (!c || variant < 0 || variant >= APRFS_VARIANT_COUNT)
+		return;
+	pthread_mutex_lock(&c->lock);
+	count_compute(&c->stats, variant, len, seconds);
+	pthread_mutex_unlock(&c->lock);
 }
 
 void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, int rc,
@@ -221,11 +232,8 @@ void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, in
 		e->len = len;
 		e->state = ENTRY_READY;
 		c->bytes += len + ENTRY_OVERHEAD;
-		if (computed) {
-			c->stats.chunks_computed[e->variant]++;
-			c->stats.bytes_quantized[e->variant] += len;
-			count_compute(&c->stats, e->variant, seconds);
-		}
+		if (computed)
+			count_compute(&c->stats, e->variant, len, seconds);
 		lru_push_front(c, e);
 		enforce_budget(c);
 	} else {

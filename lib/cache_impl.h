@@ -21,6 +21,9 @@ void cache_publish(aprfs_cache *c, cache_entry *e, uint8_t *data, size_t len, in
 		   const aprfs_err *err, int computed, double seconds);
 const uint8_t *cache_entry_data(const cache_entry *e, size_t *len);
 void cache_release(aprfs_cache *c, cache_entry *e);
+/* A chunk computed outside the cache (for a footer's CRC): counted as computed all the
+ * same, since it cost the same quantization. c may be NULL. */
+void cache_count_computed(aprfs_cache *c, int variant, size_t len, double seconds);
 void cache_count_served(aprfs_cache *c, int variant, uint64_t bytes);
 /* The disk tier under c, or NULL (also for c NULL). */
 aprfs_diskcache *cache_disk(aprfs_cache *c);

@@ -141,6 +141,24 @@ expected_listing() {
 	cmp "$MNT/model.q4k.apr" "$REF/model.q4k.apr"
 }
 
+@test "a footer read first quantizes every chunk once, and the counters say so" {
+	local f=model.q4k.apr size n
+	size=$(stat -c %s "$REF/$f")
+	# in order, footer last (O_DIRECT: no kernel read-ahead): every chunk once, no pass
+	mount_fg "$SRC" "$MNT"
+	dd if="$MNT/$f" iflag=direct bs=1M status=none | cmp - "$REF/$f"
+	n=$(stats_get "$MNT" .variants.q4k.chunks_computed)
+	[ "$n" -gt 0 ]
+	unmount "$MNT"
+	wait_gone "$APRFS_PID"
+	# only the footer's 4 bytes on a fresh mount: the same chunks quantized for its CRC
+	mount_fg "$SRC" "$MNT"
+	cmp <(dd if="$MNT/$f" iflag=direct,skip_bytes bs=4 skip=$((size - 4)) status=none) \
+		<(tail -c 4 "$REF/$f")
+	[ "$(stats_get "$MNT" .variants.q4k.chunks_computed)" -eq "$n" ]
+	[ "$(stats_get "$MNT" .variants.q4k.bytes_quantized)" -gt 0 ]
+}
+
 @test "8 concurrent readers of the same and of different files get identical bytes" {
 	mount_fg "$SRC" "$MNT"
 	local files=(model.q4k.apr model.q4k.apr model.q4k.apr model.q4k.apr
