@@ -12,7 +12,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
-PKGS    := fuse3 liblz4 libcjson libdeflate zlib libxxhash
+PKGS    := fuse3 liblz4 libcjson libisal zlib libxxhash
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # -ffp-contract=off: no fused multiply-adds behind our back, so every ISA rounds alike.

@@ -67,19 +67,22 @@ int aprfs_pid_gone(pid_t pid)
 	return kill_pending(buf, "\nShdPnd:") || kill_pending(buf, "\nSigPnd:");
 }
 
-void aprfs_pid_watch_init(aprfs_pid_watch *w, pid_t pid)
-{
-	w->pid = pid;
-	atomic_init(&w->next_ns, 0);
-	atomic_init(&w->gone, 0);
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The first look is one period away: a request that ends sooner (nearly all: a 1 MiB read
+ * takes a fraction of a millisecond) never reads /proc, which would cost it more than
+ * its copy (an open, a 4 KiB read and a close per request). */
+void aprfs_pid_watch_init(aprfs_pid_watch *w, pid_t pid)
+{
+	w->pid = pid;
+	atomic_init(&w->next_ns, now_ns() + APRFS_PID_POLL_MS * 1000000LL);
+	atomic_init(&w->gone, 0);
 }
 
 int aprfs_pid_watch_gone(aprfs_pid_watch *w)

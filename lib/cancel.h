@@ -29,7 +29,8 @@ int aprfs_fail_cancelled(aprfs_err *err);
 
 /* Whether the process (or thread) that asked for the work is still there: what FUSE can
  * tell of a reader killed while its page-cache read-ahead is in flight (the kernel sends
- * no interrupt for those). Reads /proc at most every APRFS_PID_POLL_MS per watch. */
+ * no interrupt for those). Reads /proc at most every APRFS_PID_POLL_MS per watch, the first
+ * time one period after aprfs_pid_watch_init. */
 #define APRFS_PID_POLL_MS 20
 typedef struct aprfs_pid_watch {
 	pid_t pid; /* 0: no process (kernel-internal requests): never gone */

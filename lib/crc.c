@@ -1,15 +1,15 @@
-/* crc.c - CRC32 helpers over libdeflate and zlib (see crc.h), and the APR header
- * checksum. Nothing here is hand-rolled: the libraries are faster and already correct. */
+/* crc.c - CRC32 helpers over ISA-L and zlib (see crc.h), and the APR header checksum.
+ * Nothing here is hand-rolled: the libraries are faster and already correct. */
 #include "crc.h"
 
-#include <libdeflate.h>
+#include <isa-l/crc.h>
 #include <zlib.h>
 
 #include "aprfmt.h"
 
 uint32_t aprfs_crc32(uint32_t crc, const void *buf, size_t len)
 {
-	return libdeflate_crc32(crc, buf, len);
+	return crc32_gzip_refl(crc, buf, len);
 }
 
 uint32_t aprfs_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
@@ -24,7 +24,7 @@ uint32_t aprfs_crc32_zeros(uint64_t n)
 
 	while (n > 0) {
 		size_t step = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
-		crc = libdeflate_crc32(crc, zeros, step);
+		crc = crc32_gzip_refl(crc, zeros, step);
 		n -= step;
 	}
 	return crc;

@@ -1,6 +1,6 @@
-/* crc.h - the one CRC32 aprfs uses (zlib/gzip CRC-32), from libdeflate (PCLMUL/VPCLMUL
- * accelerated) for bytes, and zlib's crc32_combine to join per-chunk CRCs, so the footer
- * of a file read in pieces never needs a second pass over its data. */
+/* crc.h - the one CRC32 aprfs uses (zlib/gzip CRC-32): ISA-L's crc32_gzip_refl for bytes
+ * (PCLMUL, or AVX-512 VPCLMUL where the CPU has it: 67 GB/s here, libdeflate 1.14 gave 17),
+ * zlib's crc32_combine to join per-chunk CRCs, so a footer never needs a second pass. */
 #ifndef APRFS_CRC_H
 #define APRFS_CRC_H
 

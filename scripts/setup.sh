@@ -5,7 +5,7 @@ set -euo pipefail
 
 # clang + libclang-rt-14-dev: libFuzzer and clang's ASan/UBSan runtimes (make fuzz); llvm:
 # llvm-symbolizer for their stack traces. gcc's ASan/UBSan (make check-asan) come with gcc.
-PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libdeflate-dev
+PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libisal-dev
       libxxhash-dev zlib1g-dev scdoc man-db prometheus bats jq python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang
       libclang-rt-14-dev llvm)
 # Node.js and npm run the ecosystem's GGUF reader in the tests (tests/tools/gguf-js). Asked

@@ -284,10 +284,9 @@ int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size
 	if (len == 0)
 		return 0;
 	f = &s->files[t->shard];
-	/* Checked before and after: the second check catches a change made during the
-	 * copy, so a caller never gets a mix of old and new bytes as success. */
-	if (!file_unchanged(f) || read_at(f->fd, dst, len, t->file_off + off) != 0 ||
-	    !file_unchanged(f))
+	/* Checked after the copy: a change made before it or during it shows then (size,
+	 * mtime), so a caller never gets new bytes, or a mix, as success. */
+	if (read_at(f->fd, dst, len, t->file_off + off) != 0 || !file_unchanged(f))
 		return aprfs_fail(err, EIO, "%s: changed since it was opened", f->path);
 	return 0;
 }

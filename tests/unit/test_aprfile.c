@@ -488,6 +488,11 @@ static void test_pid_gone(void)
 	waitpid(child, NULL, 0);
 	CHECK(aprfs_pid_gone(child) == 1 && aprfs_pid_watch_gone(&w) == 1, "reaped");
 	CHECK(aprfs_pid_gone(0) == 0 && aprfs_pid_gone(getpid()) == 0, "kernel and self");
+	/* A new watch first looks one period later: a short request never reads /proc. */
+	aprfs_pid_watch_init(&w, child);
+	CHECK(aprfs_pid_watch_gone(&w) == 0, "not looked at yet");
+	usleep((APRFS_PID_POLL_MS + 5) * 1000);
+	CHECK(aprfs_pid_watch_gone(&w) == 1, "looked at after one period");
 }
 
 int main(void)
