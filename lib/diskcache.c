@@ -122,7 +122,11 @@ static int load(aprfs_diskcache *dc, const aprfs_dc_key *key, const char *stem, 
 		return 0;
 	uint64_t size = (uint64_t)st.st_size;
 	int sane = size >= DC_HEADER && size <= dc_entry_max(len);
-	if (size == dc_stored_size(len) && dc_read_stored(fd, key, buf, len, crc) == 0) {
+	int cold = 0;
+	if (size == dc_stored_size(len) && dc_read_stored(fd, key, buf, len, crc, &cold) == 0) {
+		if (cold)
+			atomic_store(&dc->prefetch_until,
+				     dc_now_ns(CLOCK_MONOTONIC) + DC_PREFETCH_FOR_NS);
 		touch(dc, fd, &st);
 		close(fd);
 		*bytes = size;
@@ -210,6 +214,24 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 	}
 	count_lookup(dc, key, hit, bytes);
 	return hit;
+}
+
+int aprfs_diskcache_prefetching(aprfs_diskcache *dc)
+{
+	return dc_now_ns(CLOCK_MONOTONIC) < atomic_load(&dc->prefetch_until);
+}
+
+void aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key)
+{
+	char stem[DC_NAME_MAX], name[DC_NAME_MAX + 8];
+
+	dc_entry_stem(key, stem);
+	snprintf(name, sizeof(name), "%s.ent", stem);
+	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	close(fd);
 }
 
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,

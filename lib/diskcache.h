@@ -112,6 +112,13 @@ void aprfs_diskcache_flush(aprfs_diskcache *dc);
  * same entry. Never fails: any error is a miss. */
 int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
 			uint32_t *crc, const aprfs_cancel *cancel, int *claimed);
+/* Whether entries are coming from the disk rather than the page cache: 1 for a second
+ * after a lookup found its entry not in the page cache. Then aprfs_diskcache_prefetch()
+ * asks the kernel to start reading key's entry, without waiting (an open, posix_fadvise
+ * WILLNEED, a close), so a sequential reader's entries arrive in parallel instead of one
+ * synchronous small read at a time. Nothing happens if the entry is absent. */
+int aprfs_diskcache_prefetching(aprfs_diskcache *dc);
+void aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key);
 /* The CRC32 recorded in a chunk entry's header, reading nothing else (the cold footer
  * needs only the CRCs). 1 found, 0 not. */
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,

@@ -1,6 +1,8 @@
 /* diskcache_entry.c - the bytes of one disk cache entry: the key serialized and hashed
  * into the entry's name, the 128-byte header and the LZ4 frame (encode), and every check
- * a reader makes before it trusts an entry (decode). No I/O here. */
+ * a reader makes before it trusts an entry (decode). Its only I/O: reading a stored entry
+ * straight into place. */
+#define _GNU_SOURCE /* preadv2 */
 #include <errno.h>
 #include <lz4frame.h>
 #include <pthread.h>
@@ -294,7 +296,20 @@ static int stored_frame_head(const uint8_t *h, size_t len)
 		   : 0;
 }
 
-int dc_read_stored(int fd, const aprfs_dc_key *k, void *buf, size_t len, uint32_t *crc)
+/* The iovecs filled from offset 0: first without waiting (RWF_NOWAIT: the page cache
+ * only), and only if that comes up short, again with waiting, saying the entry was cold. */
+static ssize_t read_iov(int fd, const struct iovec *iov, int n, uint64_t size, int *cold)
+{
+	ssize_t r = preadv2(fd, iov, n, 0, RWF_NOWAIT);
+
+	if (r >= 0 && (uint64_t)r == size)
+		return r;
+	*cold = 1;
+	return preadv(fd, iov, n, 0);
+}
+
+int dc_read_stored(int fd, const aprfs_dc_key *k, void *buf, size_t len, uint32_t *crc,
+		   int *cold)
 {
 	size_t nb = stored_blocks(len), n = 0;
 	uint8_t head[DC_HEADER + FRAME_HEAD], words[STORED_MAX_IO][4], tail[8];
@@ -312,7 +327,7 @@ int dc_read_stored(int fd, const aprfs_dc_key *k, void *buf, size_t len, uint32_
 	}
 	iov[n++] = (struct iovec){tail, sizeof(tail)};
 	uint64_t size = dc_stored_size(len);
-	if ((uint64_t)preadv(fd, iov, (int)n, 0) != size ||
+	if ((uint64_t)read_iov(fd, iov, (int)n, size, cold) != size ||
 	    dc_check_header(k, head, size, len, crc, &why) != 0 ||
 	    stored_frame_head(head + DC_HEADER, len) != 0)
 		return -1;

@@ -47,7 +47,9 @@ uint64_t dc_stored_size(size_t len);
 /* Read such an entry from fd straight into buf, with every check dc_decode makes. 0, or -1
  * when it is not such an entry or fails a check (then take dc_decode's path, which says
  * why). */
-int dc_read_stored(int fd, const aprfs_dc_key *k, void *buf, size_t len, uint32_t *crc);
+/* *cold = 1 when the entry was not all in the page cache (the read had to wait). */
+int dc_read_stored(int fd, const aprfs_dc_key *k, void *buf, size_t len, uint32_t *crc,
+		   int *cold);
 /* This thread's buffer of at least n bytes to read an entry file into (NULL: no memory). */
 uint8_t *dc_read_buffer(size_t n);
 /* Check and decode a whole entry file into buf (exactly len bytes). 0, or -1 and *why. */
@@ -93,9 +95,13 @@ struct aprfs_diskcache {
 	int64_t next_peer_check; /* ns (CLOCK_MONOTONIC) */
 	int64_t next_refresh;	 /* ns (CLOCK_MONOTONIC): touch our presence file */
 	atomic_uint seq;	 /* temporary names */
+	/* ns (CLOCK_MONOTONIC): entries are prefetched until then, set by a read that found
+	 * its entry not in the page cache (aprfs_diskcache_prefetch) */
+	_Atomic int64_t prefetch_until;
 };
 
-#define DC_RESCAN_NS (300 * 1000000000ll) /* rescan this often: learn what others wrote */
+#define DC_RESCAN_NS	   (300 * 1000000000ll) /* rescan this often: learn what others wrote */
+#define DC_PREFETCH_FOR_NS 1000000000ll		/* prefetch this long after a cold read */
 
 int64_t dc_now_ns(int clock_id);
 

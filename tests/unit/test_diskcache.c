@@ -1,8 +1,10 @@
 /* test_diskcache.c - the disk tier: put/get, every key field, misfiled, corrupt, truncated and
  * extended entries, LZ4 storing incompressible blocks as is, LRU eviction across a reopen,
  * read-only and full disks, claims (dead, stale, live, cancelled), the write queue, processes
- * sharing a directory, and the range API served from disk with no quantization. Needs root
+ * sharing a directory, the range API served from disk with no quantization, and prefetching
+ * turned on by entries read from the disk. Needs root
  * (it mounts small tmpfs file systems for the read-only and full cases). */
+#define _GNU_SOURCE /* preadv2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1017,6 +1020,61 @@ static void test_range_api(void)
 		free(ref[v]);
 }
 
+/* Whether none of path's bytes are in the page cache: a read that may not wait gets none. */
+static int out_of_page_cache(const char *path)
+{
+	uint8_t b[4096];
+	struct iovec io = {b, sizeof(b)};
+	int fd = open(path, O_RDONLY);
+	ssize_t r = fd < 0 ? 0 : preadv2(fd, &io, 1, 0, RWF_NOWAIT);
+
+	if (fd >= 0)
+		close(fd);
+	return r < 0 && errno == EAGAIN;
+}
+
+/* A lookup that finds its entry in the page cache leaves prefetching off; one that had to
+ * wait for the disk turns it on; a prefetch of a present or absent entry changes no byte.
+ * In /var/tmp: the entry must be on a disk (a tmpfs has no page cache to drop). */
+static void test_prefetch(void)
+{
+	char dir[] = "/var/tmp/aprfs-test-prefetch-XXXXXX";
+	static uint8_t data[40000], back[40000];
+	aprfs_dc_key k = key_n(1), absent = key_n(2);
+	uint64_t x = 7;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "mkdtemp /var/tmp: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(data); i++) /* incompressible: stored blocks */
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17, data[i] = (uint8_t)x;
+	aprfs_diskcache *dc = open_dc(dir, 64 << 20, NULL);
+	aprfs_diskcache_put(dc, &k, data, sizeof(data), aprfs_crc32(0, data, sizeof(data)), 0);
+	aprfs_diskcache_flush(dc);
+	CHECK(!aprfs_diskcache_prefetching(dc), "off at first");
+	CHECK(aprfs_diskcache_get(dc, &k, back, sizeof(back), NULL, NULL, NULL) == 1);
+	CHECK(!aprfs_diskcache_prefetching(dc), "a hit in the page cache leaves it off");
+	int fd = open(entry_path(dir, &k), O_RDONLY);
+	CHECK(fd >= 0 && fdatasync(fd) == 0 &&
+	      posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK(out_of_page_cache(entry_path(dir, &k)), "the entry left the page cache");
+	CHECK(aprfs_diskcache_get(dc, &k, back, sizeof(back), NULL, NULL, NULL) == 1 &&
+	      memcmp(back, data, sizeof(data)) == 0);
+	CHECK(aprfs_diskcache_prefetching(dc), "a read from the disk turns it on");
+	aprfs_diskcache_prefetch(dc, &absent);
+	aprfs_diskcache_prefetch(dc, &k);
+	CHECK(aprfs_diskcache_get(dc, &k, back, sizeof(back), NULL, NULL, NULL) == 1 &&
+	      memcmp(back, data, sizeof(data)) == 0);
+	CHECK(aprfs_diskcache_get(dc, &absent, back, sizeof(back), NULL, NULL, NULL) == 0);
+	aprfs_diskcache_close(dc);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	if (!mkdtemp(root)) {
@@ -1037,6 +1095,7 @@ int main(void)
 	test_processes_share();
 	test_queue();
 	test_range_api();
+	test_prefetch();
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
