@@ -95,10 +95,12 @@ static void count_lookup(aprfs_diskcache *dc, const aprfs_dc_key *key, int hit, 
 	pthread_mutex_unlock(&dc->lock);
 }
 
-/* Open the entry: its fd and stat, or -1 (absent, or unreadable: a miss either way). */
+/* Open the entry: its fd and stat, or -1 (absent, unreadable, or not a regular file: a
+ * miss either way). Non-blocking: a FIFO someone put in a shared directory must not hang
+ * a reader in open. */
 static int open_entry(aprfs_diskcache *dc, const char *name, struct stat *st)
 {
-	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
 		close(fd);

@@ -59,7 +59,7 @@ static int same_file(const aprfs_diskcache *dc, const char *a, const char *b)
 /* The claim's text, "" if unreadable. */
 static void read_claim(const aprfs_diskcache *dc, const char *name, char *buf, size_t size)
 {
-	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
 
 	buf[n > 0 ? n : 0] = '\0';

@@ -34,7 +34,8 @@ void dc_peers_join(aprfs_diskcache *dc)
 	snprintf(dc->presence, sizeof(dc->presence), "daemons/%s.%ld", dc->host, (long)dc->pid);
 	if (mkdirat(dc->dirfd, "daemons", 0755) != 0 && errno != EEXIST)
 		return;
-	int fd = openat(dc->dirfd, dc->presence, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	int fd = openat(dc->dirfd, dc->presence,
+			O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd >= 0)
 		close(fd);
 	dc->next_refresh = dc_now_ns(CLOCK_MONOTONIC) + PEER_REFRESH_NS;

@@ -98,7 +98,8 @@ static int open_tmp(aprfs_diskcache *dc, const char *stem, int claimed, char *tm
 
 	if (claimed) {
 		dc_claim_tmp_name(dc, stem, tmp, size);
-		fd = openat(dc->dirfd, tmp, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(dc->dirfd, tmp,
+			    O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		if (fd >= 0 || errno != ENOENT)
 			return fd >= 0 ? fd : -errno;
 		/* removed as stale meanwhile: write it as if unclaimed */

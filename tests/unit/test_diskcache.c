@@ -110,6 +110,20 @@ static void content(uint64_t i, uint8_t *p, size_t n)
 	}
 }
 
+/* path := good (n bytes) with byte at XORed with mask: one corrupted entry. */
+static void put_flipped(const char *path, const uint8_t *good, size_t n, size_t at,
+			uint8_t mask)
+{
+	uint8_t *bad = malloc(n);
+
+	if (!bad)
+		exit(2);
+	memcpy(bad, good, n);
+	bad[at] ^= mask;
+	put_file(path, bad, n);
+	free(bad);
+}
+
 static aprfs_diskcache_stats stats(aprfs_diskcache *dc)
 {
 	aprfs_diskcache_stats st;
@@ -270,6 +284,34 @@ static void test_misfiled(void)
 	aprfs_diskcache_close(dc);
 }
 
+/* A FIFO, or a link, where an entry should be (a shared directory holds whatever others
+ * put there): a prompt miss for every kind of lookup, never a reader blocked in open.
+ * The alarm turns a hang into a failed run. */
+static void test_not_a_file(void)
+{
+	const char *dir = new_dir("notafile");
+	aprfs_diskcache *dc = open_dc(dir, 64 << 20, NULL);
+	aprfs_dc_key f = key_n(1), l = key_n(2);
+	uint8_t back[4096];
+	uint32_t crc;
+	char pf[600], pl[600], sub[600];
+
+	snprintf(pf, sizeof(pf), "%s", entry_path(dir, &f));
+	snprintf(pl, sizeof(pl), "%s", entry_path(dir, &l));
+	snprintf(sub, sizeof(sub), "%.*s", (int)(strrchr(pf, '/') - pf), pf);
+	mkdir(sub, 0755);
+	snprintf(sub, sizeof(sub), "%.*s", (int)(strrchr(pl, '/') - pl), pl);
+	mkdir(sub, 0755);
+	CHECK(mkfifo(pf, 0644) == 0 && symlink("/etc/passwd", pl) == 0);
+	alarm(10);
+	CHECK(aprfs_diskcache_get(dc, &f, back, sizeof(back), NULL, NULL, NULL) == 0);
+	CHECK(aprfs_diskcache_get_crc(dc, &f, sizeof(back), &crc) == 0);
+	aprfs_diskcache_prefetch(dc, &f);
+	CHECK(aprfs_diskcache_get(dc, &l, back, sizeof(back), NULL, NULL, NULL) == 0);
+	alarm(0);
+	aprfs_diskcache_close(dc);
+}
+
 /* Flipped bytes anywhere, truncation and extension: each a miss, counted, logged once, and
  * the entry is gone (so it is recomputed and written again). */
 static void test_corrupt(void)
@@ -298,11 +340,7 @@ static void test_corrupt(void)
 	    n / 3, n - 200, n - 5, n - 1};
 	int cases = 0;
 	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++, cases++) {
-		uint8_t *bad = malloc(n);
-		memcpy(bad, good, n);
-		bad[flips[i]] ^= 0x10;
-		put_file(path, bad, n);
-		free(bad);
+		put_flipped(path, good, n, flips[i], 0x10);
 		CHECK(aprfs_diskcache_get(dc, &k, back, sizeof(back), NULL, NULL, NULL) == 0,
 		      "byte %zu flipped: a miss", flips[i]);
 		CHECK(!exists(path), "byte %zu flipped: deleted", flips[i]);
@@ -366,11 +404,7 @@ static void test_corrupt(void)
 		       n - 6,
 		       n - 2};
 	for (size_t i = 0; good && i < sizeof(at) / sizeof(at[0]); i++) {
-		uint8_t *bad = malloc(n);
-		memcpy(bad, good, n);
-		bad[at[i]] ^= 0x01;
-		put_file(path, bad, n);
-		free(bad);
+		put_flipped(path, good, n, at[i], 0x01);
 		CHECK(aprfs_diskcache_get(dc, &r, back, sizeof(back), NULL, NULL, NULL) == 0,
 		      "stored entry, byte %zu flipped: a miss", at[i]);
 	}
@@ -1085,6 +1119,7 @@ int main(void)
 	test_roundtrip();
 	test_key_fields();
 	test_misfiled();
+	test_not_a_file();
 	test_corrupt();
 	test_lz4_stored_blocks();
 	test_eviction_across_reopen();
