@@ -148,7 +148,8 @@ static void disk_metrics(text *t, const aprfs_diskcache_stats *d)
 	one(t, "disk_cache_peers", "gauge", "Other processes using the cache directory.",
 	    d->peers);
 	per_variant(t, "disk_cache_chunk_hits_total", "counter",
-		    "Chunks served from the disk cache.", d->chunk_hits);
+		    "Chunk lookups the disk cache answered (bytes, or a CRC for a footer).",
+		    d->chunk_hits);
 	per_variant(t, "disk_cache_content_bytes_total", "counter",
 		    "Chunk bytes written to the disk cache, uncompressed.", d->content_bytes);
 	per_variant(t, "disk_cache_stored_bytes_total", "counter",

@@ -37,6 +37,13 @@ teardown() {
 	done
 }
 
+# tmpfs_at DIR SIZE: a small tmpfs on DIR, unmounted in teardown.
+tmpfs_at() {
+	mkdir -p "$1"
+	mount -t tmpfs -o size="$2" tmpfs "$1"
+	TMPFS+=("$1")
+}
+
 # stop MNT PID: unmount and wait for the daemon to finish (it writes what is queued).
 stop() {
 	unmount "$1"
@@ -220,9 +227,7 @@ read_all() {
 }
 
 @test "a read-only cache directory serves what it holds; writes stop with one log line" {
-	mkdir -p "$CD"
-	mount -t tmpfs -o size=16m tmpfs "$CD"
-	TMPFS+=("$CD")
+	tmpfs_at "$CD" 16m
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
 	timeout 30 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
 	stop "$MNT" "$APRFS_PID"
@@ -241,9 +246,7 @@ read_all() {
 }
 
 @test "a full disk degrades to memory with one log line, never an error to the reader" {
-	mkdir -p "$CD"
-	mount -t tmpfs -o size=256k tmpfs "$CD"
-	TMPFS+=("$CD")
+	tmpfs_at "$CD" 256k
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
 	read_all "$MNT"
 	sleep 0.5
