@@ -122,14 +122,9 @@ $(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(B)/libaprfs.a
 # ---- install -------------------------------------------------------------------------
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary, the man page, the example
 # configuration and the systemd template unit (PREFIX substituted), as a Debian package
-# would lay them out; `make uninstall` removes exactly those files.
+# would lay them out; `make uninstall` removes exactly those files and the directories
+# install had to create (scripts/install.sh keeps their list), so the prefix is as before.
 PREFIX  ?= /usr/local
-BINDIR  := $(PREFIX)/bin
-MAN1DIR := $(PREFIX)/share/man/man1
-DOCDIR  := $(PREFIX)/share/doc/aprfs
-UNITDIR := $(PREFIX)/lib/systemd/system
-INSTALLED := $(BINDIR)/aprfs $(MAN1DIR)/aprfs.1 $(DOCDIR)/aprfs.conf.example \
-	$(DOCDIR)/aprfs.env.example $(UNITDIR)/aprfs@.service
 
 .PHONY: install uninstall man
 man: $(B)/aprfs.1
@@ -139,15 +134,7 @@ $(B)/aprfs.1: doc/aprfs.1.scd
 	scdoc <$< >$@
 
 install: $(B)/aprfs $(B)/aprfs.1
-	install -Dm755 $(B)/aprfs $(DESTDIR)$(BINDIR)/aprfs
-	install -Dm644 $(B)/aprfs.1 $(DESTDIR)$(MAN1DIR)/aprfs.1
-	install -Dm644 aprfs.conf.example $(DESTDIR)$(DOCDIR)/aprfs.conf.example
-	install -Dm644 systemd/aprfs.env.example $(DESTDIR)$(DOCDIR)/aprfs.env.example
-	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|@PREFIX@|$(PREFIX)|g' systemd/aprfs@.service.in >$(DESTDIR)$(UNITDIR)/aprfs@.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/aprfs@.service
+	scripts/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(B)"
 
-# Directories only aprfs puts files in go too, when empty; shared ones (bin, man1) stay.
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/systemd 2>/dev/null
+	scripts/install.sh uninstall "$(DESTDIR)" "$(PREFIX)" "$(B)"

@@ -10,8 +10,9 @@ APRFS_BUILD_DIR="${APRFS_BUILD:-build}"
 APRFS="$APRFS_BUILD_DIR/aprfs"
 GENMODEL="$APRFS_BUILD_DIR/tools/genmodel"
 VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary"
-# No daemon outlives this, whatever happens: timeout kills it.
-MOUNT_LIFETIME=150
+# No daemon outlives this, whatever happens: timeout kills it (hang protection, far above
+# any test's need on a busy machine under ASan).
+MOUNT_LIFETIME=900
 
 MOUNTS=()
 PIDS=()
@@ -31,10 +32,10 @@ mount_fg() {
 	wait_mounted "$mnt" "$APRFS_PID"
 }
 
-# wait_mounted MNT [PID]: up to 10 s for MNT to become a mount point.
+# wait_mounted MNT [PID]: up to 60 s for MNT to become a mount point.
 wait_mounted() {
 	local i
-	for i in $(seq 200); do
+	for i in $(seq 1200); do
 		mountpoint -q "$1" && return 0
 		if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
 			echo "daemon exited before mounting $1" >&2

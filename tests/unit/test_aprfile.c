@@ -19,7 +19,7 @@
 #include "crc.h"
 #include "half.h"
 
-static char dir[] = "/tmp/aprfs-test-aprfile-XXXXXX";
+static char dir[256];
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint64_t next_u64(void)
@@ -497,11 +497,11 @@ static void test_pid_gone(void)
 
 int main(void)
 {
-	char path[256];
+	char path[300];
 	aprfs_source *s;
 	aprfs_err err;
 
-	if (!mkdtemp(dir)) {
+	if (!check_tmpdir(dir, sizeof(dir), "test-aprfile")) {
 		perror("mkdtemp");
 		return 1;
 	}

@@ -203,8 +203,7 @@ int main(void)
 {
 	char cmd[300];
 
-	snprintf(tmp, sizeof(tmp), "/tmp/aprfs-test-inputs-XXXXXX");
-	if (!mkdtemp(tmp)) {
+	if (!check_tmpdir(tmp, sizeof(tmp), "test-inputs")) {
 		perror("mkdtemp");
 		return 2;
 	}
