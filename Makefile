@@ -1,6 +1,6 @@
 # aprfs build. Targets:
 #   make [all]        build/libaprfs.a, build/aprfs, unit tests, tools (make B=DIR: in DIR)
-#   make test         every test on build/: unit, kernels on every ISA, bats end to end, ARM
+#   make test         (or make check) every test on build/: unit, kernels on every ISA, bats, ARM
 #                     under qemu when the cross tools are present, cppcheck, clang-format
 #   make check-asan   everything built with ASan+UBSan in build-asan/; unit tests + bats on it
 #   make fuzz         each libFuzzer harness of tests/fuzz/ (clang, build-fuzz/) for
@@ -30,7 +30,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
 TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all test unit bats bench clean format lint check-asan fuzz fuzz-build
+.PHONY: all test check unit bats bench clean format lint check-asan fuzz fuzz-build
 all: $(B)/libaprfs.a $(B)/aprfs $(B)/aprfs.1 $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
@@ -70,7 +70,7 @@ unit: $(UNIT_BINS)
 bats: all
 	timeout 900 bats tests/bats
 
-test: all
+test check: all
 	scripts/run-tests.sh
 
 bench: all

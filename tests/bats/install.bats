@@ -60,6 +60,7 @@ tree() {
 	# bind mount of a directory of the test's, laid out like a Debian /usr/local (some
 	# directories, another package's file): the host's own /usr/local is never written.
 	local p="$W/usrlocal" before host_before
+	fuse_or_skip
 	mkdir -p "$p/bin" "$p/share/man/man1" "$p/share/doc/other" "$p/lib"
 	echo other >"$p/share/doc/other/README"
 	before=$(tree "$p")
