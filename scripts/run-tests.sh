@@ -2,7 +2,7 @@
 # run-tests.sh - `make test`: unit tests, the kernel tests on every ISA, the bats suites
 # (real FUSE mounts), the aarch64 kernel tests under qemu when the cross tools exist, the
 # clang build checked byte-identical to the gcc one (scripts/test-clang.sh), and the
-# static checks (cppcheck, clang-format).
+# static checks (cppcheck, clang-format, the layering of lib/: scripts/check-layers.sh).
 # Prints one "N passed, N failed" summary line at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ run() { # name, command...
 
 run lint make -s lint
 run format scripts/check-format.sh
+run layers scripts/check-layers.sh
 
 for t in build/tests/test_*; do
 	[ -x "$t" ] || continue
