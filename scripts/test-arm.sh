@@ -17,7 +17,7 @@ fi
 OUT=build/arm
 mkdir -p "$OUT"
 SRCS=(tests/unit/test_kernels.c lib/kernels/dispatch.c lib/kernels/arm/*.c lib/quant/*.c
-	lib/codec.c lib/half.c)
+	lib/base/half.c)
 # -ffp-contract=off: AArch64 has FMA in its base ISA and GCC contracts a*b+c by default,
 # which would make the scalar reference itself round differently from x86's.
 FLAGS=(-std=gnu11 -O2 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off

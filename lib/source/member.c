@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "openfile.h"
-#include "source_impl.h"
-#include "utf8.h"
+#include "base/openfile.h"
+#include "base/utf8.h"
+#include "source/source_impl.h"
 
 void aprfs_file_id_of(const struct stat *st, aprfs_file_id *id)
 {

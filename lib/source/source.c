@@ -2,7 +2,7 @@
  * the name order of the tensor table, reference counting, reads guarded against files
  * that change or shrink under us (raw bytes and f32 elements), and staleness by identity. */
 #define _GNU_SOURCE /* qsort_r */
-#include "source.h"
+#include "source/source.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <xxhash.h>
 
 #include "kernels/kernels.h"
-#include "source_impl.h"
+#include "source/source_impl.h"
 
 /* Priority order: an index claims its stem before a single file does; safetensors before
  * GGUF when both hold the same stem. */

@@ -49,7 +49,7 @@ tree() {
 		grep -qF -- "$w" "$W/page" || { echo "the page does not mention $w"; false; }
 	done
 	# every option conf.c knows is in the page
-	for w in $(grep -o '"[a-z_0-9]*",' lib/conf.c | tr -d '",' | sort -u); do
+	for w in $(grep -o '"[a-z_0-9]*",' lib/view/conf.c | tr -d '",' | sort -u); do
 		grep -qF -- "$w" "$W/page" || { echo "option $w is not in the page"; false; }
 	done
 	"$APRFS" --help | grep -q "man aprfs"

@@ -12,12 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "aprfmt.h"
-#include "cache.h"
+#include "base/crc.h"
+#include "base/half.h"
+#include "cache/cache.h"
 #include "check.h"
-#include "crc.h"
-#include "half.h"
+#include "file/aprfile.h"
+#include "format/aprfmt.h"
 
 static char dir[256];
 

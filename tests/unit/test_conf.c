@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aprfile.h"
+#include "base/log.h"
+#include "cache/diskcache.h"
 #include "check.h"
-#include "conf.h"
-#include "diskcache.h"
-#include "log.h"
+#include "file/aprfile.h"
+#include "view/conf.h"
 
 static uint32_t bit(const char *v)
 {

@@ -19,15 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "cache.h"
+#include "base/crc.h"
+#include "base/half.h"
+#include "base/log.h"
+#include "cache/cache.h"
+#include "cache/diskcache.h"
+#include "cache/diskcache_impl.h"
 #include "check.h"
-#include "codec.h"
-#include "crc.h"
-#include "diskcache.h"
-#include "diskcache_impl.h"
-#include "half.h"
-#include "log.h"
+#include "file/aprfile.h"
+#include "quant/codec.h"
 #include "testfs.h"
 
 static char root[256];

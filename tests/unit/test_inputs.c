@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "aprread.h"
 #include "check.h"
+#include "file/aprfile.h"
+#include "format/aprread.h"
 #include "source/source.h"
 #include "source/st_index.h"
 #include "testfs.h"

@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/half.h"
 #include "check.h"
-#include "half.h"
 #include "kernels/kernels.h"
 #include "quant/ggml_dequant.h"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "readahead.h"
+#include "file/readahead.h"
 
 static char path[512];
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "stream.h"
+#include "file/stream.h"
 #include "testfs.h"
 
 static char dir[256];

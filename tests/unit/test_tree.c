@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "check.h"
-#include "log.h"
 #include "testfs.h"
-#include "tree.h"
+#include "view/tree.h"
 
 static char root[256], outside[256];
 
