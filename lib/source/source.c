@@ -180,12 +180,6 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	return 0;
 }
 
-void src_fingerprint_add(aprfs_source *s, const void *data, size_t len)
-{
-	if (s->fp)
-		XXH3_128bits_update(s->fp, data, len);
-}
-
 const uint8_t *aprfs_source_fingerprint(const aprfs_source *s)
 {
 	return s->fingerprint;
