@@ -30,8 +30,10 @@ stage() {
 		rc=124
 		echo "no time left in the ${budget} s budget" >&2
 	else
-		timeout -k 30 "$limit" "$@"
+		# the stage's processes carry its token: none outlives it, even after a timeout
+		APRFS_RUN_TOKENS="$APRFS_RUN_TOKENS stage:$name:$$:" timeout -k 30 "$limit" "$@"
 		rc=$?
+		run_tmp_kill "stage:$name:$$:"
 	fi
 	if [ "$rc" -eq 0 ]; then
 		summary+=("$(printf '%-11s ok      %4d s' "$name" $(($(date +%s) - t0)))")
