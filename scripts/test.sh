@@ -46,8 +46,8 @@ stage() {
 
 stage setup 900 scripts/setup.sh
 stage build 600 make -j"$(nproc)" all
-stage test 1500 make test
-stage check-asan 1800 make check-asan
+stage test 2400 make test
+stage check-asan 2400 make check-asan
 stage fuzz 600 make fuzz FUZZ_SECONDS=20
 
 echo "##### summary"
