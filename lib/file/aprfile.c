@@ -16,7 +16,7 @@
 #include "cache/cache_impl.h"
 #include "cache/diskcache.h"
 #include "format/aprfmt.h"
-#include "plan/layout.h"
+#include "plan/chunk.h"
 #include "plan/tensor_read.h"
 
 struct aprfs_file {
@@ -161,22 +161,6 @@ int aprfs_file_tensor_info(aprfs_file *f, size_t i, aprfs_file_tensor *out, aprf
 	return 0;
 }
 
-/* One tensor while it is being read: its number, geometry and the plan's arrays. */
-typedef struct tref {
-	size_t i;
-	const aprfs_tensor *t;
-	tensor_geom g;
-	const layout_detail *d;
-} tref;
-
-static void tref_of(aprfs_file *f, const layout_detail *d, size_t i, tref *r)
-{
-	r->i = i;
-	r->t = aprfs_source_tensor(f->L.src, i);
-	r->d = d;
-	layout_geom(&f->L, r->t, &r->g);
-}
-
 /* ---- the disk tier ------------------------------------------------------------------
  * What was computed once is kept by the disk cache under the memory cache (diskcache.h):
  * chunks, statistics and footers, keyed by everything that determines their bytes: the
@@ -191,18 +175,18 @@ static void key_base(const aprfs_file *f, aprfs_dc_kind kind, aprfs_dc_key *k)
 	memcpy(k->source, aprfs_source_fingerprint(f->L.src), sizeof(k->source));
 }
 
-static void key_chunk(const aprfs_file *f, uint64_t c, aprfs_dc_key *k)
+static void key_chunk(const aprfs_file *f, const plan_chunk *c, aprfs_dc_key *k)
 {
 	key_base(f, APRFS_DC_CHUNK, k);
 	k->variant = (uint8_t)f->L.variant;
 	k->nf4_block = f->L.opts.nf4_block;
 	k->chunk_elems = f->L.opts.chunk_elems;
-	k->index = c;
+	k->index = c->global;
 }
 
 /* A statistic depends on the tensor and its kind only: q8's scale is the same in the q8
  * view and wherever another view falls back to q8, so they share one entry. */
-static void key_stat(const aprfs_file *f, const tref *r, aprfs_dc_key *k)
+static void key_stat(const aprfs_file *f, const plan_tensor *r, aprfs_dc_key *k)
 {
 	key_base(f, APRFS_DC_STAT, k);
 	k->variant = (uint8_t)r->g.codec->stat;
@@ -234,8 +218,8 @@ static int key_footer(const aprfs_file *f, aprfs_dc_key *k)
 /* One pass over the tensor in STAT_SPAN spans, giving up between spans when cancelled.
  * (Splitting the spans over cores was tried: the pass is bound by faulting the source
  * pages in, and two cores gained nothing.) */
-static int compute_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel, float *out,
-			aprfs_err *err)
+static int compute_stat(aprfs_file *f, const plan_tensor *r, const aprfs_cancel *cancel,
+			float *out, aprfs_err *err)
 {
 	const aprfs_tensor *s = r->t;
 	float *x = malloc(STAT_SPAN * sizeof(float));
@@ -266,7 +250,7 @@ static int compute_stat(aprfs_file *f, const tref *r, const aprfs_cancel *cancel
 }
 
 /* The statistic from the disk tier (dc may be NULL), or computed and offered to it. */
-static int stat_produce(aprfs_file *f, aprfs_diskcache *dc, const tref *r,
+static int stat_produce(aprfs_file *f, aprfs_diskcache *dc, const plan_tensor *r,
 			const aprfs_cancel *cancel, float *out, aprfs_err *err)
 {
 	aprfs_dc_key key;
@@ -288,10 +272,10 @@ static int stat_produce(aprfs_file *f, aprfs_diskcache *dc, const tref *r,
 
 /* The tensor's statistic (q8 scale / ternary alpha), computed once, by one thread; a pass
  * that was cancelled leaves it unknown for the next reader to compute. */
-static int tensor_stat(aprfs_file *f, aprfs_diskcache *dc, const tref *r,
+static int tensor_stat(aprfs_file *f, aprfs_diskcache *dc, const plan_tensor *r,
 		       const aprfs_cancel *cancel, float *out, aprfs_err *err)
 {
-	layout_detail *d = (layout_detail *)r->d;
+	layout_detail *d = atomic_load(&f->L.detail);
 	int rc = 0;
 
 	if (!atomic_load_explicit(&d->stat_done[r->i], memory_order_acquire)) {
@@ -325,61 +309,56 @@ static void record_crc(aprfs_file *f, uint64_t c, const uint8_t *data, size_t le
 		record_crc_value(f, c, aprfs_crc32(0, data, len));
 }
 
-/* Compute local chunk k of tensor r into out (layout_chunk_bytes(&r->g, k) bytes). */
-static int compute_chunk(aprfs_file *f, aprfs_diskcache *dc, const tref *r, uint64_t k,
+/* Compute chunk c into out (c->len bytes). */
+static int compute_chunk(aprfs_file *f, aprfs_diskcache *dc, const plan_chunk *c,
 			 const aprfs_cancel *cancel, uint8_t *out, aprfs_err *err)
 {
+	const plan_tensor *r = c->tensor;
 	const tensor_geom *g = &r->g;
-	uint64_t len = layout_chunk_bytes(g, k);
-	uint64_t b0 = k * g->chunk_blocks, e0 = b0 * g->block_elems;
 	int rc;
 
 	if (aprfs_cancelled(cancel)) {
 		rc = aprfs_fail_cancelled(err);
 	} else if (g->raw) {
-		rc = aprfs_source_read(f->L.src, r->t, b0 * g->block_bytes, len, out, err);
+		rc = aprfs_source_read(f->L.src, r->t, c->src_off, c->len, out, err);
 	} else {
-		uint64_t e1 = e0 + g->chunk_blocks * g->block_elems;
-		size_t n = (size_t)((e1 < r->t->nelem ? e1 : r->t->nelem) - e0);
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
 		rc = g->codec->stat != APRFS_STAT_NONE
 			 ? tensor_stat(f, dc, r, cancel, &q.scale, err)
 			 : 0;
 		if (rc == 0) /* fused: bf16/f16 are widened tile by tile, never as a chunk */
-			rc = aprfs_tensor_encode(f->L.src, f->k, r->t, e0, n, g->slot, &q, out,
-						 err);
+			rc = aprfs_tensor_encode(f->L.src, f->k, r->t, c->elem0, c->nelem,
+						 g->slot, &q, out, err);
 	}
 	if (rc == 0)
-		record_crc(f, r->d->first_chunk[r->i] + k, out, len);
+		record_crc(f, c->global, out, c->len);
 	return rc;
 }
 
-/* Local chunk k of tensor r into out: loaded from the disk tier when it holds it
- * (*computed = 0), else computed and offered to it (dc may be NULL). */
-static int chunk_produce(aprfs_file *f, aprfs_diskcache *dc, const tref *r, uint64_t k,
+/* Chunk c into out: loaded from the disk tier when it holds it (*computed = 0), else
+ * computed and offered to it (dc may be NULL). */
+static int chunk_produce(aprfs_file *f, aprfs_diskcache *dc, const plan_chunk *c,
 			 const aprfs_cancel *cancel, uint8_t *out, int *computed,
 			 aprfs_err *err)
 {
-	uint64_t c = r->d->first_chunk[r->i] + k;
-	size_t len = layout_chunk_bytes(&r->g, k);
 	aprfs_dc_key key;
 	uint32_t crc;
 	int claimed = 0, rc;
 
 	*computed = 1;
-	if (!dc || r->g.raw)
-		return compute_chunk(f, dc, r, k, cancel, out, err);
+	if (!dc || c->tensor->g.raw)
+		return compute_chunk(f, dc, c, cancel, out, err);
 	key_chunk(f, c, &key);
-	if (aprfs_diskcache_get(dc, &key, out, len, &crc, cancel, &claimed)) {
-		record_crc_value(f, c, crc);
+	if (aprfs_diskcache_get(dc, &key, out, c->len, &crc, cancel, &claimed)) {
+		record_crc_value(f, c->global, crc);
 		*computed = 0;
 		return 0;
 	}
-	rc = compute_chunk(f, dc, r, k, cancel, out, err);
+	rc = compute_chunk(f, dc, c, cancel, out, err);
 	if (rc == 0)
-		aprfs_diskcache_put(dc, &key, out, len,
-				    (uint32_t)atomic_load(&atomic_load(&f->chunk_crc)[c]),
-				    claimed);
+		aprfs_diskcache_put(
+		    dc, &key, out, c->len,
+		    (uint32_t)atomic_load(&atomic_load(&f->chunk_crc)[c->global]), claimed);
 	else
 		aprfs_diskcache_drop(dc, &key, claimed);
 	return rc;
@@ -411,16 +390,17 @@ static void chunk_put(aprfs_cache *cache, chunk_ref *r)
 
 /* Without a cache: loaded or computed into a buffer the ref owns (freed by chunk_put, or
  * here on failure). A computation is counted in counter's statistics (NULL: nowhere). */
-static int chunk_compute_alone(aprfs_file *f, aprfs_cache *counter, const tref *t, uint64_t k,
+static int chunk_compute_alone(aprfs_file *f, aprfs_cache *counter, const plan_chunk *c,
 			       const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
 {
 	uint8_t *buf = malloc(r->len ? r->len : 1);
 	double t0 = now_seconds();
 	int computed;
-	int rc = buf ? chunk_produce(f, cache_disk(counter), t, k, cancel, buf, &computed, err)
+	int rc = buf ? chunk_produce(f, cache_disk(counter), c, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
 
-	if (rc == 0 && computed && !t->g.raw) /* a raw chunk is a copy, not a computation */
+	if (rc == 0 && computed &&
+	    !c->tensor->g.raw) /* a raw chunk is a copy, not a computation */
 		cache_count_computed(counter, f->L.variant, r->len, now_seconds() - t0);
 
 	if (rc) {
@@ -434,19 +414,18 @@ static int chunk_compute_alone(aprfs_file *f, aprfs_cache *counter, const tref *
 /* Through the cache, single flight: either the chunk is there (or being computed by
  * someone we wait for), or we compute and publish it. A computation another reader gave
  * up on (cancelled) is no failure of ours: we try again, unless we are cancelled too. */
-static int chunk_get(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t k,
+static int chunk_get(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
 		     const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
 {
-	uint64_t c = t->d->first_chunk[t->i] + k;
 	int computed = 1;
 
 	memset(r, 0, sizeof(*r));
-	r->len = layout_chunk_bytes(&t->g, k);
+	r->len = c->len;
 	if (!cache)
-		return chunk_compute_alone(f, NULL, t, k, cancel, r, err);
+		return chunk_compute_alone(f, NULL, c, cancel, r, err);
 	for (;;) {
 		int must = 1;
-		r->entry = cache_acquire(cache, f->id, c, f->L.variant, &must, err);
+		r->entry = cache_acquire(cache, f->id, c->global, f->L.variant, &must, err);
 		if (!r->entry) {
 			if (err && err->code == ECANCELED && !aprfs_cancelled(cancel))
 				continue;
@@ -460,7 +439,7 @@ static int chunk_get(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t 
 	}
 	uint8_t *buf = malloc(r->len ? r->len : 1);
 	double t0 = now_seconds();
-	int rc = buf ? chunk_produce(f, cache_disk(cache), t, k, cancel, buf, &computed, err)
+	int rc = buf ? chunk_produce(f, cache_disk(cache), c, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
 	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err, computed,
 		      now_seconds() - t0);
@@ -490,21 +469,21 @@ void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *f
 		return;
 	uint64_t lo = UINT64_MAX, hi = 0;
 	for (size_t i = layout_tensor_at(L, d, off); i < L->ntensors; i++) {
-		tensor_geom g;
+		plan_tensor t;
 		if (d->offset[i] >= end)
 			break;
-		layout_geom(L, aprfs_source_tensor(L->src, i), &g);
-		if (g.nchunks == 0)
+		plan_tensor_get(L, d, i, &t);
+		const tensor_geom *g = &t.g;
+		if (g->nchunks == 0)
 			continue;
-		uint64_t span = g.chunk_blocks * g.block_bytes;
-		uint64_t a = off > d->offset[i] + g.prefix ? off - d->offset[i] - g.prefix : 0;
-		uint64_t b = end - d->offset[i] > g.prefix ? end - d->offset[i] - g.prefix : 0;
-		if (b == 0 || a >= g.size - g.prefix)
+		uint64_t a = off > t.offset + g->prefix ? off - t.offset : g->prefix;
+		uint64_t b = end - t.offset;
+		if (b <= g->prefix || a >= g->size)
 			continue;
-		uint64_t k0 = a / span, k1 = (b - 1) / span;
-		k1 = k1 >= g.nchunks ? g.nchunks - 1 : k1;
-		lo = lo < d->first_chunk[i] + k0 ? lo : d->first_chunk[i] + k0;
-		hi = d->first_chunk[i] + k1 + 1;
+		uint64_t k0 = plan_chunk_at(&t, a), k1 = plan_chunk_at(&t, b - 1);
+		k1 = k1 >= g->nchunks ? g->nchunks - 1 : k1;
+		lo = lo < t.first_chunk + k0 ? lo : t.first_chunk + k0;
+		hi = t.first_chunk + k1 + 1;
 	}
 	if (lo != UINT64_MAX) {
 		*first = lo;
@@ -512,16 +491,23 @@ void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *f
 	}
 }
 
+/* Chunk c (global) of f: its tensor into *pt, the chunk into *ch. */
+static void chunk_of(aprfs_file *f, const layout_detail *d, uint64_t c, plan_tensor *pt,
+		     plan_chunk *ch)
+{
+	plan_tensor_get(&f->L, d, layout_tensor_of_chunk(&f->L, d, c), pt);
+	plan_chunk_get(pt, c - pt->first_chunk, ch);
+}
+
 int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
 {
 	const layout_detail *d = detail(f, NULL);
-	tensor_geom g;
+	plan_tensor t;
 
 	if (!d || c >= f->L.nchunks)
 		return 0;
-	layout_geom(&f->L, aprfs_source_tensor(f->L.src, layout_tensor_of_chunk(&f->L, d, c)),
-		    &g);
-	return !g.raw;
+	plan_tensor_get(&f->L, d, layout_tensor_of_chunk(&f->L, d, c), &t);
+	return !t.g.raw;
 }
 
 /* How far ahead of the chunk a read-ahead worker warms it asks the disk tier to prefetch
@@ -530,14 +516,19 @@ int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
  * sequential reader one or two synchronous small reads at a time. */
 #define PREFETCH_AHEAD 128
 
-static void prefetch_entry(aprfs_file *f, aprfs_diskcache *dc, uint64_t c)
+static void prefetch_entry(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d,
+			   uint64_t c)
 {
 	aprfs_dc_key key;
+	plan_tensor t;
+	plan_chunk ch;
 
-	if (!dc || c >= f->L.nchunks || !aprfs_diskcache_prefetching(dc) ||
-	    !aprfs_file_chunk_computed(f, c))
+	if (!dc || c >= f->L.nchunks || !aprfs_diskcache_prefetching(dc))
 		return;
-	key_chunk(f, c, &key);
+	chunk_of(f, d, c, &t, &ch);
+	if (t.g.raw)
+		return;
+	key_chunk(f, &ch, &key);
 	aprfs_diskcache_prefetch(dc, &key);
 }
 
@@ -546,18 +537,19 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 {
 	const layout_detail *d = detail(f, err);
 	chunk_ref r;
-	tref t;
+	plan_tensor t;
+	plan_chunk ch;
 
 	if (!d)
 		return -ENOMEM;
 	if (c >= f->L.nchunks)
 		return aprfs_fail(err, EINVAL, "chunk %llu out of range",
 				  (unsigned long long)c);
-	tref_of(f, d, layout_tensor_of_chunk(&f->L, d, c), &t);
+	chunk_of(f, d, c, &t, &ch);
 	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
 		return 0;
-	prefetch_entry(f, cache_disk(cache), c + PREFETCH_AHEAD);
-	int rc = chunk_get(f, cache, &t, c - d->first_chunk[t.i], cancel, &r, err);
+	prefetch_entry(f, cache_disk(cache), d, c + PREFETCH_AHEAD);
+	int rc = chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc == 0)
 		chunk_put(cache, &r);
 	return rc;
@@ -568,35 +560,35 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 /* CRC of one chunk: recorded, read from its disk entry's header, or computed now (not
  * cached in memory: a cold footer read would otherwise flush the whole cache for data
  * nobody asked for; but offered to the disk tier, which has room). */
-static int chunk_crc(aprfs_file *f, aprfs_cache *cache, const tref *t, uint64_t k,
+static int chunk_crc(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
 		     const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
 	aprfs_diskcache *dc = cache_disk(cache);
 	_Atomic uint64_t *crcs = atomic_load(&f->chunk_crc);
-	uint64_t c = t->d->first_chunk[t->i] + k, v = atomic_load(&crcs[c]);
+	uint64_t v = atomic_load(&crcs[c->global]);
 	aprfs_dc_key key;
 	uint32_t known;
 
-	if (!(v >> 32) && dc && !t->g.raw) {
+	if (!(v >> 32) && dc && !c->tensor->g.raw) {
 		key_chunk(f, c, &key);
-		if (aprfs_diskcache_get_crc(dc, &key, layout_chunk_bytes(&t->g, k), &known)) {
-			record_crc_value(f, c, known);
-			v = atomic_load(&crcs[c]);
+		if (aprfs_diskcache_get_crc(dc, &key, c->len, &known)) {
+			record_crc_value(f, c->global, known);
+			v = atomic_load(&crcs[c->global]);
 		}
 	}
 	if (!(v >> 32)) {
-		chunk_ref r = {.len = layout_chunk_bytes(&t->g, k)};
-		int rc = chunk_compute_alone(f, cache, t, k, cancel, &r, err);
+		chunk_ref r = {.len = c->len};
+		int rc = chunk_compute_alone(f, cache, c, cancel, &r, err);
 		if (rc)
 			return rc;
 		chunk_put(NULL, &r);
-		v = atomic_load(&crcs[c]);
+		v = atomic_load(&crcs[c->global]);
 	}
 	*crc = (uint32_t)v;
 	return 0;
 }
 
-static int tensor_crc(aprfs_file *f, aprfs_cache *cache, const tref *t,
+static int tensor_crc(aprfs_file *f, aprfs_cache *cache, const plan_tensor *t,
 		      const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
 	if (t->g.prefix) {
@@ -609,11 +601,13 @@ static int tensor_crc(aprfs_file *f, aprfs_cache *cache, const tref *t,
 		*crc = aprfs_crc32(*crc, p, 4);
 	}
 	for (uint64_t k = 0; k < t->g.nchunks; k++) {
+		plan_chunk ch;
 		uint32_t c;
-		int rc = chunk_crc(f, cache, t, k, cancel, &c, err);
+		plan_chunk_get(t, k, &ch);
+		int rc = chunk_crc(f, cache, &ch, cancel, &c, err);
 		if (rc)
 			return rc;
-		*crc = aprfs_crc32_combine(*crc, c, layout_chunk_bytes(&t->g, k));
+		*crc = aprfs_crc32_combine(*crc, c, ch.len);
 	}
 	uint64_t pad = apr_align64(t->g.size) - t->g.size;
 	*crc = aprfs_crc32_combine(*crc, aprfs_crc32_zeros(pad), pad);
@@ -634,12 +628,13 @@ static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
 {
 	crc_pass *p = ctx;
 	uint32_t crc;
-	tref t;
+	plan_tensor t;
+	plan_chunk ch;
 
 	if (atomic_load(&atomic_load(&p->f->chunk_crc)[c]) >> 32)
 		return 0;
-	tref_of(p->f, p->d, layout_tensor_of_chunk(&p->f->L, p->d, c), &t);
-	return chunk_crc(p->f, p->cache, &t, c - p->d->first_chunk[t.i], p->cancel, &crc, err);
+	chunk_of(p->f, p->d, c, &t, &ch);
+	return chunk_crc(p->f, p->cache, &ch, p->cancel, &crc, err);
 }
 
 /* CRC of the head, written from the plan a piece at a time. */
@@ -667,8 +662,8 @@ static int footer_pass(aprfs_file *f, aprfs_cache *cache, const layout_detail *d
 	uint32_t crc = rc ? 0 : head_crc(f, d);
 
 	for (size_t i = 0; i < f->L.ntensors && !rc; i++) {
-		tref t;
-		tref_of(f, d, i, &t);
+		plan_tensor t;
+		plan_tensor_get(&f->L, d, i, &t);
 		rc = tensor_crc(f, cache, &t, cancel, &crc, err);
 	}
 	*out = crc;
@@ -719,11 +714,11 @@ static ssize_t copy_part(uint8_t *dst, const uint8_t *src, uint64_t have, uint64
  * would otherwise be ~30 chunk-sized reads, each with its own system calls). rel is
  * payload-relative, which for these is the source tensor's own byte offset. The CRC of
  * every chunk the read covers whole is recorded for the footer. */
-static ssize_t read_raw(aprfs_file *f, const tref *t, const aprfs_cancel *cancel, uint64_t rel,
-			uint64_t want, uint8_t *dst, aprfs_err *err)
+static ssize_t read_raw(aprfs_file *f, const plan_tensor *t, const aprfs_cancel *cancel,
+			uint64_t rel, uint64_t want, uint8_t *dst, aprfs_err *err)
 {
 	const tensor_geom *g = &t->g;
-	uint64_t span = g->chunk_blocks * g->block_bytes;
+	uint64_t span = plan_chunk_span(t);
 	uint64_t n = g->size - rel < want ? g->size - rel : want;
 	int rc = aprfs_cancelled(cancel)
 		     ? aprfs_fail_cancelled(err)
@@ -732,17 +727,18 @@ static ssize_t read_raw(aprfs_file *f, const tref *t, const aprfs_cancel *cancel
 	if (rc)
 		return rc;
 	for (uint64_t k = (rel + span - 1) / span; k * span < rel + n; k++) {
-		uint64_t len = layout_chunk_bytes(g, k);
-		if (k * span + len > rel + n)
+		plan_chunk ch;
+		plan_chunk_get(t, k, &ch);
+		if (ch.out_off + ch.len > rel + n)
 			break;
-		record_crc(f, t->d->first_chunk[t->i] + k, dst + (k * span - rel), (size_t)len);
+		record_crc(f, ch.global, dst + (ch.out_off - rel), (size_t)ch.len);
 	}
 	return (ssize_t)n;
 }
 
 /* Bytes of tensor t's payload + padding starting at relative offset rel. */
 static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,
-			   const tref *t, uint64_t rel, uint64_t want, uint8_t *dst,
+			   const plan_tensor *t, uint64_t rel, uint64_t want, uint8_t *dst,
 			   aprfs_err *err)
 {
 	const tensor_geom *g = &t->g;
@@ -764,13 +760,13 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel
 	}
 	if (g->raw)
 		return read_raw(f, t, cancel, rel, want, dst, err);
-	uint64_t span = g->chunk_blocks * g->block_bytes;
-	uint64_t k = (rel - g->prefix) / span;
+	plan_chunk ch;
 	chunk_ref r;
-	int rc = chunk_get(f, cache, t, k, cancel, &r, err);
+	plan_chunk_get(t, plan_chunk_at(t, rel), &ch);
+	int rc = chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc)
 		return rc;
-	ssize_t n = copy_part(dst, r.data, r.len, rel - layout_chunk_offset(g, k), want);
+	ssize_t n = copy_part(dst, r.data, r.len, rel - ch.out_off, want);
 	chunk_put(cache, &r);
 	return n;
 }
@@ -796,9 +792,9 @@ static ssize_t read_piece(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel 
 		apr_put32(b, crc);
 		return copy_part(dst, b, 4, pos - footer_at, want);
 	}
-	tref t;
-	tref_of(f, d, layout_tensor_at(L, d, pos), &t);
-	return read_tensor(f, cache, cancel, &t, pos - d->offset[t.i], want, dst, err);
+	plan_tensor t;
+	plan_tensor_get(L, d, layout_tensor_at(L, d, pos), &t);
+	return read_tensor(f, cache, cancel, &t, pos - t.offset, want, dst, err);
 }
 
 ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel,

@@ -288,19 +288,6 @@ void layout_head_read(const layout *L, const layout_detail *d, uint64_t off, siz
 
 /* ---- chunks ---- */
 
-uint64_t layout_chunk_offset(const tensor_geom *g, uint64_t k)
-{
-	return g->prefix + k * g->chunk_blocks * g->block_bytes;
-}
-
-uint64_t layout_chunk_bytes(const tensor_geom *g, uint64_t k)
-{
-	uint64_t first = k * g->chunk_blocks;
-	uint64_t blocks =
-	    g->nblocks - first < g->chunk_blocks ? g->nblocks - first : g->chunk_blocks;
-	return blocks * g->block_bytes;
-}
-
 /* The last tensor whose key is <= x. Both keys used below (first_chunk, offset) ascend
  * in data order, and an empty tensor shares its key with the tensor after it, so the last
  * of such a run is always the one that owns x. */
