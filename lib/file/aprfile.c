@@ -1,43 +1,17 @@
-/* aprfile.c - the range API: bytes [off, off+len) of a planned APR file, produced by
- * writing head bytes from the plan, computing (or borrowing from the cache, or loading from
- * the disk tier under it) the chunks that overlap, and the footer CRC joined from per-chunk
- * CRCs recorded as chunks go by. */
-#include "file/aprfile.h"
-
+/* aprfile.c - the range API: opening a plan, its accessors, and bytes [off, off+len) of
+ * a planned APR file: head bytes written from the plan, chunk bytes from chunk_get.c (each
+ * chunk described once, plan/chunk.h), pass-through bytes straight from the source, the
+ * footer from footer.c. */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <xxhash.h>
 
-#include "base/crc.h"
-#include "base/parallel.h"
-#include "cache/cache_impl.h"
-#include "cache/diskcache.h"
+#include "file/aprfile_impl.h"
 #include "format/aprfmt.h"
-#include "plan/chunk.h"
-#include "plan/tensor_read.h"
-
-struct aprfs_file {
-	atomic_int refs;
-	uint64_t id;
-	layout L;
-	const aprfs_kernels *k;
-	/* Chunk CRCs: bit 32 set once known. They outlive evicted chunk data, which is
-	 * what makes the footer free after one sequential pass. Allocated with the detail
-	 * (first read), like every other per-chunk or per-tensor array. */
-	_Atomic uint64_t *_Atomic chunk_crc;
-	_Atomic uint64_t footer; /* bit 32 set once known */
-};
 
 /* File ids only need to be unique within a process: a cache may hold chunks of a file that
  * was re-planned after its source changed, and the id keeps the two apart. */
 static atomic_uint_fast64_t next_file_id = 1;
-
-/* Elements per pass of the statistic. Fixed (not the chunk size) so the double sum of
- * the ternary alpha is the same whatever the variant's chunking. */
-#define STAT_SPAN 65536
 
 int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o, aprfs_file **out,
 		    aprfs_err *err)
@@ -127,7 +101,7 @@ uint64_t aprfs_file_data_offset(const aprfs_file *f)
 }
 
 /* The per-tensor arrays and the chunk CRCs, built by the first reader. */
-static const layout_detail *detail(aprfs_file *f, aprfs_err *err)
+const layout_detail *file_detail(aprfs_file *f, aprfs_err *err)
 {
 	const layout_detail *d = layout_detail_get(&f->L, err);
 
@@ -145,7 +119,7 @@ static const layout_detail *detail(aprfs_file *f, aprfs_err *err)
 
 int aprfs_file_tensor_info(aprfs_file *f, size_t i, aprfs_file_tensor *out, aprfs_err *err)
 {
-	const layout_detail *d = detail(f, err);
+	const layout_detail *d = file_detail(f, err);
 	const aprfs_tensor *t = aprfs_source_tensor(f->L.src, i);
 	tensor_geom g;
 
@@ -161,303 +135,11 @@ int aprfs_file_tensor_info(aprfs_file *f, size_t i, aprfs_file_tensor *out, aprf
 	return 0;
 }
 
-/* ---- the disk tier ------------------------------------------------------------------
- * What was computed once is kept by the disk cache under the memory cache (diskcache.h):
- * chunks, statistics and footers, keyed by everything that determines their bytes: the
- * source's fingerprint, the variant and its parameters, which chunk or tensor (and the codec
- * format version, which diskcache adds). Raw chunks (the source's own bytes, copied) are
- * not kept: reading them from the source again costs what reading an entry would. */
-
-static void key_base(const aprfs_file *f, aprfs_dc_kind kind, aprfs_dc_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->kind = (uint8_t)kind;
-	memcpy(k->source, aprfs_source_fingerprint(f->L.src), sizeof(k->source));
-}
-
-static void key_chunk(const aprfs_file *f, const plan_chunk *c, aprfs_dc_key *k)
-{
-	key_base(f, APRFS_DC_CHUNK, k);
-	k->variant = (uint8_t)f->L.variant;
-	k->nf4_block = f->L.opts.nf4_block;
-	k->chunk_elems = f->L.opts.chunk_elems;
-	k->index = c->global;
-}
-
-/* A statistic depends on the tensor and its kind only: q8's scale is the same in the q8
- * view and wherever another view falls back to q8, so they share one entry. */
-static void key_stat(const aprfs_file *f, const plan_tensor *r, aprfs_dc_key *k)
-{
-	key_base(f, APRFS_DC_STAT, k);
-	k->variant = (uint8_t)r->g.codec->stat;
-	k->index = r->i;
-}
-
-/* The footer covers the head too, and the metadata there names the source's path under
- * the root and config values, which the fingerprint does not cover: hash them in. 0, or
- * -1 without memory (then no footer entry). */
-static int key_footer(const aprfs_file *f, aprfs_dc_key *k)
-{
-	XXH3_state_t *h = XXH3_createState();
-
-	if (!h)
-		return -1;
-	key_base(f, APRFS_DC_FOOTER, k);
-	k->variant = (uint8_t)f->L.variant;
-	k->nf4_block = f->L.opts.nf4_block;
-	XXH3_128bits_reset(h);
-	XXH3_128bits_update(h, f->L.header, sizeof(f->L.header));
-	XXH3_128bits_update(h, f->L.meta, f->L.meta_size);
-	XXH128_canonicalFromHash((XXH128_canonical_t *)k->extra, XXH3_128bits_digest(h));
-	XXH3_freeState(h);
-	return 0;
-}
-
-/* ---- per-tensor statistic ------------------------------------------------------------ */
-
-/* One pass over the tensor in STAT_SPAN spans, giving up between spans when cancelled.
- * (Splitting the spans over cores was tried: the pass is bound by faulting the source
- * pages in, and two cores gained nothing.) */
-static int compute_stat(aprfs_file *f, const plan_tensor *r, const aprfs_cancel *cancel,
-			float *out, aprfs_err *err)
-{
-	const aprfs_tensor *s = r->t;
-	float *x = malloc(STAT_SPAN * sizeof(float));
-	float maxabs = 0;
-	double sum = 0;
-	uint64_t nfinite = 0;
-	int rc = x ? 0 : aprfs_fail(err, ENOMEM, "out of memory");
-
-	for (uint64_t e = 0; rc == 0 && e < s->nelem; e += STAT_SPAN) {
-		size_t n = s->nelem - e < STAT_SPAN ? (size_t)(s->nelem - e) : STAT_SPAN;
-		if (aprfs_cancelled(cancel))
-			rc = aprfs_fail_cancelled(err);
-		else
-			rc = aprfs_source_read_f32(f->L.src, s, e, n, x, err);
-		if (rc == 0 && r->g.codec->stat == APRFS_STAT_MAXABS) {
-			float m = f->k->maxabs(x, n);
-			maxabs = m > maxabs ? m : maxabs;
-		} else if (rc == 0) {
-			sum += f->k->sumabs(x, n, &nfinite);
-		}
-	}
-	free(x);
-	if (rc == 0)
-		*out = r->g.codec->stat == APRFS_STAT_MAXABS
-			   ? aprfs_q8_scale_from_maxabs(maxabs)
-			   : aprfs_ternary_alpha_from_sum(sum, nfinite);
-	return rc;
-}
-
-/* The statistic from the disk tier (dc may be NULL), or computed and offered to it. */
-static int stat_produce(aprfs_file *f, aprfs_diskcache *dc, const plan_tensor *r,
-			const aprfs_cancel *cancel, float *out, aprfs_err *err)
-{
-	aprfs_dc_key key;
-	int claimed = 0, rc;
-
-	if (!dc)
-		return compute_stat(f, r, cancel, out, err);
-	key_stat(f, r, &key);
-	if (aprfs_diskcache_get(dc, &key, out, sizeof(*out), NULL, cancel, &claimed))
-		return 0;
-	rc = compute_stat(f, r, cancel, out, err);
-	if (rc == 0)
-		aprfs_diskcache_put(dc, &key, out, sizeof(*out),
-				    aprfs_crc32(0, out, sizeof(*out)), claimed);
-	else
-		aprfs_diskcache_drop(dc, &key, claimed);
-	return rc;
-}
-
-/* The tensor's statistic (q8 scale / ternary alpha), computed once, by one thread; a pass
- * that was cancelled leaves it unknown for the next reader to compute. */
-static int tensor_stat(aprfs_file *f, aprfs_diskcache *dc, const plan_tensor *r,
-		       const aprfs_cancel *cancel, float *out, aprfs_err *err)
-{
-	layout_detail *d = atomic_load(&f->L.detail);
-	int rc = 0;
-
-	if (!atomic_load_explicit(&d->stat_done[r->i], memory_order_acquire)) {
-		pthread_mutex_t *lock = &f->L.stat_lock[r->i % LAYOUT_STAT_LOCKS];
-		pthread_mutex_lock(lock);
-		if (!atomic_load(&d->stat_done[r->i])) {
-			rc = stat_produce(f, dc, r, cancel, &d->stat[r->i], err);
-			if (rc == 0)
-				atomic_store_explicit(&d->stat_done[r->i], 1,
-						      memory_order_release);
-		}
-		pthread_mutex_unlock(lock);
-	}
-	*out = d->stat[r->i];
-	return rc;
-}
-
-/* ---- chunks ------------------------------------------------------------------------- */
-
-static void record_crc_value(aprfs_file *f, uint64_t c, uint32_t value)
-{
-	_Atomic uint64_t *crc = atomic_load(&f->chunk_crc);
-
-	if (!(atomic_load(&crc[c]) >> 32))
-		atomic_store(&crc[c], (1ull << 32) | value);
-}
-
-static void record_crc(aprfs_file *f, uint64_t c, const uint8_t *data, size_t len)
-{
-	if (!(atomic_load(&atomic_load(&f->chunk_crc)[c]) >> 32))
-		record_crc_value(f, c, aprfs_crc32(0, data, len));
-}
-
-/* Compute chunk c into out (c->len bytes). */
-static int compute_chunk(aprfs_file *f, aprfs_diskcache *dc, const plan_chunk *c,
-			 const aprfs_cancel *cancel, uint8_t *out, aprfs_err *err)
-{
-	const plan_tensor *r = c->tensor;
-	const tensor_geom *g = &r->g;
-	int rc;
-
-	if (aprfs_cancelled(cancel)) {
-		rc = aprfs_fail_cancelled(err);
-	} else if (g->raw) {
-		rc = aprfs_source_read(f->L.src, r->t, c->src_off, c->len, out, err);
-	} else {
-		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
-		rc = g->codec->stat != APRFS_STAT_NONE
-			 ? tensor_stat(f, dc, r, cancel, &q.scale, err)
-			 : 0;
-		if (rc == 0) /* fused: bf16/f16 are widened tile by tile, never as a chunk */
-			rc = aprfs_tensor_encode(f->L.src, f->k, r->t, c->elem0, c->nelem,
-						 g->slot, &q, out, err);
-	}
-	if (rc == 0)
-		record_crc(f, c->global, out, c->len);
-	return rc;
-}
-
-/* Chunk c into out: loaded from the disk tier when it holds it (*computed = 0), else
- * computed and offered to it (dc may be NULL). */
-static int chunk_produce(aprfs_file *f, aprfs_diskcache *dc, const plan_chunk *c,
-			 const aprfs_cancel *cancel, uint8_t *out, int *computed,
-			 aprfs_err *err)
-{
-	aprfs_dc_key key;
-	uint32_t crc;
-	int claimed = 0, rc;
-
-	*computed = 1;
-	if (!dc || c->tensor->g.raw)
-		return compute_chunk(f, dc, c, cancel, out, err);
-	key_chunk(f, c, &key);
-	if (aprfs_diskcache_get(dc, &key, out, c->len, &crc, cancel, &claimed)) {
-		record_crc_value(f, c->global, crc);
-		*computed = 0;
-		return 0;
-	}
-	rc = compute_chunk(f, dc, c, cancel, out, err);
-	if (rc == 0)
-		aprfs_diskcache_put(
-		    dc, &key, out, c->len,
-		    (uint32_t)atomic_load(&atomic_load(&f->chunk_crc)[c->global]), claimed);
-	else
-		aprfs_diskcache_drop(dc, &key, claimed);
-	return rc;
-}
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A chunk borrowed for copying out: from the cache (pinned) or computed for this call. */
-typedef struct chunk_ref {
-	const uint8_t *data;
-	size_t len;
-	cache_entry *entry;
-	uint8_t *owned;
-} chunk_ref;
-
-static void chunk_put(aprfs_cache *cache, chunk_ref *r)
-{
-	if (r->entry)
-		cache_release(cache, r->entry);
-	free(r->owned);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Without a cache: loaded or computed into a buffer the ref owns (freed by chunk_put, or
- * here on failure). A computation is counted in counter's statistics (NULL: nowhere). */
-static int chunk_compute_alone(aprfs_file *f, aprfs_cache *counter, const plan_chunk *c,
-			       const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
-{
-	uint8_t *buf = malloc(r->len ? r->len : 1);
-	double t0 = now_seconds();
-	int computed;
-	int rc = buf ? chunk_produce(f, cache_disk(counter), c, cancel, buf, &computed, err)
-		     : aprfs_fail(err, ENOMEM, "out of memory");
-
-	if (rc == 0 && computed &&
-	    !c->tensor->g.raw) /* a raw chunk is a copy, not a computation */
-		cache_count_computed(counter, f->L.variant, r->len, now_seconds() - t0);
-
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	r->data = r->owned = buf;
-	return 0;
-}
-
-/* Through the cache, single flight: either the chunk is there (or being computed by
- * someone we wait for), or we compute and publish it. A computation another reader gave
- * up on (cancelled) is no failure of ours: we try again, unless we are cancelled too. */
-static int chunk_get(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
-		     const aprfs_cancel *cancel, chunk_ref *r, aprfs_err *err)
-{
-	int computed = 1;
-
-	memset(r, 0, sizeof(*r));
-	r->len = c->len;
-	if (!cache)
-		return chunk_compute_alone(f, NULL, c, cancel, r, err);
-	for (;;) {
-		int must = 1;
-		r->entry = cache_acquire(cache, f->id, c->global, f->L.variant, &must, err);
-		if (!r->entry) {
-			if (err && err->code == ECANCELED && !aprfs_cancelled(cancel))
-				continue;
-			return -(err ? err->code : EIO);
-		}
-		if (!must) {
-			r->data = cache_entry_data(r->entry, &r->len);
-			return 0;
-		}
-		break;
-	}
-	uint8_t *buf = malloc(r->len ? r->len : 1);
-	double t0 = now_seconds();
-	int rc = buf ? chunk_produce(f, cache_disk(cache), c, cancel, buf, &computed, err)
-		     : aprfs_fail(err, ENOMEM, "out of memory");
-	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err, computed,
-		      now_seconds() - t0);
-	if (rc) {
-		free(buf);
-		cache_release(cache, r->entry);
-		r->entry = NULL;
-		return rc;
-	}
-	r->data = buf;
-	return 0;
-}
-
 void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *first,
 			  uint64_t *count)
 {
 	const layout *L = &f->L;
-	const layout_detail *d = detail(f, NULL);
+	const layout_detail *d = file_detail(f, NULL);
 	uint64_t end = off + len < off || off + len > L->file_size ? L->file_size : off + len;
 
 	*first = *count = 0;
@@ -492,8 +174,8 @@ void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *f
 }
 
 /* Chunk c (global) of f: its tensor into *pt, the chunk into *ch. */
-static void chunk_of(aprfs_file *f, const layout_detail *d, uint64_t c, plan_tensor *pt,
-		     plan_chunk *ch)
+void file_chunk_of(aprfs_file *f, const layout_detail *d, uint64_t c, plan_tensor *pt,
+		   plan_chunk *ch)
 {
 	plan_tensor_get(&f->L, d, layout_tensor_of_chunk(&f->L, d, c), pt);
 	plan_chunk_get(pt, c - pt->first_chunk, ch);
@@ -501,7 +183,7 @@ static void chunk_of(aprfs_file *f, const layout_detail *d, uint64_t c, plan_ten
 
 int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
 {
-	const layout_detail *d = detail(f, NULL);
+	const layout_detail *d = file_detail(f, NULL);
 	plan_tensor t;
 
 	if (!d || c >= f->L.nchunks)
@@ -525,18 +207,18 @@ static void prefetch_entry(aprfs_file *f, aprfs_diskcache *dc, const layout_deta
 
 	if (!dc || c >= f->L.nchunks || !aprfs_diskcache_prefetching(dc))
 		return;
-	chunk_of(f, d, c, &t, &ch);
+	file_chunk_of(f, d, c, &t, &ch);
 	if (t.g.raw)
 		return;
-	key_chunk(f, &ch, &key);
+	file_key_chunk(f, &ch, &key);
 	aprfs_diskcache_prefetch(dc, &key);
 }
 
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err)
 {
-	const layout_detail *d = detail(f, err);
-	chunk_ref r;
+	const layout_detail *d = file_detail(f, err);
+	file_chunk_ref r;
 	plan_tensor t;
 	plan_chunk ch;
 
@@ -545,156 +227,14 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 	if (c >= f->L.nchunks)
 		return aprfs_fail(err, EINVAL, "chunk %llu out of range",
 				  (unsigned long long)c);
-	chunk_of(f, d, c, &t, &ch);
+	file_chunk_of(f, d, c, &t, &ch);
 	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
 		return 0;
 	prefetch_entry(f, cache_disk(cache), d, c + PREFETCH_AHEAD);
-	int rc = chunk_get(f, cache, &ch, cancel, &r, err);
+	int rc = file_chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc == 0)
-		chunk_put(cache, &r);
+		file_chunk_put(cache, &r);
 	return rc;
-}
-
-/* ---- footer ------------------------------------------------------------------------- */
-
-/* CRC of one chunk: recorded, read from its disk entry's header, or computed now (not
- * cached in memory: a cold footer read would otherwise flush the whole cache for data
- * nobody asked for; but offered to the disk tier, which has room). */
-static int chunk_crc(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
-		     const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
-{
-	aprfs_diskcache *dc = cache_disk(cache);
-	_Atomic uint64_t *crcs = atomic_load(&f->chunk_crc);
-	uint64_t v = atomic_load(&crcs[c->global]);
-	aprfs_dc_key key;
-	uint32_t known;
-
-	if (!(v >> 32) && dc && !c->tensor->g.raw) {
-		key_chunk(f, c, &key);
-		if (aprfs_diskcache_get_crc(dc, &key, c->len, &known)) {
-			record_crc_value(f, c->global, known);
-			v = atomic_load(&crcs[c->global]);
-		}
-	}
-	if (!(v >> 32)) {
-		chunk_ref r = {.len = c->len};
-		int rc = chunk_compute_alone(f, cache, c, cancel, &r, err);
-		if (rc)
-			return rc;
-		chunk_put(NULL, &r);
-		v = atomic_load(&crcs[c->global]);
-	}
-	*crc = (uint32_t)v;
-	return 0;
-}
-
-static int tensor_crc(aprfs_file *f, aprfs_cache *cache, const plan_tensor *t,
-		      const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
-{
-	if (t->g.prefix) {
-		uint8_t p[4];
-		float v;
-		int rc = tensor_stat(f, cache_disk(cache), t, cancel, &v, err);
-		if (rc)
-			return rc;
-		memcpy(p, &v, 4);
-		*crc = aprfs_crc32(*crc, p, 4);
-	}
-	for (uint64_t k = 0; k < t->g.nchunks; k++) {
-		plan_chunk ch;
-		uint32_t c;
-		plan_chunk_get(t, k, &ch);
-		int rc = chunk_crc(f, cache, &ch, cancel, &c, err);
-		if (rc)
-			return rc;
-		*crc = aprfs_crc32_combine(*crc, c, ch.len);
-	}
-	uint64_t pad = apr_align64(t->g.size) - t->g.size;
-	*crc = aprfs_crc32_combine(*crc, aprfs_crc32_zeros(pad), pad);
-	return 0;
-}
-
-/* A cold footer needs every chunk's CRC. The chunks are independent, so the missing ones
- * are computed on every core; the fold into the footer below stays sequential (and cheap:
- * crc32_combine per chunk). */
-typedef struct crc_pass {
-	aprfs_file *f;
-	aprfs_cache *cache;
-	const layout_detail *d;
-	const aprfs_cancel *cancel;
-} crc_pass;
-
-static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
-{
-	crc_pass *p = ctx;
-	uint32_t crc;
-	plan_tensor t;
-	plan_chunk ch;
-
-	if (atomic_load(&atomic_load(&p->f->chunk_crc)[c]) >> 32)
-		return 0;
-	chunk_of(p->f, p->d, c, &t, &ch);
-	return chunk_crc(p->f, p->cache, &ch, p->cancel, &crc, err);
-}
-
-/* CRC of the head, written from the plan a piece at a time. */
-static uint32_t head_crc(const aprfs_file *f, const layout_detail *d)
-{
-	uint8_t buf[16384];
-	uint32_t crc = 0;
-
-	for (uint64_t off = 0; off < f->L.data_offset; off += sizeof(buf)) {
-		size_t n = f->L.data_offset - off < sizeof(buf)
-			       ? (size_t)(f->L.data_offset - off)
-			       : sizeof(buf);
-		layout_head_read(&f->L, d, off, n, buf);
-		crc = aprfs_crc32(crc, buf, n);
-	}
-	return crc;
-}
-
-/* Every chunk's CRC (in parallel), joined with the head's and the padding's. */
-static int footer_pass(aprfs_file *f, aprfs_cache *cache, const layout_detail *d,
-		       const aprfs_cancel *cancel, uint32_t *out, aprfs_err *err)
-{
-	crc_pass p = {f, cache, d, cancel};
-	int rc = aprfs_parallel(f->L.nchunks, crc_job, &p, err);
-	uint32_t crc = rc ? 0 : head_crc(f, d);
-
-	for (size_t i = 0; i < f->L.ntensors && !rc; i++) {
-		plan_tensor t;
-		plan_tensor_get(&f->L, d, i, &t);
-		rc = tensor_crc(f, cache, &t, cancel, &crc, err);
-	}
-	*out = crc;
-	return rc;
-}
-
-/* The footer: known, from the disk tier, or from the pass (and then offered to it). */
-static int footer_crc(aprfs_file *f, aprfs_cache *cache, const layout_detail *d,
-		      const aprfs_cancel *cancel, uint32_t *out, aprfs_err *err)
-{
-	aprfs_diskcache *dc = cache_disk(cache);
-	uint64_t v = atomic_load(&f->footer);
-	aprfs_dc_key key;
-	uint32_t crc;
-
-	if (!(v >> 32)) {
-		int keyed = dc && key_footer(f, &key) == 0, rc = 0;
-		if (!keyed ||
-		    !aprfs_diskcache_get(dc, &key, &crc, sizeof(crc), NULL, cancel, NULL)) {
-			rc = footer_pass(f, cache, d, cancel, &crc, err);
-			if (rc == 0 && keyed)
-				aprfs_diskcache_put(dc, &key, &crc, sizeof(crc),
-						    aprfs_crc32(0, &crc, sizeof(crc)), 0);
-		}
-		if (rc)
-			return rc;
-		v = (1ull << 32) | crc;
-		atomic_store(&f->footer, v);
-	}
-	*out = (uint32_t)v;
-	return 0;
 }
 
 /* ---- reading ------------------------------------------------------------------------ */
@@ -731,7 +271,7 @@ static ssize_t read_raw(aprfs_file *f, const plan_tensor *t, const aprfs_cancel 
 		plan_chunk_get(t, k, &ch);
 		if (ch.out_off + ch.len > rel + n)
 			break;
-		record_crc(f, ch.global, dst + (ch.out_off - rel), (size_t)ch.len);
+		file_record_crc(f, ch.global, dst + (ch.out_off - rel), (size_t)ch.len);
 	}
 	return (ssize_t)n;
 }
@@ -746,7 +286,7 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel
 	if (rel < g->prefix) {
 		float v;
 		uint8_t p[4];
-		int rc = tensor_stat(f, cache_disk(cache), t, cancel, &v, err);
+		int rc = file_tensor_stat(f, cache_disk(cache), t, cancel, &v, err);
 		if (rc)
 			return rc;
 		memcpy(p, &v, 4); /* f32 little-endian: x86-64 and aarch64 are LE hosts */
@@ -761,13 +301,13 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel
 	if (g->raw)
 		return read_raw(f, t, cancel, rel, want, dst, err);
 	plan_chunk ch;
-	chunk_ref r;
+	file_chunk_ref r;
 	plan_chunk_get(t, plan_chunk_at(t, rel), &ch);
-	int rc = chunk_get(f, cache, &ch, cancel, &r, err);
+	int rc = file_chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc)
 		return rc;
 	ssize_t n = copy_part(dst, r.data, r.len, rel - ch.out_off, want);
-	chunk_put(cache, &r);
+	file_chunk_put(cache, &r);
 	return n;
 }
 
@@ -786,7 +326,7 @@ static ssize_t read_piece(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel 
 	if (pos >= footer_at) {
 		uint32_t crc;
 		uint8_t b[4];
-		int rc = footer_crc(f, cache, d, cancel, &crc, err);
+		int rc = file_footer_crc(f, cache, d, cancel, &crc, err);
 		if (rc)
 			return rc;
 		apr_put32(b, crc);
@@ -802,7 +342,7 @@ ssize_t aprfs_file_read(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *c
 {
 	uint64_t size = f->L.file_size;
 	uint64_t end = (off >= size || len >= size - off) ? size : off + len;
-	const layout_detail *d = end > off ? detail(f, err) : NULL;
+	const layout_detail *d = end > off ? file_detail(f, err) : NULL;
 	uint8_t *dst = buf;
 
 	if (end > off && !d)
