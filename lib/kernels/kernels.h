@@ -103,7 +103,7 @@ enum { APRFS_ISA_COUNT = 4 };
 extern const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT];
 
 /* The table in use: resolved on first call, then constant. Each kernel comes from the
- * first ISA of its preference order (dispatch.c's table, measured with `make bench`;
+ * first ISA of its preference order (kernels/prefs.c's table, measured with `make bench`;
  * by default avx512, avx2, neon) that the CPU supports and whose whole table passes its
  * self-check, else from the scalar reference; the table so assembled passes the
  * self-check too. APRFS_ISA=scalar|avx2|avx512|neon forces one whole ISA instead, and a

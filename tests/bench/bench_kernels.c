@@ -3,7 +3,7 @@
  * dequantizers: of f32 output, the same tensor), single-thread memcpy of the same buffer
  * beside them, which ISA the default (per-kernel) table picked for each kernel and which
  * one measured fastest here, each encoder's relative RMSE and whether every ISA's bytes
- * match. The figures justify dispatch.c's preference table. */
+ * match. The figures justify kernels/prefs.c's preference table. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
