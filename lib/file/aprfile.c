@@ -75,10 +75,6 @@ const char *aprfs_file_variant(const aprfs_file *f)
 {
 	return aprfs_variant_name(f->L.variant);
 }
-int aprfs_file_variant_index(const aprfs_file *f)
-{
-	return f->L.variant;
-}
 aprfs_source *aprfs_file_source(const aprfs_file *f)
 {
 	return f->L.src;

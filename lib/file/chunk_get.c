@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/crc.h"
 #include "file/aprfile_impl.h"
 #include "plan/tensor_read.h"
@@ -79,14 +79,6 @@ static int chunk_produce(aprfs_file *f, aprfs_diskcache *dc, const plan_chunk *c
 	return rc;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 void file_chunk_put(aprfs_cache *cache, file_chunk_ref *r)
 {
 	if (r->entry)
@@ -101,14 +93,14 @@ int file_chunk_alone(aprfs_file *f, aprfs_cache *counter, const plan_chunk *c,
 		     const aprfs_cancel *cancel, file_chunk_ref *r, aprfs_err *err)
 {
 	uint8_t *buf = malloc(r->len ? r->len : 1);
-	double t0 = now_seconds();
+	double t0 = aprfs_now_s();
 	int computed;
 	int rc = buf ? chunk_produce(f, cache_disk(counter), c, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
 
 	if (rc == 0 && computed &&
 	    !c->tensor->g.raw) /* a raw chunk is a copy, not a computation */
-		cache_count_computed(counter, f->L.variant, r->len, now_seconds() - t0);
+		cache_count_computed(counter, f->L.variant, r->len, aprfs_now_s() - t0);
 
 	if (rc) {
 		free(buf);
@@ -145,11 +137,11 @@ int file_chunk_get(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
 		break;
 	}
 	uint8_t *buf = malloc(r->len ? r->len : 1);
-	double t0 = now_seconds();
+	double t0 = aprfs_now_s();
 	int rc = buf ? chunk_produce(f, cache_disk(cache), c, cancel, buf, &computed, err)
 		     : aprfs_fail(err, ENOMEM, "out of memory");
 	cache_publish(cache, r->entry, rc ? NULL : buf, r->len, rc, err, computed,
-		      now_seconds() - t0);
+		      aprfs_now_s() - t0);
 	if (rc) {
 		free(buf);
 		cache_release(cache, r->entry);

@@ -304,11 +304,11 @@ static int is_shard_in(aprfs_tree *t, const char *dir, const char *name)
  * files that are some index's shards. */
 static ckpt *ckpt_for_stem(aprfs_tree *t, const char *dir, const char *stem)
 {
-	for (int i = 0; aprfs_ckpt_suffix[i]; i++) {
+	for (size_t i = 0; aprfs_ckpt_suffix(i); i++) {
 		char name[NAME_MAX + 1], *rel;
 		ckpt *c;
 
-		if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, aprfs_ckpt_suffix[i]) >=
+		if ((size_t)snprintf(name, sizeof(name), "%s%s", stem, aprfs_ckpt_suffix(i)) >=
 		    sizeof(name))
 			continue;
 		aprfs_ckpt_kind kind = aprfs_ckpt_name(name, NULL);

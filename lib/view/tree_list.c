@@ -104,8 +104,8 @@ static int claimed_stem(const listing *l, const char *stem, size_t len)
  * the first suffix that has it. */
 static int find_ckpts(aprfs_tree *t, const char *dir, listing *l)
 {
-	for (int s = 0; aprfs_ckpt_suffix[s]; s++) {
-		const char *suffix = aprfs_ckpt_suffix[s];
+	for (size_t s = 0; aprfs_ckpt_suffix(s); s++) {
+		const char *suffix = aprfs_ckpt_suffix(s);
 		for (size_t i = 0; i < l->n; i++) {
 			const char *name = l->e[i].name;
 			size_t stem_len;
