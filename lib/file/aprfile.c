@@ -169,14 +169,6 @@ void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *f
 	}
 }
 
-/* Chunk c (global) of f: its tensor into *pt, the chunk into *ch. */
-void file_chunk_of(aprfs_file *f, const layout_detail *d, uint64_t c, plan_tensor *pt,
-		   plan_chunk *ch)
-{
-	plan_tensor_get(&f->L, d, layout_tensor_of_chunk(&f->L, d, c), pt);
-	plan_chunk_get(pt, c - pt->first_chunk, ch);
-}
-
 int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
 {
 	const layout_detail *d = file_detail(f, NULL);
@@ -203,7 +195,7 @@ static void prefetch_entry(aprfs_file *f, aprfs_diskcache *dc, const layout_deta
 
 	if (!dc || c >= f->L.nchunks || !aprfs_diskcache_prefetching(dc))
 		return;
-	file_chunk_of(f, d, c, &t, &ch);
+	plan_chunk_of(&f->L, d, c, &t, &ch);
 	if (t.g.raw)
 		return;
 	file_key_chunk(f, &ch, &key);
@@ -223,7 +215,7 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 	if (c >= f->L.nchunks)
 		return aprfs_fail(err, EINVAL, "chunk %llu out of range",
 				  (unsigned long long)c);
-	file_chunk_of(f, d, c, &t, &ch);
+	plan_chunk_of(&f->L, d, c, &t, &ch);
 	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
 		return 0;
 	prefetch_entry(f, cache_disk(cache), d, c + PREFETCH_AHEAD);

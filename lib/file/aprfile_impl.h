@@ -35,10 +35,6 @@ typedef struct file_chunk_ref {
 /* The per-tensor arrays and the chunk CRCs, built by the first reader; NULL on ENOMEM. */
 const layout_detail *file_detail(aprfs_file *f, aprfs_err *err);
 
-/* Global chunk c of f: its tensor into *pt, the chunk into *ch. */
-void file_chunk_of(aprfs_file *f, const layout_detail *d, uint64_t c, plan_tensor *pt,
-		   plan_chunk *ch);
-
 /* Disk-cache keys of a chunk, a tensor's statistic, the footer (0, or -1 without memory). */
 void file_key_chunk(const aprfs_file *f, const plan_chunk *c, aprfs_dc_key *k);
 void file_key_stat(const aprfs_file *f, const plan_tensor *r, aprfs_dc_key *k);

@@ -11,8 +11,8 @@
 /* CRC of one chunk: recorded, read from its disk entry's header, or computed now (not
  * cached in memory: a cold footer read would otherwise flush the whole cache for data
  * nobody asked for; but offered to the disk tier, which has room). */
-static int chunk_crc(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
-		     const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
+static int crc_of_chunk(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
+			const aprfs_cancel *cancel, uint32_t *crc, aprfs_err *err)
 {
 	aprfs_diskcache *dc = cache_disk(cache);
 	_Atomic uint64_t *crcs = atomic_load(&f->chunk_crc);
@@ -55,7 +55,7 @@ static int tensor_crc(aprfs_file *f, aprfs_cache *cache, const plan_tensor *t,
 		plan_chunk ch;
 		uint32_t c;
 		plan_chunk_get(t, k, &ch);
-		int rc = chunk_crc(f, cache, &ch, cancel, &c, err);
+		int rc = crc_of_chunk(f, cache, &ch, cancel, &c, err);
 		if (rc)
 			return rc;
 		*crc = aprfs_crc32_combine(*crc, c, ch.len);
@@ -84,8 +84,8 @@ static int crc_job(void *ctx, uint64_t c, aprfs_err *err)
 
 	if (atomic_load(&atomic_load(&p->f->chunk_crc)[c]) >> 32)
 		return 0;
-	file_chunk_of(p->f, p->d, c, &t, &ch);
-	return chunk_crc(p->f, p->cache, &ch, p->cancel, &crc, err);
+	plan_chunk_of(&p->f->L, p->d, c, &t, &ch);
+	return crc_of_chunk(p->f, p->cache, &ch, p->cancel, &crc, err);
 }
 
 /* CRC of the head, written from the plan a piece at a time. */

@@ -1,6 +1,6 @@
-/* dispatch.c - choosing the kernel table: each ISA's table built once, the APRFS_ISA
- * override, and the default table assembled on the first call from the per-kernel
- * preferences (prefs.c) and the self-checks (selfcheck.c). */
+/* dispatch.c - choosing the kernel table on the first call: the APRFS_ISA override, or
+ * the default table assembled from the ISA tables (table.c), the per-kernel preferences
+ * (prefs.c) and the self-checks (selfcheck.c). */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -9,58 +9,6 @@
 #include <string.h>
 
 #include "kernels/kernels_impl.h"
-
-/* ---- the tables ----------------------------------------------------------------------- */
-
-/* Built once each under the lock, then read-only: a resolved function-pointer table. */
-static aprfs_kernels tables[APRFS_ISA_COUNT];
-static atomic_int table_ready[APRFS_ISA_COUNT];
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void fill_isa(int isa, aprfs_kernels *t)
-{
-	kernels_fill_scalar(t);
-#if defined(__x86_64__)
-	if (isa == ISA_AVX2)
-		aprfs_kernels_fill_avx2(t);
-	if (isa == ISA_AVX512)
-		aprfs_kernels_fill_avx512(t);
-#endif
-#if defined(__aarch64__)
-	if (isa == ISA_NEON)
-		aprfs_kernels_fill_neon(t);
-#endif
-	aprfs_kernels ref;
-	kernels_fill_scalar(&ref);
-	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
-		t->kisa[kn] = kernels_fn(t, kn) == kernels_fn(&ref, kn) ? "scalar" : t->isa;
-}
-
-const aprfs_kernels *kernels_table_of(int isa)
-{
-	if (!atomic_load(&table_ready[isa])) {
-		pthread_mutex_lock(&table_lock);
-		if (!atomic_load(&table_ready[isa])) {
-			fill_isa(isa, &tables[isa]);
-			atomic_store(&table_ready[isa], 1);
-		}
-		pthread_mutex_unlock(&table_lock);
-	}
-	return &tables[isa];
-}
-
-const aprfs_kernels *aprfs_kernels_scalar(void)
-{
-	return kernels_table_of(ISA_SCALAR);
-}
-
-const aprfs_kernels *aprfs_kernels_for_isa(const char *isa)
-{
-	int i = isa ? kernels_isa_index(isa) : -1;
-	if (i < 0 || !kernels_isa_supported(i))
-		return NULL;
-	return kernels_table_of(i);
-}
 
 /* ---- resolution ----------------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* kernels_impl.h - internal to lib/kernels/: what the parts of the dispatcher share: ISA
  * numbers, the scalar table and kernels by number (table.c), the CPU probe (cpu.c), the
- * per-kernel ISA preferences (prefs.c) and the resolved tables (dispatch.c). */
+ * per-kernel ISA preferences (prefs.c); the table each ISA has is built in table.c. */
 #ifndef APRFS_KERNELS_IMPL_H
 #define APRFS_KERNELS_IMPL_H
 

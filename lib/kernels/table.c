@@ -1,6 +1,8 @@
-/* table.c - the scalar reference kernel table (the codecs' own encoders and decoders, the
- * GGML block decoders), codec and GGML-type slots, and kernels by number (their names,
- * comparing and copying one kernel between tables). */
+/* table.c - the kernel tables: the scalar reference (the codecs' own encoders and
+ * decoders, the GGML block decoders), each ISA's table built once, codec and GGML-type
+ * slots, and kernels by number (their names, comparing and copying one kernel). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/half.h"
@@ -155,4 +157,56 @@ _Static_assert(sizeof(kernel_names) / sizeof(kernel_names[0]) == APRFS_KN_COUNT,
 const char *aprfs_kernel_name(int kn)
 {
 	return kn >= 0 && kn < APRFS_KN_COUNT ? kernel_names[kn] : NULL;
+}
+
+/* ---- the tables ----------------------------------------------------------------------- */
+
+/* Built once each under the lock, then read-only: a resolved function-pointer table. */
+static aprfs_kernels tables[APRFS_ISA_COUNT];
+static atomic_int table_ready[APRFS_ISA_COUNT];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void fill_isa(int isa, aprfs_kernels *t)
+{
+	kernels_fill_scalar(t);
+#if defined(__x86_64__)
+	if (isa == ISA_AVX2)
+		aprfs_kernels_fill_avx2(t);
+	if (isa == ISA_AVX512)
+		aprfs_kernels_fill_avx512(t);
+#endif
+#if defined(__aarch64__)
+	if (isa == ISA_NEON)
+		aprfs_kernels_fill_neon(t);
+#endif
+	aprfs_kernels ref;
+	kernels_fill_scalar(&ref);
+	for (int kn = 0; kn < APRFS_KN_COUNT; kn++)
+		t->kisa[kn] = kernels_fn(t, kn) == kernels_fn(&ref, kn) ? "scalar" : t->isa;
+}
+
+const aprfs_kernels *kernels_table_of(int isa)
+{
+	if (!atomic_load(&table_ready[isa])) {
+		pthread_mutex_lock(&table_lock);
+		if (!atomic_load(&table_ready[isa])) {
+			fill_isa(isa, &tables[isa]);
+			atomic_store(&table_ready[isa], 1);
+		}
+		pthread_mutex_unlock(&table_lock);
+	}
+	return &tables[isa];
+}
+
+const aprfs_kernels *aprfs_kernels_scalar(void)
+{
+	return kernels_table_of(ISA_SCALAR);
+}
+
+const aprfs_kernels *aprfs_kernels_for_isa(const char *isa)
+{
+	int i = isa ? kernels_isa_index(isa) : -1;
+	if (i < 0 || !kernels_isa_supported(i))
+		return NULL;
+	return kernels_table_of(i);
 }

@@ -42,3 +42,10 @@ void plan_chunk_get(const plan_tensor *pt, uint64_t k, plan_chunk *c)
 	c->src_off = b0 * g->block_bytes;
 	c->dtype = g->dtype;
 }
+
+void plan_chunk_of(const layout *L, const layout_detail *d, uint64_t c, plan_tensor *pt,
+		   plan_chunk *ch)
+{
+	plan_tensor_get(L, d, layout_tensor_of_chunk(L, d, c), pt);
+	plan_chunk_get(pt, c - pt->first_chunk, ch);
+}

@@ -37,6 +37,9 @@ typedef struct plan_chunk {
 void plan_tensor_get(const layout *L, const layout_detail *d, size_t i, plan_tensor *pt);
 /* Local chunk k (< pt->g.nchunks) of pt. */
 void plan_chunk_get(const plan_tensor *pt, uint64_t k, plan_chunk *c);
+/* Global chunk c (< L->nchunks): its tensor into *pt, the chunk into *ch. */
+void plan_chunk_of(const layout *L, const layout_detail *d, uint64_t c, plan_tensor *pt,
+		   plan_chunk *ch);
 /* Bytes of payload per whole chunk. */
 uint64_t plan_chunk_span(const plan_tensor *pt);
 /* The local chunk holding payload-relative offset rel (rel >= prefix, < size). */
