@@ -1,6 +1,8 @@
 /* gguf.c - the GGUF format (llama.cpp's model files), versions 2 and 3, little-endian:
  * header, key/value metadata (every value type, nested arrays), tensor infos and the
- * aligned data section; every count, length, shape and offset checked before it is used. */
+ * aligned data section; every count, length, shape and offset checked before it is used.
+ * Over 500 lines because the parser of one untrusted format is kept in one reading order,
+ * each bound check beside the read it guards (tests/fuzz/fuzz_gguf.c walks it whole). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
