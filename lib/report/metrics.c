@@ -77,19 +77,14 @@ static void histogram(text *t, const aprfs_cache_stats *c)
 		const char *name = aprfs_variant_name(v);
 		uint64_t cum = 0;
 		for (int b = 0; b <= APRFS_COMPUTE_BUCKETS; b++) {
+			char le[32] = "+Inf";
 			cum += c->compute_bucket[v][b];
 			if (b < APRFS_COMPUTE_BUCKETS)
-				put(t,
-				    "aprfs_chunk_compute_seconds_bucket{variant=\"%s\",le=\"%"
-				    "g\"} "
-				    "%llu\n",
-				    name, aprfs_compute_bucket_le[b], (unsigned long long)cum);
-			else
-				put(t,
-				    "aprfs_chunk_compute_seconds_bucket{variant=\"%s\",le=\"+"
-				    "Inf\"} "
-				    "%llu\n",
-				    name, (unsigned long long)cum);
+				snprintf(le, sizeof(le), "%g", aprfs_compute_bucket_le[b]);
+			put(t,
+			    "aprfs_chunk_compute_seconds_bucket{variant=\"%s\",le=\"%s\"} "
+			    "%llu\n",
+			    name, le, (unsigned long long)cum);
 		}
 		put(t, "aprfs_chunk_compute_seconds_sum{variant=\"%s\"} %.9g\n", name,
 		    c->compute_seconds[v]);
