@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/scratch.h"
 #include "cache/cache.h"
 #include "cache/diskcache.h"
@@ -109,6 +110,9 @@ static int parse_disk_mb(const char *arg, uint64_t *out)
 
 static void usage(FILE *to)
 {
+	char names[256];
+
+	aprfs_variant_list(names, sizeof(names), " ");
 	fprintf(
 	    to,
 	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--threads N]\n"
@@ -125,8 +129,8 @@ static void usage(FILE *to)
 	    "              disk cache in DIR, and add what this one computes (a mount with\n"
 	    "              -o cache_dir=DIR shares it; use --root to share the footer too)\n"
 	    "  --disk-cache-mb N  DIR's budget in MiB (default %u)\n"
-	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n",
-	    APRFS_DISKCACHE_DEFAULT_MB);
+	    "  variants: %s\n",
+	    APRFS_DISKCACHE_DEFAULT_MB, names);
 }
 
 /* "x/model.q4k.apr" -> "q4k" */
@@ -165,13 +169,6 @@ static int relative_to(const char *path, const char *rd, char *out, size_t cap)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static void progress(aprfs_file *f, uint64_t done, double t0, int final)
 {
 	uint64_t size = aprfs_file_size(f);
@@ -181,7 +178,7 @@ static void progress(aprfs_file *f, uint64_t done, double t0, int final)
 		if (aprfs_file_tensor_info(f, i, &ti, NULL) == 0)
 			td += ti.offset + ti.size <= done;
 	}
-	double dt = now_s() - t0;
+	double dt = aprfs_now_s() - t0;
 	fprintf(stderr, "\r%s: tensors %zu/%zu  %.1f/%.1f MiB  %.1f MB/s%s",
 		aprfs_file_variant(f), td, nt, done / 1048576.0, size / 1048576.0,
 		dt > 0 ? done / dt / 1e6 : 0.0, final ? "\n" : "  ");
@@ -207,9 +204,9 @@ static int write_piece(void *ctx, const uint8_t *data, size_t len, uint64_t off,
 			return aprfs_fail(err, errno, "write: %s", strerror(errno));
 		w += (size_t)k;
 	}
-	if (o->show && (now_s() - o->last > 0.25 || end == aprfs_file_size(o->f))) {
+	if (o->show && (aprfs_now_s() - o->last > 0.25 || end == aprfs_file_size(o->f))) {
 		progress(o->f, end, o->t0, end == aprfs_file_size(o->f));
-		o->last = now_s();
+		o->last = aprfs_now_s();
 	}
 	return 0;
 }
@@ -220,7 +217,7 @@ static int copy_out(aprfs_file *f, aprfs_diskcache *dc, int fd, unsigned threads
 		    aprfs_err *err)
 {
 	aprfs_cache *cache = aprfs_cache_new(CONVERT_CACHE);
-	out o = {f, fd, show, now_s(), 0};
+	out o = {f, fd, show, aprfs_now_s(), 0};
 	int rc;
 
 	if (cache)

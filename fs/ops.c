@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "base/io.h"
 #include "base/log.h"
 #include "report/metrics.h"
 
@@ -299,20 +300,7 @@ static int read_apr(aprfs_mount *m, handle *h, char *buf, size_t size, off_t off
 
 static int read_fd(int fd, char *buf, size_t size, off_t off)
 {
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pread(fd, buf + done, size - done, off + (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (int)done;
+	return (int)aprfs_pread_upto(fd, buf, size, (uint64_t)off);
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off,

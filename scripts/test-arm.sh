@@ -16,7 +16,7 @@ fi
 
 OUT=build/arm
 mkdir -p "$OUT"
-SRCS=(tests/unit/test_kernels.c lib/kernels/dispatch.c lib/kernels/arm/*.c lib/quant/*.c
+SRCS=(tests/unit/test_kernels.c lib/kernels/*.c lib/kernels/arm/*.c lib/quant/*.c
 	lib/base/half.c)
 # -ffp-contract=off: AArch64 has FMA in its base ISA and GCC contracts a*b+c by default,
 # which would make the scalar reference itself round differently from x86's.

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 int aprfs_fail_cancelled(aprfs_err *err)
 {
 	return aprfs_fail(err, ECANCELED,
@@ -67,21 +69,13 @@ int aprfs_pid_gone(pid_t pid)
 	return kill_pending(buf, "\nShdPnd:") || kill_pending(buf, "\nSigPnd:");
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The first look is one period away: a request that ends sooner (nearly all: a 1 MiB read
  * takes a fraction of a millisecond) never reads /proc, which would cost it more than
  * its copy (an open, a 4 KiB read and a close per request). */
 void aprfs_pid_watch_init(aprfs_pid_watch *w, pid_t pid)
 {
 	w->pid = pid;
-	atomic_init(&w->next_ns, now_ns() + APRFS_PID_POLL_MS * 1000000LL);
+	atomic_init(&w->next_ns, aprfs_now_ns(CLOCK_MONOTONIC) + APRFS_PID_POLL_MS * 1000000LL);
 	atomic_init(&w->gone, 0);
 }
 
@@ -91,7 +85,7 @@ int aprfs_pid_watch_gone(aprfs_pid_watch *w)
 
 	if (w->pid <= 0 || atomic_load(&w->gone))
 		return w->pid > 0;
-	now = now_ns();
+	now = aprfs_now_ns(CLOCK_MONOTONIC);
 	due = atomic_load(&w->next_ns);
 	/* One thread polls per period; the others take the last answer. */
 	if (now < due || !atomic_compare_exchange_strong(&w->next_ns, &due,

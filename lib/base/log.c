@@ -137,8 +137,3 @@ int aprfs_log_level_parse(const char *s)
 		return APRFS_LOG_WARN;
 	return -1;
 }
-
-const char *aprfs_log_level_name(int level)
-{
-	return level >= 0 && level < 4 ? level_names[level] : "?";
-}

@@ -24,6 +24,5 @@ int aprfs_log_once(int level, const char *key, const char *fmt, ...)
 
 /* "error" "warn" "info" "debug" (and "warning") -> level, -1 if unknown. */
 int aprfs_log_level_parse(const char *s);
-const char *aprfs_log_level_name(int level);
 
 #endif

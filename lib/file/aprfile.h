@@ -33,7 +33,6 @@ void aprfs_file_unref(aprfs_file *f);
 
 uint64_t aprfs_file_size(const aprfs_file *f);
 const char *aprfs_file_variant(const aprfs_file *f);
-int aprfs_file_variant_index(const aprfs_file *f);
 aprfs_source *aprfs_file_source(const aprfs_file *f);
 uint64_t aprfs_file_id(const aprfs_file *f); /* unique per open, the cache key's half */
 

@@ -103,7 +103,7 @@ enum { APRFS_ISA_COUNT = 4 };
 extern const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT];
 
 /* The table in use: resolved on first call, then constant. Each kernel comes from the
- * first ISA of its preference order (dispatch.c's table, measured with `make bench`;
+ * first ISA of its preference order (kernels/prefs.c's table, measured with `make bench`;
  * by default avx512, avx2, neon) that the CPU supports and whose whole table passes its
  * self-check, else from the scalar reference; the table so assembled passes the
  * self-check too. APRFS_ISA=scalar|avx2|avx512|neon forces one whole ISA instead, and a
@@ -130,7 +130,7 @@ int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen);
 /* Tests only: forget the resolved table so the next aprfs_kernels_get() resolves again
  * (re-reading APRFS_ISA). Not safe while other threads use the kernels. */
 void aprfs_kernels_reset(void);
-/* Slot of a codec. */
+/* Slot of a codec; a slot's codec is aprfs_codecs[slot] (quant/codec.h). */
 aprfs_kslot aprfs_kslot_of(const aprfs_codec *c);
 /* Dequant slot of a GGML block type, or -1 for any other dtype. */
 int aprfs_dqslot_of(aprfs_src_dtype d);

@@ -1,6 +1,8 @@
 /* vec_kquant.h - the Q4_K and Q6_K kernels of vec_tmpl.h (included from it, never alone):
  * the scale searches of lib/quant/q4k.c and q6k.c run one lane per sub-block, KV_W
- * sub-blocks per pass, each lane replaying the scalar search; the decoders follow GGML's. */
+ * sub-blocks per pass, each lane replaying the scalar search; the decoders follow GGML's.
+ * Over 500 lines because both searches mirror q4k.c / q6k.c step for step, kept side by
+ * side so a change to the scalar search is matched here in one place. */
 
 /* sqrtf lane by lane: IEEE square root is correctly rounded, so the vector instruction
  * gives sqrtf's float; an ISA file may supply it. */

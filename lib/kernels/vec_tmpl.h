@@ -13,7 +13,10 @@
  * operation is contracted into an FMA (the build's -ffp-contract=off, and for clang the
  * pragma below too; the x86 files are compiled without FMA at all), none is reassociated.
  * Tails shorter than a vector go to the scalar reference codec itself. vec_kquant.h holds
- * the Q4_K / Q6_K kernels, vec_ggml.h the dequantizers of GGUF's block types. */
+ * the Q4_K / Q6_K kernels, vec_ggml.h the dequantizers of GGUF's block types.
+ *
+ * Over 500 lines because it is one template: every kernel shares the macro prelude the
+ * ISA file set up, and a split would repeat that contract in each part. */
 #if !defined(KV_FILL) || !defined(KV_W)
 #error "include vec_tmpl.h from an ISA file that defines KV_FILL and KV_W"
 #endif

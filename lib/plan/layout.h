@@ -55,8 +55,8 @@ typedef struct layout_detail {
 
 typedef struct layout {
 	aprfs_source *src;
-	int variant; /* index into aprfs_variant_names */
-	const aprfs_codec *vcodec;
+	int variant; /* index into aprfs_variants */
+	const aprfs_variant *var;
 	aprfs_opts opts;
 	size_t ntensors;
 	uint8_t header[64];
@@ -89,9 +89,7 @@ void layout_head_read(const layout *L, const layout_detail *d, uint64_t off, siz
 char *layout_metadata_json(const layout *L, uint64_t total_size, uint64_t param_count,
 			   aprfs_err *err);
 
-/* Chunk geometry. */
-uint64_t layout_chunk_bytes(const tensor_geom *g, uint64_t k);	/* bytes of local chunk k */
-uint64_t layout_chunk_offset(const tensor_geom *g, uint64_t k); /* payload-relative */
+/* Chunks: plan/chunk.h describes each once per read. */
 /* The tensor (data order) holding global chunk c / whose padded span holds offset off. */
 size_t layout_tensor_of_chunk(const layout *L, const layout_detail *d, uint64_t c);
 size_t layout_tensor_at(const layout *L, const layout_detail *d, uint64_t off);

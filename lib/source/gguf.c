@@ -1,6 +1,8 @@
 /* gguf.c - the GGUF format (llama.cpp's model files), versions 2 and 3, little-endian:
  * header, key/value metadata (every value type, nested arrays), tensor infos and the
- * aligned data section; every count, length, shape and offset checked before it is used. */
+ * aligned data section; every count, length, shape and offset checked before it is used.
+ * Over 500 lines because the parser of one untrusted format is kept in one reading order,
+ * each bound check beside the read it guards (tests/fuzz/fuzz_gguf.c walks it whole). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -666,7 +668,7 @@ int aprfs_gguf_parse(const char *path, const aprfs_gguf_input *in, aprfs_gguf_in
 
 static int read_fd(void *ctx, uint64_t off, void *dst, size_t n)
 {
-	return src_pread_full(*(int *)ctx, dst, n, off);
+	return aprfs_pread_full(*(int *)ctx, dst, n, off);
 }
 
 /* Everything before the data section (header, keys, tensor infos) into the fingerprint. */
@@ -676,7 +678,7 @@ static int fingerprint_header(aprfs_source *s, int fd, uint64_t len, aprfs_err *
 
 	for (uint64_t off = 0; off < len; off += sizeof(buf)) {
 		size_t n = len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
-		int rc = src_pread_full(fd, buf, n, off);
+		int rc = aprfs_pread_full(fd, buf, n, off);
 		if (rc)
 			return aprfs_fail(err, -rc, "%s: %s", s->path, strerror(-rc));
 		src_fingerprint_add(s, buf, n);

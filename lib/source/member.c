@@ -111,24 +111,6 @@ static int add_watch(aprfs_source *s, const char *path, const aprfs_file_id *id,
 	return 0;
 }
 
-int src_pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t r = pread(fd, p, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		p += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 /* The identity recorded is the one read before the contents: a change during the read
  * shows up as stale later, never the reverse. */
 int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional, char **buf,
@@ -151,7 +133,7 @@ int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional
 				(long long)st.st_size);
 	else if (!(*buf = malloc((size_t)st.st_size + 1)))
 		rc = aprfs_fail(err, ENOMEM, "%s: out of memory", path);
-	else if ((rc = src_pread_full(fd, *buf, (size_t)st.st_size, 0)))
+	else if ((rc = aprfs_pread_full(fd, *buf, (size_t)st.st_size, 0)))
 		rc = aprfs_fail(err, -rc, "%s: %s", path, strerror(-rc));
 	close(fd);
 	if (rc == 0) {

@@ -389,7 +389,7 @@ static int read_header_len(const src_file *f, uint64_t *hlen, aprfs_err *err)
 				  "%s: file too short (%" PRIu64
 				  " bytes) for a safetensors header",
 				  f->path, size);
-	if ((rc = src_pread_full(f->fd, b, 8, 0)))
+	if ((rc = aprfs_pread_full(f->fd, b, 8, 0)))
 		return aprfs_fail(err, -rc, "%s: reading header length: %s", f->path,
 				  strerror(-rc));
 	*hlen = 0;
@@ -438,7 +438,7 @@ int aprfs_st_add(aprfs_source *s, const char *path, aprfs_err *err)
 		return rc;
 	if (!(hdr = malloc(hlen ? hlen : 1)))
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
-	if ((rc = src_pread_full(f->fd, hdr, hlen, 8)))
+	if ((rc = aprfs_pread_full(f->fd, hdr, hlen, 8)))
 		rc = aprfs_fail(err, -rc, "%s: reading header: %s", path, strerror(-rc));
 	if (rc == 0)
 		src_fingerprint_add(s, hdr, hlen);

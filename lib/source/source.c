@@ -20,8 +20,10 @@
 static const src_format *const formats[] = {&src_st_index, &src_safetensors, &src_gguf};
 #define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
-const char *const aprfs_ckpt_suffix[] = {".safetensors.index.json", ".safetensors", ".gguf",
-					 NULL};
+const char *aprfs_ckpt_suffix(size_t i)
+{
+	return i < NFORMATS ? formats[i]->suffix : NULL;
+}
 
 static int ends_with(const char *s, size_t n, const char *suffix)
 {
@@ -249,17 +251,7 @@ static int file_unchanged(const src_file *f)
  * comes up short. Short means the file changed: -1, and the caller says so. */
 static int read_at(int fd, void *dst, size_t len, uint64_t off)
 {
-	char *p = dst;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n, len -= (size_t)n, off += (uint64_t)n;
-	}
-	return 0;
+	return aprfs_pread_full(fd, dst, len, off) ? -1 : 0;
 }
 
 int aprfs_source_read(aprfs_source *s, const aprfs_tensor *t, uint64_t off, size_t len,

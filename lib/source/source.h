@@ -57,11 +57,12 @@ typedef enum aprfs_ckpt_kind {
 			    * which are then not checkpoints of their own) */
 } aprfs_ckpt_kind;
 /* Kind of name, and the length of its stem X (the X of X.<variant>.apr). Indexes are
- * found first; among single files, the order of aprfs_ckpt_suffix decides who owns a
+ * found first; among single files, the order of aprfs_ckpt_suffix() decides who owns a
  * stem two files share. */
 aprfs_ckpt_kind aprfs_ckpt_name(const char *name, size_t *stem_len);
-/* The suffixes in priority order, NULL after the last: ".safetensors.index.json", ... */
-extern const char *const aprfs_ckpt_suffix[];
+/* Suffix i in priority order (".safetensors.index.json", ...), NULL past the last: the
+ * formats' own suffixes (source.c), the one list. */
+const char *aprfs_ckpt_suffix(size_t i);
 
 const char *aprfs_source_path(const aprfs_source *s);	/* path given to open */
 const char *aprfs_source_format(const aprfs_source *s); /* "safetensors", "gguf" */

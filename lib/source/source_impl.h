@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "base/err.h"
+#include "base/io.h"
 #include "source/source.h"
 
 /* What identifies one version of a file: a change to any field means new contents. */
@@ -94,7 +95,6 @@ int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional
 void src_fingerprint_add(aprfs_source *s, const void *data, size_t len);
 
 /* pread of exactly len bytes; 0 or -errno (-EIO at an early end of file). */
-int src_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
 /* A tensor name must be 1..256 bytes of valid UTF-8 without NUL. */
 int src_check_name(const char *path, const char *name, size_t len, aprfs_err *err);

@@ -77,7 +77,7 @@ typedef struct node {
 	char real[PATH_MAX];
 } node;
 
-/* Paths and lookups (tree.c). */
+/* Paths (tree_path.c) and lookups (tree.c). */
 const char *tree_skip_slashes(const char *p);
 int tree_ends_with(const char *s, const char *suffix);
 char *tree_join(const char *dir, const char *name); /* "a" + "b" -> "a/b"; NULL if too long */

@@ -104,8 +104,8 @@ static int claimed_stem(const listing *l, const char *stem, size_t len)
  * the first suffix that has it. */
 static int find_ckpts(aprfs_tree *t, const char *dir, listing *l)
 {
-	for (int s = 0; aprfs_ckpt_suffix[s]; s++) {
-		const char *suffix = aprfs_ckpt_suffix[s];
+	for (size_t s = 0; aprfs_ckpt_suffix(s); s++) {
+		const char *suffix = aprfs_ckpt_suffix(s);
 		for (size_t i = 0; i < l->n; i++) {
 			const char *name = l->e[i].name;
 			size_t stem_len;
@@ -155,8 +155,7 @@ static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
 		for (int v = 0; c->src && v < APRFS_VARIANT_COUNT; v++) {
 			if (!c->files[v] ||
 			    (size_t)snprintf(name, sizeof(name), "%s.%s%s", l->stems[i],
-					     aprfs_variant_names[v],
-					     APR_SUFFIX) >= sizeof(name))
+					     aprfs_variant_name(v), APR_SUFFIX) >= sizeof(name))
 				continue;
 			ckpt_apr_stat(c, v, &st);
 			if (fill(name, &st, ctx))

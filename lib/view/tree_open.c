@@ -1,6 +1,7 @@
 /* tree_open.c - opening paths of the tree: a handle's snapshot (a pass-through descriptor
  * or a planned APR file), the page-cache bookkeeping per path that decides keep / drop /
- * bypass, and closing, which frees a removed source's last reference. */
+ * bypass, closing, which frees a removed source's last reference, and aprfs_tree_stat,
+ * which answers from an open snapshot when the path no longer resolves. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -180,4 +181,22 @@ void aprfs_tree_close(aprfs_tree *t, aprfs_tree_open_result *r)
 	free(r->path);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+}
+
+int aprfs_tree_stat(aprfs_tree *t, const char *path, struct stat *st, aprfs_node_kind *kind)
+{
+	node *n = malloc(sizeof(*n));
+	int rc;
+
+	if (!n)
+		return -ENOMEM;
+	rc = tree_lookup(t, path, n);
+	if (rc == 0) {
+		*st = n->st;
+		if (kind)
+			*kind = n->kind;
+	}
+	ckpt_put(t, n->cp);
+	free(n);
+	return rc == -ENOENT ? tree_open_snapshot_stat(t, path, st, kind) : rc;
 }

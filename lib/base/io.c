@@ -1,0 +1,33 @@
+/* io.c - reading a file descriptor until done (io.h): pread in a loop, EINTR retried, a
+ * short read continued, end of file reported as such. */
+#include "base/io.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+ssize_t aprfs_pread_upto(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int aprfs_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n = aprfs_pread_upto(fd, buf, len, off);
+
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == len ? 0 : -EIO;
+}

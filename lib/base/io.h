@@ -1,0 +1,16 @@
+/* io.h - reading a file descriptor until done: the one loop of pread calls that retries
+ * EINTR and continues after short reads, for every reader in lib/ and fs/. */
+#ifndef APRFS_IO_H
+#define APRFS_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Bytes [off, off+len) of fd into buf, stopping early only at end of file: the bytes
+ * read, or -errno. */
+ssize_t aprfs_pread_upto(int fd, void *buf, size_t len, uint64_t off);
+/* All of [off, off+len) of fd: 0, -errno, or -EIO when the file ends first. */
+int aprfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+#endif
