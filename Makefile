@@ -139,9 +139,12 @@ PREFIX  ?= /usr/local
 .PHONY: install uninstall man
 man: $(B)/aprfs.1
 
-$(B)/aprfs.1: doc/aprfs.1.scd
+# The VARIANTS table rows come from the variant table itself (aprfs variants --scd).
+$(B)/aprfs.1: doc/aprfs.1.scd $(B)/aprfs
 	@mkdir -p $(dir $@)
-	scdoc <$< >$@
+	$(B)/aprfs variants --scd >$@.rows
+	sed -e '/^@VARIANTS@$$/{r $@.rows' -e 'd}' $< | scdoc >$@
+	rm -f $@.rows
 
 install: $(B)/aprfs $(B)/aprfs.1
 	scripts/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(B)"

@@ -9,5 +9,8 @@
 
 int aprfs_cmd_convert(int argc, char **argv);
 int aprfs_cmd_inspect(int argc, char **argv);
+/* `aprfs variants`: one line per variant (name TAB dtypes TAB bits TAB help); --names: the
+ * names, one a line; --scd: the man page's variants table rows. */
+int aprfs_cmd_variants(int argc, char **argv);
 
 #endif

@@ -109,6 +109,9 @@ static int parse_disk_mb(const char *arg, uint64_t *out)
 
 static void usage(FILE *to)
 {
+	char names[256];
+
+	aprfs_variant_list(names, sizeof(names), " ");
 	fprintf(
 	    to,
 	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--threads N]\n"
@@ -125,8 +128,8 @@ static void usage(FILE *to)
 	    "              disk cache in DIR, and add what this one computes (a mount with\n"
 	    "              -o cache_dir=DIR shares it; use --root to share the footer too)\n"
 	    "  --disk-cache-mb N  DIR's budget in MiB (default %u)\n"
-	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n",
-	    APRFS_DISKCACHE_DEFAULT_MB);
+	    "  variants: %s\n",
+	    APRFS_DISKCACHE_DEFAULT_MB, names);
 }
 
 /* "x/model.q4k.apr" -> "q4k" */

@@ -1,6 +1,6 @@
-/* main.c - the `aprfs` command: `convert` and `inspect` go to their library functions;
- * anything else is a mount: options (config file, then -o), libfuse setup, daemonizing,
- * the multithreaded loop, and a clean teardown on unmount, SIGINT or SIGTERM. */
+/* main.c - the `aprfs` command: `convert`, `inspect` and `variants` go to their library
+ * functions; anything else is a mount: options (config file, then -o), libfuse setup,
+ * daemonizing, the multithreaded loop, and a clean teardown on unmount, SIGINT or SIGTERM. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -42,12 +42,16 @@ typedef struct cmdline {
 
 static void usage(FILE *out, const char *prog)
 {
+	char names[256];
+
+	aprfs_variant_list(names, sizeof(names), " ");
 	fprintf(
 	    out,
 	    "usage: %s [options] SOURCE_DIR MOUNTPOINT\n"
 	    "       %s convert [--variant V] [--nf4-block N] [--root DIR] [--threads N]\n"
 	    "             [--cache-dir DIR [--disk-cache-mb N]] [--quiet] SOURCE OUTPUT\n"
 	    "       %s inspect [--json] [--stats SOURCE] FILE.apr\n"
+	    "       %s variants [--names | --scd]\n"
 	    "\n"
 	    "Mirrors SOURCE_DIR read-only at MOUNTPOINT and adds, beside each checkpoint X\n"
 	    "(X.safetensors, X.safetensors.index.json, X.gguf), virtual APR v2 files\n"
@@ -55,7 +59,7 @@ static void usage(FILE *out, const char *prog)
 	    "\n"
 	    "aprfs options:\n"
 	    "    --config FILE          read options from FILE (key = value lines)\n"
-	    "    -o variants=V[,V...]   f32 f16 bf16 q8 q4 q4k q6k nf4 ternary (default all)\n"
+	    "    -o variants=V[,V...]   %s (default all)\n"
 	    "    -o cache_mb=N          chunk cache budget in MiB (default 256)\n"
 	    "    -o threads=N           read-ahead quantization workers (default: cores)\n"
 	    "    -o nf4_block=N         NF4 block size, even (default 64)\n"
@@ -73,7 +77,7 @@ static void usage(FILE *out, const char *prog)
 	    "\n"
 	    "Everything else (options, config file, GGUF, signals, exit codes): man aprfs\n"
 	    "\n",
-	    prog, prog, prog, APRFS_DISKCACHE_DEFAULT_MB);
+	    prog, prog, prog, prog, names, APRFS_DISKCACHE_DEFAULT_MB);
 }
 
 static int cmdline_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -368,5 +372,7 @@ int main(int argc, char **argv)
 		return aprfs_cmd_convert(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "inspect") == 0)
 		return aprfs_cmd_inspect(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "variants") == 0)
+		return aprfs_cmd_variants(argc - 1, argv + 1);
 	return mount_main(argc, argv);
 }

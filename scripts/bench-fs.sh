@@ -178,13 +178,13 @@ rm -f "$models/materialized.bin" "$shm/empty.q4k.apr"
 # Compression per variant: the first 128 MiB of every view through a fresh disk cache.
 dc2=$dir/diskcache-ratio.$$
 mount_cold -o cache_mb="$cache_mb" -o cache_dir="$dc2"
-for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary; do
+for v in $(build/aprfs variants --names); do
 	dd if="$mnt/model.$v.apr" of=/dev/null bs=1M count=128 status=none
 done
 sleep 1
 until [ "$(disk queued_bytes)" -eq 0 ]; do sleep 0.2; done
 printf 'disk cache compression (LZ4 frame, content/stored), per variant:'
-for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary; do
+for v in $(build/aprfs variants --names); do
 	printf ' %s %s' "$v" "$(jq -r ".disk_cache.variants.$v | if .stored_bytes > 0 then (.content_bytes / .stored_bytes * 10000 | round / 10000) else \"-\" end" "$mnt/.aprfs/stats.json")"
 done
 echo

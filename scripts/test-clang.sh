@@ -96,7 +96,7 @@ sources="$tmp/odd/model.safetensors $tmp/special/special.safetensors
 n=0
 for src in $sources; do
 	tag=$(basename "$(dirname "$src")").$(basename "${src%.gguf}" .safetensors)
-	for v in f32 f16 bf16 q8 q4 q4k q6k nf4 ternary nf4/32; do
+	for v in $(build/aprfs variants --names) nf4/32; do
 		opt=()
 		[ "$v" = nf4/32 ] && opt=(--nf4-block 32)
 		var=${v%%/*}

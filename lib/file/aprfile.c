@@ -49,11 +49,12 @@ int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o, a
 		aprfs_opts_default(&def);
 		o = &def;
 	}
-	if (v < 0)
-		return aprfs_fail(err, EINVAL,
-				  "unknown variant '%s' (one of f32 f16 bf16 q8 q4 "
-				  "q4k q6k nf4 ternary)",
-				  variant);
+	if (v < 0) {
+		char known[256];
+		aprfs_variant_list(known, sizeof(known), " ");
+		return aprfs_fail(err, EINVAL, "unknown variant '%s' (one of %s)", variant,
+				  known);
+	}
 	if (o->nf4_block == 0 || o->nf4_block % 2 || o->nf4_block > (1u << 20))
 		return aprfs_fail(err, EINVAL,
 				  "nf4 block size %u must be even, from 2 to 1048576",
@@ -98,7 +99,7 @@ uint64_t aprfs_file_size(const aprfs_file *f)
 }
 const char *aprfs_file_variant(const aprfs_file *f)
 {
-	return aprfs_variant_names[f->L.variant];
+	return aprfs_variant_name(f->L.variant);
 }
 int aprfs_file_variant_index(const aprfs_file *f)
 {

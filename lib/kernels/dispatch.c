@@ -46,16 +46,12 @@ static void widen_bf16_ref(const uint16_t *in, size_t n, float *out)
 	}
 }
 
-static const aprfs_codec *const slot_codecs[APRFS_K_COUNT] = {
-    &aprfs_codec_f32, &aprfs_codec_f16, &aprfs_codec_bf16,
-    &aprfs_codec_q8,  &aprfs_codec_q4,	&aprfs_codec_q4k,
-    &aprfs_codec_q6k, &aprfs_codec_nf4, &aprfs_codec_ternary,
-};
+_Static_assert(APRFS_K_COUNT == APRFS_CODEC_COUNT, "one kernel slot per codec");
 
 aprfs_kslot aprfs_kslot_of(const aprfs_codec *c)
 {
 	for (int i = 0; i < APRFS_K_COUNT; i++)
-		if (slot_codecs[i] == c)
+		if (aprfs_codecs[i] == c)
 			return (aprfs_kslot)i;
 	return APRFS_K_F32;
 }
@@ -110,8 +106,8 @@ static void fill_scalar(aprfs_kernels *t)
 	t->maxabs = aprfs_stat_maxabs_ref;
 	t->sumabs = aprfs_stat_sumabs_ref;
 	for (int i = 0; i < APRFS_K_COUNT; i++) {
-		t->encode[i] = slot_codecs[i]->encode;
-		t->decode[i] = slot_codecs[i]->decode;
+		t->encode[i] = aprfs_codecs[i]->encode;
+		t->decode[i] = aprfs_codecs[i]->decode;
 	}
 	for (int i = 0; i < APRFS_DQ_COUNT; i++)
 		t->dequant[i] = dequant_refs[i];
@@ -423,7 +419,7 @@ static int check_stats(const aprfs_kernels *k, const aprfs_kernels *r, const flo
 static int check_slot(const aprfs_kernels *k, const aprfs_kernels *r, int slot,
 		      const aprfs_qparams *p, const float *x, char *why, size_t wl)
 {
-	const aprfs_codec *c = slot_codecs[slot];
+	const aprfs_codec *c = aprfs_codecs[slot];
 	size_t bytes = (size_t)aprfs_codec_payload_size(c, PROBE_N, p) + 64;
 	uint8_t *ea = calloc(1, bytes), *eb = calloc(1, bytes);
 	float *da = calloc(PROBE_N, sizeof(float)), *db = calloc(PROBE_N, sizeof(float));
@@ -824,7 +820,7 @@ int aprfs_dequant(const aprfs_kernels *k, aprfs_src_dtype d, const void *raw, si
 int aprfs_encode_src(const aprfs_kernels *k, aprfs_kslot slot, aprfs_src_dtype d,
 		     const void *raw, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	const aprfs_codec *c = slot_codecs[slot];
+	const aprfs_codec *c = aprfs_codecs[slot];
 	size_t be = (size_t)aprfs_codec_block_elems(c, p);
 	size_t bb = (size_t)aprfs_codec_block_bytes(c, p);
 	if (d != APRFS_SRC_F16 && d != APRFS_SRC_BF16) {

@@ -130,7 +130,7 @@ int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen);
 /* Tests only: forget the resolved table so the next aprfs_kernels_get() resolves again
  * (re-reading APRFS_ISA). Not safe while other threads use the kernels. */
 void aprfs_kernels_reset(void);
-/* Slot of a codec. */
+/* Slot of a codec; a slot's codec is aprfs_codecs[slot] (quant/codec.h). */
 aprfs_kslot aprfs_kslot_of(const aprfs_codec *c);
 /* Dequant slot of a GGML block type, or -1 for any other dtype. */
 int aprfs_dqslot_of(aprfs_src_dtype d);

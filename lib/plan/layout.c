@@ -1,5 +1,5 @@
 /* layout.c - planning a virtual APR file from tensor shapes: the codec each tensor gets
- * (the contract's fallback rules), sizes, header and metadata at open; offsets, chunk
+ * (the variant's rule, plan/variant.c), sizes, header and metadata at open; offsets, chunk
  * numbers and index positions on first read; index bytes written on demand. */
 #include "plan/layout.h"
 
@@ -11,40 +11,11 @@
 #include "base/crc.h"
 #include "format/aprfmt.h"
 
-const char *const aprfs_variant_names[APRFS_VARIANT_COUNT] = {
-    "f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary",
-};
-
-int aprfs_variant_index(const char *name)
-{
-	for (int i = 0; i < APRFS_VARIANT_COUNT; i++)
-		if (strcmp(name, aprfs_variant_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 void aprfs_opts_default(aprfs_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->nf4_block = 64;
 	o->chunk_elems = 65536;
-}
-
-/* The contract's "Which tensors a variant quantizes": the codec for a float tensor. */
-static const aprfs_codec *codec_for(const aprfs_tensor *t, const aprfs_codec *variant,
-				    uint32_t nf4_block)
-{
-	if (variant == &aprfs_codec_f32 || variant == &aprfs_codec_f16 ||
-	    variant == &aprfs_codec_bf16)
-		return variant; /* these convert every floating tensor */
-	if (t->ndim < 2 || t->nelem < 4096)
-		return &aprfs_codec_f32; /* norms, biases and small tensors stay exact */
-	if ((variant == &aprfs_codec_q4k || variant == &aprfs_codec_q6k) &&
-	    t->dims[t->ndim - 1] % 256 != 0)
-		return &aprfs_codec_q8; /* k-quants work along rows of 256 */
-	if (variant == &aprfs_codec_nf4 && t->nelem % nf4_block != 0)
-		return &aprfs_codec_q8;
-	return variant;
 }
 
 /* A GGUF tensor already in the variant's k-quant dtype is copied block for block: the
@@ -66,7 +37,8 @@ void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g)
 		g->block_elems = 1;
 		g->block_bytes = aprfs_src_dtype_size(t->dtype);
 	} else {
-		g->codec = codec_for(t, L->vcodec, L->opts.nf4_block);
+		const aprfs_plan_ctx ctx = {.nf4_block = L->opts.nf4_block, .src = L->src};
+		g->codec = L->var->codec_for(L->var, t, &ctx);
 		g->raw = passes_through(t, g->codec);
 		g->dtype = g->codec->dtype;
 		g->slot = aprfs_kslot_of(g->codec);
@@ -119,7 +91,7 @@ int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, a
 	memset(L, 0, sizeof(*L));
 	L->src = s;
 	L->variant = variant;
-	L->vcodec = aprfs_codec_find(aprfs_variant_names[variant]);
+	L->var = &aprfs_variants[variant];
 	L->opts = *o;
 	L->ntensors = aprfs_source_count(s);
 	pthread_mutex_init(&L->detail_lock, NULL);

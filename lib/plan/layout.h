@@ -55,8 +55,8 @@ typedef struct layout_detail {
 
 typedef struct layout {
 	aprfs_source *src;
-	int variant; /* index into aprfs_variant_names */
-	const aprfs_codec *vcodec;
+	int variant; /* index into aprfs_variants */
+	const aprfs_variant *var;
 	aprfs_opts opts;
 	size_t ntensors;
 	uint8_t header[64];

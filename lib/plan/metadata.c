@@ -33,32 +33,22 @@ static void add_f32(cJSON *o, const char *key, double v)
 	cJSON_AddRawToObject(o, key, buf);
 }
 
-static const struct {
-	const char *name;
-	int bits;
-	int block; /* 0: null, -1: the nf4 block size */
-	int symmetric;
-} quant_info[APRFS_VARIANT_COUNT] = {
-    {"f32", 32, 0, 1},	{"f16", 16, 0, 1}, {"bf16", 16, 0, 1},
-    {"q8", 8, 0, 1},	{"q4", 4, 32, 1},  {"q4k", 4, 256, 0},
-    {"q6k", 6, 256, 1}, {"nf4", 4, -1, 1}, {"ternary", 2, 0, 1},
-};
-
+/* The quantization object, from the variant's row; f32 has none. */
 static void add_quantization(cJSON *root, const layout *L)
 {
-	if (L->variant == 0)
-		return; /* f32: no quantization object */
+	const aprfs_variant *v = L->var;
+	aprfs_qparams p = {.scale = 1.0f, .nf4_block = L->opts.nf4_block};
+
+	if (v->codec == &aprfs_codec_f32)
+		return;
 	cJSON *q = cJSON_AddObjectToObject(root, "quantization");
-	int v = L->variant;
-	cJSON_AddStringToObject(q, "quant_type", quant_info[v].name);
-	add_u64(q, "bits", (uint64_t)quant_info[v].bits);
-	if (quant_info[v].block > 0)
-		add_u64(q, "block_size", (uint64_t)quant_info[v].block);
-	else if (quant_info[v].block < 0)
-		add_u64(q, "block_size", L->opts.nf4_block);
+	cJSON_AddStringToObject(q, "quant_type", v->name);
+	add_u64(q, "bits", v->bits);
+	if (v->flags & APRFS_VARIANT_BLOCKED)
+		add_u64(q, "block_size", aprfs_codec_block_elems(v->codec, &p));
 	else
 		cJSON_AddNullToObject(q, "block_size");
-	cJSON_AddBoolToObject(q, "symmetric", quant_info[v].symmetric);
+	cJSON_AddBoolToObject(q, "symmetric", !(v->flags & APRFS_VARIANT_ASYMMETRIC));
 }
 
 static void add_config(cJSON *root, const aprfs_model_config *c)

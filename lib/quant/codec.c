@@ -7,7 +7,7 @@
 
 #include "quant/codec.h"
 
-static const aprfs_codec *const all_codecs[] = {
+const aprfs_codec *const aprfs_codecs[APRFS_CODEC_COUNT] = {
     &aprfs_codec_f32, &aprfs_codec_f16, &aprfs_codec_bf16,
     &aprfs_codec_q8,  &aprfs_codec_q4,	&aprfs_codec_q4k,
     &aprfs_codec_q6k, &aprfs_codec_nf4, &aprfs_codec_ternary,
@@ -17,9 +17,9 @@ const aprfs_codec *aprfs_codec_find(const char *name)
 {
 	if (!name)
 		return NULL;
-	for (size_t i = 0; i < sizeof(all_codecs) / sizeof(all_codecs[0]); i++)
-		if (strcmp(all_codecs[i]->name, name) == 0)
-			return all_codecs[i];
+	for (size_t i = 0; i < APRFS_CODEC_COUNT; i++)
+		if (strcmp(aprfs_codecs[i]->name, name) == 0)
+			return aprfs_codecs[i];
 	return NULL;
 }
 

@@ -54,7 +54,11 @@ extern const aprfs_codec aprfs_codec_f32, aprfs_codec_f16, aprfs_codec_bf16, apr
 extern const float aprfs_nf4_levels[16];
 void aprfs_nf4_midpoints(float mid[15]);
 
-/* Codec by variant name ("q4k"), or NULL. */
+/* Every codec, in the order of the kernels' slots (kernels.h aprfs_kslot). A variant names
+ * its codec(s) in plan/variant.c; several variants may share one. */
+#define APRFS_CODEC_COUNT 9
+extern const aprfs_codec *const aprfs_codecs[APRFS_CODEC_COUNT];
+/* Codec by its name ("q4k"), or NULL. */
 const aprfs_codec *aprfs_codec_find(const char *name);
 /* Blocks and bytes for n elements (nf4 uses p->nf4_block). */
 uint64_t aprfs_codec_block_elems(const aprfs_codec *c, const aprfs_qparams *p);

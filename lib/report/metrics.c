@@ -62,7 +62,7 @@ static void per_variant(text *t, const char *name, const char *type, const char 
 {
 	head(t, name, type, help);
 	for (int i = 0; i < APRFS_VARIANT_COUNT; i++)
-		put(t, "aprfs_%s{variant=\"%s\"} %llu\n", name, aprfs_variant_names[i],
+		put(t, "aprfs_%s{variant=\"%s\"} %llu\n", name, aprfs_variant_name(i),
 		    (unsigned long long)v[i]);
 }
 
@@ -72,7 +72,7 @@ static void histogram(text *t, const aprfs_cache_stats *c)
 	     "Time to compute (quantize) one chunk, including waiting for its tensor's "
 	     "statistic.");
 	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
-		const char *name = aprfs_variant_names[v];
+		const char *name = aprfs_variant_name(v);
 		uint64_t cum = 0;
 		for (int b = 0; b <= APRFS_COMPUTE_BUCKETS; b++) {
 			cum += c->compute_bucket[v][b];

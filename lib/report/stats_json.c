@@ -38,7 +38,7 @@ static void add_disk(cJSON *root, const aprfs_diskcache_stats *d)
 	add_u64(o, "peers", d->peers);
 	vars = cJSON_AddObjectToObject(o, "variants");
 	for (int v = 0; vars && v < APRFS_VARIANT_COUNT; v++) {
-		cJSON *x = cJSON_AddObjectToObject(vars, aprfs_variant_names[v]);
+		cJSON *x = cJSON_AddObjectToObject(vars, aprfs_variant_name(v));
 		if (!x)
 			break;
 		add_u64(x, "chunk_hits", d->chunk_hits[v]);
@@ -63,7 +63,7 @@ char *aprfs_tree_stats_json(aprfs_tree *t, const aprfs_cache_stats *cs,
 		return NULL;
 	vars = cJSON_AddObjectToObject(root, "variants");
 	for (int v = 0; vars && v < APRFS_VARIANT_COUNT; v++) {
-		cJSON *o = cJSON_AddObjectToObject(vars, aprfs_variant_names[v]);
+		cJSON *o = cJSON_AddObjectToObject(vars, aprfs_variant_name(v));
 
 		if (!o)
 			break;

@@ -152,9 +152,9 @@ static void plan_variants(aprfs_tree *t, ckpt *c)
 
 		if (!(t->conf.variants & (1u << v)))
 			continue;
-		if (aprfs_file_open(c->src, aprfs_variant_names[v], &o, &c->files[v], &err) < 0)
+		if (aprfs_file_open(c->src, aprfs_variant_name(v), &o, &c->files[v], &err) < 0)
 			aprfs_log_once(APRFS_LOG_WARN, err.msg, "%s: variant %s not served: %s",
-				       c->rel, aprfs_variant_names[v], err.msg);
+				       c->rel, aprfs_variant_name(v), err.msg);
 	}
 }
 

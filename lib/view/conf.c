@@ -14,7 +14,7 @@
 #include "cache/diskcache.h"
 #include "file/aprfile.h"
 
-#define ALL_VARIANTS ((1u << APRFS_VARIANT_COUNT) - 1)
+#define ALL_VARIANTS APRFS_VARIANT_MASK_ALL
 
 static const char *const our_keys[] = {"variants",  "cache_mb",	    "threads",
 				       "nf4_block", "readahead_mb", "log_level",
@@ -78,12 +78,13 @@ static int parse_variants(const char *s, uint32_t *out, aprfs_err *err)
 			mask = ALL_VARIANTS;
 			continue;
 		}
-		if (v < 0)
-			return aprfs_fail(
-			    err, EINVAL,
-			    "variants: unknown variant '%s' (known: f32 f16 bf16 q8 "
-			    "q4 q4k q6k nf4 ternary)",
-			    tok);
+		if (v < 0) {
+			char known[256];
+			aprfs_variant_list(known, sizeof(known), " ");
+			return aprfs_fail(err, EINVAL,
+					  "variants: unknown variant '%s' (known: %s)", tok,
+					  known);
+		}
 		mask |= 1u << v;
 	}
 	if (!mask)
@@ -263,6 +264,6 @@ void aprfs_conf_variants_str(uint32_t mask, char *buf, size_t size)
 		if (!(mask & (1u << i)) || used >= size)
 			continue;
 		used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "," : "",
-					 aprfs_variant_names[i]);
+					 aprfs_variant_name(i));
 	}
 }

@@ -10,7 +10,7 @@
 #include "base/err.h"
 
 typedef struct aprfs_conf {
-	uint32_t variants;  /* bit i = aprfs_variant_names[i] is served (default all) */
+	uint32_t variants;  /* bit i = aprfs_variant_name(i) is served (default all) */
 	uint32_t cache_mb;  /* chunk cache budget (default 256) */
 	uint32_t threads;   /* read-ahead / quantization workers (default: online cores) */
 	uint32_t nf4_block; /* NF4 block size, even, > 0 (default 64) */

@@ -20,7 +20,7 @@
 typedef struct aprfs_tree aprfs_tree;
 
 typedef struct aprfs_tree_conf {
-	uint32_t variants;    /* bit i = aprfs_variant_names[i] is listed */
+	uint32_t variants;    /* bit i = aprfs_variant_name(i) is listed */
 	uint32_t nf4_block;   /* aprfs_opts.nf4_block */
 	uint32_t chunk_elems; /* aprfs_opts.chunk_elems, 0 = library default */
 	size_t max_sources;   /* checkpoints kept open at once, 0 = 512 */

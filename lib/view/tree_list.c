@@ -155,8 +155,7 @@ static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
 		for (int v = 0; c->src && v < APRFS_VARIANT_COUNT; v++) {
 			if (!c->files[v] ||
 			    (size_t)snprintf(name, sizeof(name), "%s.%s%s", l->stems[i],
-					     aprfs_variant_names[v],
-					     APR_SUFFIX) >= sizeof(name))
+					     aprfs_variant_name(v), APR_SUFFIX) >= sizeof(name))
 				continue;
 			ckpt_apr_stat(c, v, &st);
 			if (fill(name, &st, ctx))

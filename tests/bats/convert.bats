@@ -17,6 +17,21 @@ setup_file() {
 	cv_check_all "$CV_MODELS/f16/model.safetensors" "$BATS_TEST_TMPDIR/out"
 }
 
+@test "aprfs variants: one row per variant; the independent reader knows the same names" {
+	# tests/tools/apr_reader.py keeps its own list (it is written from the contract, not
+	# from aprfs): it must name exactly the variants aprfs serves, in the same order.
+	local names reader rows
+	names=$(cv_aprfs variants --names | paste -sd ' ')
+	[ -n "$names" ] || cv_fail "aprfs variants --names printed nothing"
+	reader=$(cd "$CV_TOOLS" && timeout 30 python3 -c 'import apr_reader; print(" ".join(apr_reader.VARIANTS))')
+	[ "$reader" = "$names" ] || cv_fail "apr_reader.py VARIANTS '$reader' != aprfs variants '$names'"
+	rows=$(cv_aprfs variants | awk -F'\t' 'NF != 4 { bad = 1 } { print $1 } END { exit bad }' | paste -sd ' ') ||
+		cv_fail "aprfs variants: a line without 4 tab-separated fields"
+	[ "$rows" = "$names" ] || cv_fail "aprfs variants rows '$rows' != --names '$names'"
+	run cv_aprfs variants --bogus
+	[ "$status" -eq 2 ] || cv_fail "aprfs variants --bogus: status $status, want 2"
+}
+
 @test "f32 model: every variant converts, inspects, and matches the contract" {
 	cv_check_all "$CV_MODELS/f32/model.safetensors" "$BATS_TEST_TMPDIR/out"
 }

@@ -33,9 +33,6 @@ static double unit(void)
 	return ((double)((z ^ (z >> 31)) >> 11) + 1.0) * 0x1p-53;
 }
 
-static const char *const names[APRFS_K_COUNT] = {"f32", "f16", "bf16", "q8",	 "q4",
-						 "q4k", "q6k", "nf4",  "ternary"};
-
 /* Best of `reps` runs, in MB/s of `bytes`; at least one run, more while under 0.3 s. */
 #define TIMED(bytes, stmt)                                                                     \
 	({                                                                                     \
@@ -116,11 +113,11 @@ int main(int argc, char **argv)
 			double sum = sc->sumabs(x, n, &nf);
 			q.scale = aprfs_ternary_alpha_from_sum(sum, nf);
 		}
-		const aprfs_codec *c = aprfs_codec_find(names[s]);
+		const aprfs_codec *c = aprfs_codecs[s];
 		size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &q);
 		double mbs[APRFS_ISA_COUNT] = {0}, best = 0;
 		int same = 1;
-		printf("encode %-9s", names[s]);
+		printf("encode %-9s", aprfs_codecs[s]->name);
 		for (int t = 0; t < nt; t++) {
 			uint8_t *o = t ? out : ref;
 			mbs[t] = TIMED(n * 4, tabs[t]->encode[s](x, n, &q, o));
@@ -143,7 +140,7 @@ int main(int argc, char **argv)
 	for (int s = APRFS_K_F16; s < APRFS_K_COUNT; s++) {
 		aprfs_qparams q = p;
 		sc->encode[s](x, n, &q, ref);
-		printf("decode %-9s", names[s]);
+		printf("decode %-9s", aprfs_codecs[s]->name);
 		double b0 = 0, best = 0, mbs[APRFS_ISA_COUNT] = {0};
 		for (int t = 0; t < nt; t++) {
 			double m = TIMED(n * 4, tabs[t]->decode[s](ref, n, &q, y));

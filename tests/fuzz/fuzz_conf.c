@@ -16,7 +16,7 @@
 #include "view/conf.h"
 
 #define FUZZ_MAX_LEN 4096
-#define ALL_VARIANTS ((1u << APRFS_VARIANT_COUNT) - 1)
+#define ALL_VARIANTS APRFS_VARIANT_MASK_ALL
 
 /* The ranges conf.h promises, whatever was applied. */
 static void check_conf(const aprfs_conf *c)

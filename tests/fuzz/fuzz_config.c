@@ -157,7 +157,7 @@ static void check_carried(const cJSON *m, const aprfs_model_config *c, const cha
 static void check_variants(aprfs_source *s, const aprfs_model_config *c)
 {
 	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
-		const char *name = aprfs_variant_names[v];
+		const char *name = aprfs_variant_name(v);
 		aprfs_file *f = NULL;
 		aprfs_err err = {0};
 		apr_file af;

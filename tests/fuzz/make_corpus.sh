@@ -80,7 +80,7 @@ S.write_st(sys.argv[1], [
 ])
 PY
 cp "$T/tiny/config.json" "$T/apr/"
-for v in f16 q8 q4 q4k q6k nf4 ternary; do
+for v in $("$B/aprfs" variants --names | grep -vx f32); do
 	"$B/aprfs" convert --quiet "$T/apr/model.safetensors" "$C/apr_reader/model.$v.apr"
 done
 "$B/aprfs" convert --quiet "$T/tiny/model.safetensors" "$C/apr_reader/tiny.f32.apr"

@@ -334,12 +334,12 @@ static void test_single_flight(aprfs_source *s)
 static void test_chunk_size_invariance(aprfs_source *s)
 {
 	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
-		aprfs_file *a = open_variant(s, aprfs_variant_names[v], 1024);
-		aprfs_file *b = open_variant(s, aprfs_variant_names[v], 1 << 20);
+		aprfs_file *a = open_variant(s, aprfs_variant_name(v), 1024);
+		aprfs_file *b = open_variant(s, aprfs_variant_name(v), 1 << 20);
 		uint8_t *x = read_all(a, NULL, 777777), *y = read_all(b, NULL, 1 << 20);
 		CHECK(x && y && aprfs_file_size(a) == aprfs_file_size(b) &&
 			  memcmp(x, y, aprfs_file_size(a)) == 0,
-		      "%s differs between chunk sizes", aprfs_variant_names[v]);
+		      "%s differs between chunk sizes", aprfs_variant_name(v));
 		free(x), free(y);
 		aprfs_file_unref(a), aprfs_file_unref(b);
 	}
@@ -509,7 +509,7 @@ int main(void)
 	write_model(path);
 	CHECK(aprfs_source_open(path, NULL, &s, &err) == 0, "%s", err.msg);
 	for (int v = 0; v < APRFS_VARIANT_COUNT; v++)
-		test_ranges(s, aprfs_variant_names[v]);
+		test_ranges(s, aprfs_variant_name(v));
 	test_laziness(s);
 	test_concurrency(s);
 	test_single_flight(s);

@@ -11,6 +11,7 @@
 
 #include "base/half.h"
 #include "check.h"
+#include "plan/variant.h"
 #include "quant/codec.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -298,12 +299,13 @@ static void test_scale_helpers(void)
 
 static void test_find(void)
 {
-	const char *names[] = {"f32", "f16", "bf16", "q8",     "q4",
-			       "q4k", "q6k", "nf4",  "ternary"};
-	for (size_t i = 0; i < 9; i++) {
-		const aprfs_codec *c = aprfs_codec_find(names[i]);
-		CHECK(c && strcmp(c->name, names[i]) == 0, "find %s", names[i]);
+	for (int i = 0; i < APRFS_VARIANT_COUNT; i++) {
+		const aprfs_codec *c = aprfs_variants[i].codec;
+		CHECK(aprfs_codec_find(c->name) == c, "find %s", c->name);
 	}
+	for (size_t i = 0; i < APRFS_CODEC_COUNT; i++)
+		CHECK(aprfs_codec_find(aprfs_codecs[i]->name) == aprfs_codecs[i], "find %zu",
+		      i);
 	CHECK(aprfs_codec_find("q5") == NULL, "in %s", __func__);
 	CHECK(aprfs_codec_find("Q4") == NULL, "in %s", __func__);
 	CHECK(aprfs_codec_find("") == NULL, "in %s", __func__);

@@ -973,12 +973,12 @@ static void test_range_api(void)
 		aprfs_diskcache *dc = open_dc(dir, 256 << 20, NULL);
 		aprfs_cache_set_disk(c, dc);
 		for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
-			aprfs_file *f = open_file(s, aprfs_variant_names[v], NULL);
+			aprfs_file *f = open_file(s, aprfs_variant_name(v), NULL);
 			uint8_t *got = read_file(f, c);
 			if (pass == 0)
 				ref[v] = read_file(f, NULL);
 			CHECK(got && ref[v] && memcmp(got, ref[v], aprfs_file_size(f)) == 0,
-			      "%s pass %d: same bytes", aprfs_variant_names[v], pass);
+			      "%s pass %d: same bytes", aprfs_variant_name(v), pass);
 			free(got);
 			aprfs_file_unref(f);
 		}

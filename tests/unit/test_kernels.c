@@ -175,15 +175,7 @@ static void test_stats(const aprfs_kernels *k, const aprfs_kernels *r)
 static void one_codec(const aprfs_kernels *k, const aprfs_kernels *r, int slot, const float *x,
 		      size_t n, const aprfs_qparams *p, const char *what)
 {
-	const aprfs_codec *c = aprfs_codec_find(slot == APRFS_K_F32    ? "f32"
-						: slot == APRFS_K_F16  ? "f16"
-						: slot == APRFS_K_BF16 ? "bf16"
-						: slot == APRFS_K_Q8   ? "q8"
-						: slot == APRFS_K_Q4   ? "q4"
-						: slot == APRFS_K_Q4K  ? "q4k"
-						: slot == APRFS_K_Q6K  ? "q6k"
-						: slot == APRFS_K_NF4  ? "nf4"
-								       : "ternary");
+	const aprfs_codec *c = aprfs_codecs[slot];
 	size_t bytes = (size_t)aprfs_codec_payload_size(c, n, p) - c->prefix_bytes;
 	memset(EA, 0xa5, bytes + 16);
 	memset(EB, 0xa5, bytes + 16);
@@ -262,9 +254,8 @@ static void test_specials(const aprfs_kernels *k)
 		x[pos[j]] = f32_of(special_bits[j % NSPECIAL]);
 	}
 	static const int slots[] = {APRFS_K_Q4, APRFS_K_Q4K, APRFS_K_Q6K, APRFS_K_NF4};
-	static const char *const names[] = {"q4", "q4k", "q6k", "nf4"};
 	for (size_t si = 0; si < 4; si++) {
-		const aprfs_codec *c = aprfs_codec_find(names[si]);
+		const aprfs_codec *c = aprfs_codecs[slots[si]];
 		for (uint32_t bsz = 6; bsz <= 64; bsz += 58) { /* nf4 B = 6 and 64 */
 			aprfs_qparams p = {1.0f, bsz};
 			size_t be = (size_t)aprfs_codec_block_elems(c, &p),
@@ -563,9 +554,7 @@ static void test_fused(const aprfs_kernels *k, const aprfs_kernels *r)
 			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(w, n)), 6000};
 			for (int s = 0; s < APRFS_K_COUNT; s++) {
 				p.nf4_block = s == APRFS_K_NF4 && j % 2 ? 6000 : 64;
-				const aprfs_codec *c = aprfs_codec_find(
-				    (const char *[]){"f32", "f16", "bf16", "q8", "q4", "q4k",
-						     "q6k", "nf4", "ternary"}[s]);
+				const aprfs_codec *c = aprfs_codecs[s];
 				size_t bytes = (size_t)aprfs_codec_payload_size(c, n, &p);
 				memset(EA, 0, bytes);
 				memset(EB, 0, bytes);
