@@ -2,7 +2,8 @@
 # run-tests.sh - `make test`: unit tests, the kernel tests on every ISA, the bats suites
 # (real FUSE mounts), the aarch64 kernel tests under qemu when the cross tools exist, the
 # clang build checked byte-identical to the gcc one (scripts/test-clang.sh), and the
-# static checks (cppcheck, clang-format, the layering of lib/: scripts/check-layers.sh).
+# static checks (cppcheck, clang-format, the layering of lib/: scripts/check-layers.sh, the
+# documentation against the code: scripts/check-docs.sh).
 # Everything runs in one scratch directory (scripts/run-tmp.sh) that is removed at the end.
 # Each suite's time limit is hang protection only, far above its need on a busy machine.
 # Prints every skipped check with its reason, then "suites: N passed, N failed, N skipped".
@@ -37,6 +38,7 @@ run() {
 run lint 600 make -s lint
 run format 300 scripts/check-format.sh
 run layers 60 scripts/check-layers.sh
+run docs 60 scripts/check-docs.sh
 
 for t in build/tests/test_*; do
 	[ -x "$t" ] || continue

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # convert.bats - end to end tests of `aprfs convert` and `aprfs inspect` against the byte
-# contract shared/apr-v2.md, checked by an independent Python reader
+# format doc/apr-format.md, checked by an independent Python reader
 # (tests/tools/apr_reader.py) that re-derives the exact encodings from the source.
 
 load convert_helpers

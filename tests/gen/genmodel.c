@@ -162,7 +162,7 @@ static void add_layer(model *m, const opts *o, uint64_t i)
 	add(m, K_WEIGHT, d, 2, h, o->inter, "%s%" PRIu64 ".mlp.down_proj.weight", p, i);
 }
 
-/* Shapes the quantizers must handle at their edges (see shared/apr-v2.md). */
+/* Shapes the quantizers must handle at their edges (see doc/apr-format.md). */
 static void add_odd(model *m, aprfs_src_dtype d)
 {
 	add(m, K_WEIGHT, d, 0, 0, 0, "odd.scalar");

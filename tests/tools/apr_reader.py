@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """apr_reader.py - an independent APR v2 reader and checker (standard library only).
 
-Written from shared/apr-v2.md alone, not from aprfs' C code, so that it can catch aprfs
-misreading the contract.
+Written from the format description alone (doc/apr-format.md), not from aprfs' C code, so
+that it can catch aprfs misreading the contract.
 
 usage: apr_reader.py FILE.apr [--source SOURCE] [--tolerance-check] [--root DIR]
                      [--exact-limit N] [--variant V] [--max-errors N] [--quiet]
