@@ -526,7 +526,9 @@ static int check_dequant(const aprfs_kernels *k, const aprfs_kernels *r, char *w
 int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen)
 {
 	const aprfs_kernels *r = aprfs_kernels_scalar();
-	static const aprfs_qparams params[] = {{0.5f, 64}, {0.0f, 6}, {3.0e-3f, 32}};
+	static const aprfs_qparams params[] = {{.scale = 0.5f, .nf4_block = 64},
+					       {.scale = 0.0f, .nf4_block = 6},
+					       {.scale = 3.0e-3f, .nf4_block = 32}};
 	float *x = malloc(PROBE_N * sizeof(float));
 	int rc = x ? 0 : -1;
 	if (rc)
@@ -839,10 +841,16 @@ int aprfs_encode_src(const aprfs_kernels *k, aprfs_kslot slot, aprfs_src_dtype d
 	const uint16_t *h = raw;
 	if (!x)
 		return -ENOMEM;
+	aprfs_qparams tp = {0}; /* a weighted k-quant tile starts at its own column */
+	const int weighted = p && p->qw && p->qw_cols;
+	if (weighted)
+		tp = *p;
 	for (size_t at = 0; at < n; at += tile) {
 		size_t len = n - at < tile ? n - at : tile;
+		if (weighted)
+			tp.qw_col0 = (p->qw_col0 + at) % p->qw_cols;
 		aprfs_widen(k, d, h + at, len, x);
-		k->encode[slot](x, len, p, out + at / be * bb);
+		k->encode[slot](x, len, weighted ? &tp : p, out + at / be * bb);
 	}
 	if (x != stack_tile)
 		free(x);

@@ -316,6 +316,10 @@ enum { KQ4_BATCH = KV_W >= 8 ? KV_W / 8 : 1 };
 
 static void encode_q4k_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
+	if (kq_block_weights(p, 0)) { /* weighted: the scalar reference */
+		aprfs_codec_q4k.encode(x, n, p, out);
+		return;
+	}
 	float buf[256 * KQ4_BATCH], fs[8 * KQ4_BATCH], fm[8 * KQ4_BATCH];
 	vf rows[KQ4_SUB], s, m;
 	size_t at = 0;
@@ -454,7 +458,7 @@ static void kv_q6k_finish(const float *x, const float *scale, uint8_t *out)
 	uint8_t L[256];
 	for (int j = 0; j < 16; j++) {
 		float c = d == 0.0f ? 0.0f : kq_round(kq_clamp(scale[j] / d, -128.0f, 127.0f));
-		sc[j] = (int8_t)c;
+		sc[j] = (int8_t)kq_q6k_refine(x + 16 * j, NULL, d, (int)c);
 		const float dj = d * sc[j];
 		for (int h = 0; h < 16; h += KV_W) {
 			vf q = splat(0.0f);
@@ -470,8 +474,13 @@ static void kv_q6k_finish(const float *x, const float *scale, uint8_t *out)
 	out[209] = (uint8_t)(dst >> 8);
 }
 
+/* An importance-weighted encode runs the scalar reference (no SIMD weighted search yet). */
 static void encode_q6k_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
+	if (kq_block_weights(p, 0)) {
+		aprfs_codec_q6k.encode(x, n, p, out);
+		return;
+	}
 	float buf[256];
 	vf rows[KQ6_SUB];
 	size_t at = 0;
