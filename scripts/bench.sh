@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh - `make bench`: the kernel figures (bench_kernels: MB/s per kernel per ISA on a
-# 64 MiB f32 tensor, memcpy beside them), then `aprfs convert` of a >= 1 GiB bf16 checkpoint
+# 64 MiB f32 tensor, memcpy beside them), the Q4_K/Q6_K error totals beside GGML's
+# quantizers, plain and importance-weighted, and the weighted encode speed (bench_kweight),
+# then `aprfs convert` of a >= 1 GiB bf16 checkpoint
 # to q4, q4k and nf4 with the default ISA and with APRFS_ISA=scalar: wall time, MB/s of
 # source, peak RSS, and whether both outputs are byte-identical; then --threads 2 against
 # --threads 1 for q4k, q6k and q8.
@@ -13,6 +15,9 @@ KEEP=${BENCH_KEEP:-0}
 
 echo "=== kernels (one thread)"
 build/tools/bench_kernels 64
+
+echo "=== k-quants against GGML's quantizers (squared error totals, weighted encode speed)"
+build/tools/bench_kweight
 
 echo "=== aprfs convert, ${SIZE_MB} MiB bf16 checkpoint in $DIR"
 mkdir -p "$DIR"

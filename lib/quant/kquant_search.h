@@ -124,6 +124,29 @@ static inline int kq_norm_weights(const float *qw, int n, float *w)
 	return 1;
 }
 
+/* Q4_K's element errors of one 32-element sub-block decoded with scale dj and min mj,
+ * codes chosen as q4k_codes does (times the reciprocal of dj: no division per element)
+ * and values as the decoder computes them (dj*q - mj):
+ * e_i = w_i * r_i^2 (w NULL: weight 1). A SIMD encoder forms the same terms lane by lane
+ * and sums them with kq_sum32, so it gets the same float. */
+static inline void kq_q4k_err_terms(const float *x, const float *w, float dj, float mj,
+				    float *e)
+{
+	const float idj = 1.0f / dj;
+	for (int i = 0; i < 32; i++) {
+		const float q =
+		    dj == 0.0f ? 0.0f : kq_round(kq_clamp((x[i] + mj) * idj, 0.0f, 15.0f));
+		const float r = (dj * q - mj) - x[i];
+		e[i] = (w ? w[i] : 1.0f) * (r * r);
+	}
+}
+
+/* The order in which the Q4_K refinement tries (scale, min) code moves after (0, 0):
+ * the first strictly better one at each step is kept. */
+static const signed char kq_q4k_moves[][2] = {{-1, 0},	{1, 0}, {0, -1}, {0, 1},
+					      {-1, -1}, {1, 1}, {-1, 1}, {1, -1}};
+#define KQ_Q4K_NMOVES ((int)(sizeof(kq_q4k_moves) / sizeof(kq_q4k_moves[0])))
+
 /* Q6_K's error of one 16-element sub-block decoded with scale dj = d * sc (the decoder's
  * (d*sc)*q), codes chosen as q6k_codes does: the sum of w_i * (y_i - x_i)^2 in element
  * order (w NULL: weight 1). */

@@ -211,49 +211,39 @@ static uint16_t get16(const uint8_t *p)
 }
 
 /* Final 4-bit codes of one sub-block with the stored scale dj and min mj, as the decoder
- * will apply them. A zero scale leaves codes 0 (the decoder then yields -mj whatever the
- * code). The quotient is clamped before rounding so kq_round's range always holds. */
+ * will apply them: (x + mj) times 1/dj, one division per sub-block (a non-zero dj is an f16
+ * times 1..63, >= 2^-24, so 1/dj is finite). A zero scale leaves codes 0 (the decoder then
+ * yields -mj whatever the code). The product is clamped before rounding so kq_round's
+ * range always holds. */
 static void q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 {
+	const float idj = 1.0f / dj;
 	for (int i = 0; i < SUB; i++)
 		L[i] =
-		    dj == 0.0f ? 0 : (uint8_t)kq_round(kq_clamp((x[i] + mj) / dj, 0.0f, 15.0f));
+		    dj == 0.0f ? 0 : (uint8_t)kq_round(kq_clamp((x[i] + mj) * idj, 0.0f, 15.0f));
 }
 
-/* Weighted squared error of one sub-block decoded with scale dj and min mj (codes as
- * q4k_codes chooses them, values as the decoder computes dj*q - mj), in element order. */
-static float q4k_sub_err(const float *x, const float *w, float dj, float mj)
-{
-	uint8_t L[SUB];
-	float e = 0.0f;
-	q4k_codes(x, dj, mj, L);
-	for (int i = 0; i < SUB; i++) {
-		const float r = (dj * (float)L[i] - mj) - x[i];
-		e += w[i] * (r * r);
-	}
-	return e;
-}
-
-/* Weighted blocks only: move each sub-block's 6-bit scale and min codes by at most one
- * where that lowers the sub-block's weighted error against the stored d and dmin (the
- * rounding of the fit to 6 bits, corrected by the error it actually causes); candidates
- * in a fixed order, a later one only if strictly better. */
+/* Move a sub-block's 6-bit scale and min codes by at most one (kq_q4k_moves, in order)
+ * where that lowers the sub-block's (weighted; w NULL: plain) squared error against the
+ * stored d and dmin: the rounding of the fit to 6 bits, corrected by the error it actually
+ * causes. vec_kquant.h repeats it with the terms formed lane by lane. */
 static void q4k_refine(const float *x, const float *w, float d, float dmin, uint8_t *ls,
 		       uint8_t *lm)
 {
-	float best = q4k_sub_err(x, w, d * *ls, dmin * *lm);
+	float e[SUB];
+	kq_q4k_err_terms(x, w, d * *ls, dmin * *lm, e);
+	float best = kq_sum32(e);
 	const int s0 = *ls, m0 = *lm;
-	for (int ds = -1; ds <= 1; ds++) {
-		for (int dm = -1; dm <= 1; dm++) {
-			const int s = s0 + ds, m = m0 + dm;
-			if ((ds == 0 && dm == 0) || s < 0 || s > 63 || m < 0 || m > 63)
-				continue;
-			const float e = q4k_sub_err(x, w, d * (float)s, dmin * (float)m);
-			if (e < best) {
-				best = e;
-				*ls = (uint8_t)s;
-				*lm = (uint8_t)m;
-			}
+	for (int k = 0; k < KQ_Q4K_NMOVES; k++) {
+		const int s = s0 + kq_q4k_moves[k][0], m = m0 + kq_q4k_moves[k][1];
+		if (s < 0 || s > 63 || m < 0 || m > 63)
+			continue;
+		kq_q4k_err_terms(x, w, d * (float)s, dmin * (float)m, e);
+		const float err = kq_sum32(e);
+		if (err < best) {
+			best = err;
+			*ls = (uint8_t)s;
+			*lm = (uint8_t)m;
 		}
 	}
 }
@@ -279,8 +269,7 @@ static void q4k_encode_block(const float *x, const float *qw, uint8_t *out)
 	for (int j = 0; j < NSUB; j++) {
 		ls[j] = q4k_code6(fit[j].scale, d);
 		lm[j] = q4k_code6(fit[j].min, dmin);
-		if (has_w[j])
-			q4k_refine(x + SUB * j, w + SUB * j, d, dmin, &ls[j], &lm[j]);
+		q4k_refine(x + SUB * j, has_w[j] ? w + SUB * j : NULL, d, dmin, &ls[j], &lm[j]);
 		q4k_codes(x + SUB * j, d * ls[j], dmin * lm[j], L + SUB * j);
 	}
 	put16(out, dh);
