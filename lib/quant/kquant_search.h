@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../codec.h"
+#include "quant/codec.h"
 
 /* A sub-block whose largest |x| is below this is encoded as exact zeros: no f16 scale
  * (smallest subnormal 2^-24) could bring it closer, and skipping it keeps the power-of-two

@@ -12,8 +12,8 @@
 
 #include "../gen/ggml_kref.h"
 #include "../gen/synth.h"
-#include "codec.h"
 #include "kernels/kernels.h"
+#include "quant/codec.h"
 
 static double now(void)
 {

@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 #include "../gen/imatrix_write.h"
+#include "base/log.h"
+#include "base/sha256.h"
 #include "check.h"
-#include "log.h"
-#include "quant/imatrix.h"
-#include "quant/sha256.h"
+#include "source/imatrix.h"
 
 enum { NC = 512 };
 
-static char dir[] = "/tmp/aprfs-imatrix-XXXXXX";
+static char dir[256];
 static float good[NC], nan_sum[NC], neg_sum[NC];
 
 static void test_sha256(void)
@@ -208,7 +208,7 @@ int main(void)
 		nan_sum[i] = i == 3 ? NAN : 1.0f;
 		neg_sum[i] = i == 100 ? -1.0f : 1.0f;
 	}
-	if (!mkdtemp(dir)) {
+	if (!check_tmpdir(dir, sizeof(dir), "imatrix")) {
 		perror("mkdtemp");
 		return 1;
 	}

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "quant/kmix.h"
+#include "plan/kmix.h"
 
 static void test_roles(void)
 {

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "codec.h"
 #include "../gen/ggml_kref.h"
-#include "kernels/kernels.h"
 #include "../gen/synth.h"
+#include "check.h"
+#include "kernels/kernels.h"
+#include "quant/codec.h"
 
 enum { ROWS = 48, COLS = 2048 };
 
