@@ -125,7 +125,7 @@ static void usage(FILE *to)
 	    "              disk cache in DIR, and add what this one computes (a mount with\n"
 	    "              -o cache_dir=DIR shares it; use --root to share the footer too)\n"
 	    "  --disk-cache-mb N  DIR's budget in MiB (default %u)\n"
-	    "  variants: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary\n",
+	    "  variants: " APRFS_VARIANT_LIST "\n",
 	    APRFS_DISKCACHE_DEFAULT_MB);
 }
 

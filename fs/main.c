@@ -55,7 +55,7 @@ static void usage(FILE *out, const char *prog)
 	    "\n"
 	    "aprfs options:\n"
 	    "    --config FILE          read options from FILE (key = value lines)\n"
-	    "    -o variants=V[,V...]   f32 f16 bf16 q8 q4 q4k q6k nf4 ternary (default all)\n"
+	    "    -o variants=V[,V...]   " APRFS_VARIANT_LIST " (default all)\n"
 	    "    -o cache_mb=N          chunk cache budget in MiB (default 256)\n"
 	    "    -o threads=N           read-ahead quantization workers (default: cores)\n"
 	    "    -o nf4_block=N         NF4 block size, even (default 64)\n"

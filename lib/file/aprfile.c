@@ -51,8 +51,7 @@ int aprfs_file_open(aprfs_source *s, const char *variant, const aprfs_opts *o, a
 	}
 	if (v < 0)
 		return aprfs_fail(err, EINVAL,
-				  "unknown variant '%s' (one of f32 f16 bf16 q8 q4 "
-				  "q4k q6k nf4 ternary)",
+				  "unknown variant '%s' (one of " APRFS_VARIANT_LIST ")",
 				  variant);
 	if (o->nf4_block == 0 || o->nf4_block % 2 || o->nf4_block > (1u << 20))
 		return aprfs_fail(err, EINVAL,

@@ -10,10 +10,13 @@
 
 #include "base/crc.h"
 #include "format/aprfmt.h"
+#include "plan/kmix.h"
 
 const char *const aprfs_variant_names[APRFS_VARIANT_COUNT] = {
-    "f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary",
+    "f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary", "q4km",
 };
+
+enum { VARIANT_Q4KM = 9 };
 
 int aprfs_variant_index(const char *name)
 {
@@ -31,8 +34,8 @@ void aprfs_opts_default(aprfs_opts *o)
 }
 
 /* The contract's "Which tensors a variant quantizes": the codec for a float tensor. */
-static const aprfs_codec *codec_for(const aprfs_tensor *t, const aprfs_codec *variant,
-				    uint32_t nf4_block)
+static const aprfs_codec *base_codec_for(const aprfs_tensor *t, const aprfs_codec *variant,
+					 uint32_t nf4_block)
 {
 	if (variant == &aprfs_codec_f32 || variant == &aprfs_codec_f16 ||
 	    variant == &aprfs_codec_bf16)
@@ -45,6 +48,39 @@ static const aprfs_codec *codec_for(const aprfs_tensor *t, const aprfs_codec *va
 	if (variant == &aprfs_codec_nf4 && t->nelem % nf4_block != 0)
 		return &aprfs_codec_q8;
 	return variant;
+}
+
+/* The variant's rule, then q4km's Q6_K for the tensors the mix names (where q4k would
+ * write Q4_K: never-quantized tensors and the 256 fallback stay as q4k has them). */
+static const aprfs_codec *codec_for(const layout *L, const aprfs_tensor *t)
+{
+	const aprfs_codec *c = base_codec_for(t, L->vcodec, L->opts.nf4_block);
+	if (L->mix && c == &aprfs_codec_q4k &&
+	    aprfs_q4km_wants_q6k(t->name, L->mix_layers, L->mix_tied))
+		return &aprfs_codec_q6k;
+	return c;
+}
+
+/* q4km's two facts about the checkpoint: the layer count (the config's or GGUF's, else 1
+ * + the largest layer number in a name) and whether an output matrix exists. */
+static void mix_facts(layout *L)
+{
+	const aprfs_model_config *cfg = aprfs_source_config(L->src);
+	uint64_t from_names = 0;
+	int has_output = 0;
+	for (size_t i = 0; i < L->ntensors; i++) {
+		long layer;
+		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+		if (aprfs_tensor_role_of(t->name, &layer) == APRFS_ROLE_OUTPUT)
+			has_output = 1;
+		if (layer >= 0 && (uint64_t)layer + 1 > from_names)
+			from_names = (uint64_t)layer + 1;
+	}
+	L->mix = 1;
+	L->mix_tied = !has_output;
+	L->mix_layers = cfg && (cfg->has & APRFS_CFG_LAYERS) && cfg->num_layers
+			    ? cfg->num_layers
+			    : from_names;
 }
 
 /* A GGUF tensor already in the variant's k-quant dtype is copied block for block: the
@@ -66,7 +102,7 @@ void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g)
 		g->block_elems = 1;
 		g->block_bytes = aprfs_src_dtype_size(t->dtype);
 	} else {
-		g->codec = codec_for(t, L->vcodec, L->opts.nf4_block);
+		g->codec = codec_for(L, t);
 		g->raw = passes_through(t, g->codec);
 		g->dtype = g->codec->dtype;
 		g->slot = aprfs_kslot_of(g->codec);
@@ -119,9 +155,12 @@ int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, a
 	memset(L, 0, sizeof(*L));
 	L->src = s;
 	L->variant = variant;
-	L->vcodec = aprfs_codec_find(aprfs_variant_names[variant]);
+	L->vcodec = variant == VARIANT_Q4KM ? &aprfs_codec_q4k
+					    : aprfs_codec_find(aprfs_variant_names[variant]);
 	L->opts = *o;
 	L->ntensors = aprfs_source_count(s);
+	if (variant == VARIANT_Q4KM)
+		mix_facts(L);
 	pthread_mutex_init(&L->detail_lock, NULL);
 	for (int i = 0; i < LAYOUT_STAT_LOCKS; i++)
 		pthread_mutex_init(&L->stat_lock[i], NULL);

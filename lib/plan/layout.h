@@ -55,8 +55,14 @@ typedef struct layout_detail {
 
 typedef struct layout {
 	aprfs_source *src;
-	int variant; /* index into aprfs_variant_names */
-	const aprfs_codec *vcodec;
+	int variant;		   /* index into aprfs_variant_names */
+	const aprfs_codec *vcodec; /* the variant's codec (q4km: Q4_K) */
+	/* q4km: Q6_K for the tensors plan/kmix.h names, given the layer count (config or
+	 * GGUF keys, else the names) and whether the token embedding serves as output (the
+	 * checkpoint has no output matrix). */
+	int mix;
+	uint64_t mix_layers;
+	int mix_tied;
 	aprfs_opts opts;
 	size_t ntensors;
 	uint8_t header[64];

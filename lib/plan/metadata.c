@@ -39,9 +39,9 @@ static const struct {
 	int block; /* 0: null, -1: the nf4 block size */
 	int symmetric;
 } quant_info[APRFS_VARIANT_COUNT] = {
-    {"f32", 32, 0, 1},	{"f16", 16, 0, 1}, {"bf16", 16, 0, 1},
-    {"q8", 8, 0, 1},	{"q4", 4, 32, 1},  {"q4k", 4, 256, 0},
-    {"q6k", 6, 256, 1}, {"nf4", 4, -1, 1}, {"ternary", 2, 0, 1},
+    {"f32", 32, 0, 1},	  {"f16", 16, 0, 1},   {"bf16", 16, 0, 1}, {"q8", 8, 0, 1},
+    {"q4", 4, 32, 1},	  {"q4k", 4, 256, 0},  {"q6k", 6, 256, 1}, {"nf4", 4, -1, 1},
+    {"ternary", 2, 0, 1}, {"q4km", 4, 256, 0},
 };
 
 static void add_quantization(cJSON *root, const layout *L)

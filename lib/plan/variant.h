@@ -4,9 +4,12 @@
 #ifndef APRFS_VARIANT_H
 #define APRFS_VARIANT_H
 
-#define APRFS_VARIANT_COUNT 9
-/* Variant names in the contract's order: f32 f16 bf16 q8 q4 q4k q6k nf4 ternary. */
+#define APRFS_VARIANT_COUNT 10
+/* Variant names in the contract's order, then the mixes: f32 f16 bf16 q8 q4 q4k q6k nf4
+ * ternary q4km (Q4_K with llama.cpp Q4_K_M's Q6_K tensors, plan/kmix.h). */
 extern const char *const aprfs_variant_names[APRFS_VARIANT_COUNT];
 int aprfs_variant_index(const char *name); /* -1 if unknown */
+/* "f32 f16 ... q4km": every name, for messages and help texts. */
+#define APRFS_VARIANT_LIST "f32 f16 bf16 q8 q4 q4k q6k nf4 ternary q4km"
 
 #endif

@@ -81,8 +81,7 @@ static int parse_variants(const char *s, uint32_t *out, aprfs_err *err)
 		if (v < 0)
 			return aprfs_fail(
 			    err, EINVAL,
-			    "variants: unknown variant '%s' (known: f32 f16 bf16 q8 "
-			    "q4 q4k q6k nf4 ternary)",
+			    "variants: unknown variant '%s' (known: " APRFS_VARIANT_LIST ")",
 			    tok);
 		mask |= 1u << v;
 	}

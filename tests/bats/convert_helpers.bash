@@ -10,7 +10,7 @@ CV_BUILD="${APRFS_BUILD:-build}"
 CV_APRFS="$CV_BUILD/aprfs"
 CV_GENMODEL="$CV_BUILD/tools/genmodel"
 CV_TOOLS="$CV_ROOT/tests/tools"
-CV_VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary"
+CV_VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary q4km"
 # the tools import apr_reader.py: keep __pycache__ out of the source tree
 export PYTHONDONTWRITEBYTECODE=1
 # Models generated once per file by cv_setup_models, shared (read-only) by the tests.

@@ -9,7 +9,7 @@ APRFS_BUILD_DIR="${APRFS_BUILD:-build}"
 [[ "$APRFS_BUILD_DIR" == /* ]] || APRFS_BUILD_DIR="$ROOT/$APRFS_BUILD_DIR"
 APRFS="$APRFS_BUILD_DIR/aprfs"
 GENMODEL="$APRFS_BUILD_DIR/tools/genmodel"
-VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary"
+VARIANTS="f32 f16 bf16 q8 q4 q4k q6k nf4 ternary q4km"
 # No daemon outlives this, whatever happens: timeout kills it (hang protection, far above
 # any test's need on a busy machine under ASan).
 MOUNT_LIFETIME=900

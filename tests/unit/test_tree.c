@@ -149,7 +149,8 @@ static void test_naming(void)
 	      kind == APRFS_NODE_APR);
 
 	CHECK(list(t, "sub", &l) == 0);
-	CHECK(has(&l, "tiny.q8.apr") && has(&l, "tiny.ternary.apr") && l.n == 10,
+	CHECK(has(&l, "tiny.q8.apr") && has(&l, "tiny.ternary.apr") &&
+		  has(&l, "tiny.q4km.apr") && l.n == 11,
 	      "sub: %d entries", l.n);
 	CHECK(list(t, "/.aprfs", &l) == 0 && l.n == 2 && has(&l, "stats.json") &&
 	      has(&l, "metrics"));
