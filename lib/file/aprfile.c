@@ -18,6 +18,7 @@
 #include "format/aprfmt.h"
 #include "plan/layout.h"
 #include "plan/tensor_read.h"
+#include "source/imatrix.h"
 
 struct aprfs_file {
 	atomic_int refs;
@@ -196,6 +197,8 @@ static void key_chunk(const aprfs_file *f, uint64_t c, aprfs_dc_key *k)
 	k->nf4_block = f->L.opts.nf4_block;
 	k->chunk_elems = f->L.opts.chunk_elems;
 	k->index = c;
+	if (f->L.imatrix) /* a weighted view's chunks depend on the matrix too */
+		memcpy(k->extra, aprfs_imatrix_digest(f->L.imatrix), sizeof(k->extra));
 }
 
 /* A statistic depends on the tensor and its kind only: q8's scale is the same in the q8
@@ -340,6 +343,10 @@ static int compute_chunk(aprfs_file *f, aprfs_diskcache *dc, const tref *r, uint
 		uint64_t e1 = e0 + g->chunk_blocks * g->block_elems;
 		size_t n = (size_t)((e1 < r->t->nelem ? e1 : r->t->nelem) - e0);
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
+		if ((q.qw = layout_weights(&f->L, r->t, g))) {
+			q.qw_cols = r->t->dims[r->t->ndim - 1];
+			q.qw_col0 = e0 % q.qw_cols;
+		}
 		rc = g->codec->stat != APRFS_STAT_NONE
 			 ? tensor_stat(f, dc, r, cancel, &q.scale, err)
 			 : 0;

@@ -11,6 +11,7 @@
 #include "base/crc.h"
 #include "format/aprfmt.h"
 #include "plan/kmix.h"
+#include "source/imatrix.h"
 
 const char *const aprfs_variant_names[APRFS_VARIANT_COUNT] = {
     "f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary", "q4km",
@@ -118,6 +119,33 @@ void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g)
 	g->nchunks = (g->nblocks + g->chunk_blocks - 1) / g->chunk_blocks;
 }
 
+const float *layout_weights(const layout *L, const aprfs_tensor *t, const tensor_geom *g)
+{
+	if (!L->imatrix || g->raw || t->ndim < 1 ||
+	    (g->codec != &aprfs_codec_q4k && g->codec != &aprfs_codec_q6k))
+		return NULL;
+	return aprfs_imatrix_weights(L->imatrix, t->name, t->dims[t->ndim - 1]);
+}
+
+/* A k-quant view of a source with an importance matrix is weighted where the matrix has
+ * an entry for an encoded tensor; with no entry used it stays unweighted (and says so by
+ * carrying no imatrix in its metadata). */
+static void plan_imatrix(layout *L)
+{
+	const aprfs_imatrix *m = aprfs_source_imatrix(L->src);
+	if (!m || (L->vcodec != &aprfs_codec_q4k && L->vcodec != &aprfs_codec_q6k))
+		return;
+	L->imatrix = m;
+	for (size_t i = 0; i < L->ntensors; i++) {
+		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+		tensor_geom g;
+		layout_geom(L, t, &g);
+		L->imatrix_used += layout_weights(L, t, &g) != NULL;
+	}
+	if (!L->imatrix_used)
+		L->imatrix = NULL;
+}
+
 static uint64_t entry_size(const aprfs_tensor *t)
 {
 	return 2 + t->name_len + 1 + 1 + 8ull * t->ndim + 8 + 8;
@@ -161,6 +189,7 @@ int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, a
 	L->ntensors = aprfs_source_count(s);
 	if (variant == VARIANT_Q4KM)
 		mix_facts(L);
+	plan_imatrix(L);
 	pthread_mutex_init(&L->detail_lock, NULL);
 	for (int i = 0; i < LAYOUT_STAT_LOCKS; i++)
 		pthread_mutex_init(&L->stat_lock[i], NULL);

@@ -63,6 +63,11 @@ typedef struct layout {
 	int mix;
 	uint64_t mix_layers;
 	int mix_tied;
+	/* k-quant views (q4k, q6k, q4km) of a source with an importance matrix: the matrix and
+	 * how many encoded tensors it weights (0 entries used: NULL, the view is unweighted).
+	 */
+	const struct aprfs_imatrix *imatrix;
+	uint64_t imatrix_used;
 	aprfs_opts opts;
 	size_t ntensors;
 	uint8_t header[64];
@@ -82,6 +87,10 @@ void layout_free(layout *L);
 
 /* Codec and geometry of tensor t in this plan. */
 void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g);
+
+/* The importance weights of tensor t with geometry g (one per column), or NULL when the
+ * plan is unweighted or has none for t (or t is not encoded by a k-quant). */
+const float *layout_weights(const layout *L, const aprfs_tensor *t, const tensor_geom *g);
 
 /* The per-tensor arrays, built on first call (thread-safe). NULL only on ENOMEM. */
 const layout_detail *layout_detail_get(layout *L, aprfs_err *err);

@@ -11,6 +11,7 @@
 
 #include "base/utf8.h"
 #include "plan/layout.h"
+#include "source/imatrix.h"
 
 /* cJSON prints large numbers through a double; u64 sizes go in as raw text instead. */
 static void add_u64(cJSON *o, const char *key, uint64_t v)
@@ -59,6 +60,13 @@ static void add_quantization(cJSON *root, const layout *L)
 	else
 		cJSON_AddNullToObject(q, "block_size");
 	cJSON_AddBoolToObject(q, "symmetric", quant_info[v].symmetric);
+	if (L->imatrix) { /* the importance matrix the encoders were weighted by */
+		cJSON *im = cJSON_AddObjectToObject(q, "imatrix");
+		const char *p = aprfs_imatrix_path(L->imatrix), *base = strrchr(p, '/');
+		aprfs_json_add_text(im, "file", base ? base + 1 : p);
+		cJSON_AddStringToObject(im, "sha256", aprfs_imatrix_sha256(L->imatrix));
+		add_u64(im, "entries_used", L->imatrix_used);
+	}
 }
 
 static void add_config(cJSON *root, const aprfs_model_config *c)

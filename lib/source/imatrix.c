@@ -37,17 +37,11 @@ struct aprfs_imatrix {
 
 /* ---- the file ---- */
 
-static int read_whole(const char *path, uint8_t **buf, size_t *len, aprfs_err *err)
+static int read_whole(const char *path, int fd, uint8_t **buf, size_t *len, aprfs_err *err)
 {
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0)
-		return aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > IMATRIX_MAX_BYTES) {
-		close(fd);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > IMATRIX_MAX_BYTES)
 		return aprfs_fail(err, EINVAL, "%s: not a regular file of at most 2 GiB", path);
-	}
 	*len = (size_t)st.st_size;
 	*buf = malloc(*len ? *len : 1);
 	size_t at = 0;
@@ -57,7 +51,6 @@ static int read_whole(const char *path, uint8_t **buf, size_t *len, aprfs_err *e
 			break;
 		at += (size_t)r;
 	}
-	close(fd);
 	if (!*buf)
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
 	if (at < *len) {
@@ -270,6 +263,17 @@ static int cmp_entry(const void *a, const void *b)
 
 int aprfs_imatrix_load(const char *path, aprfs_imatrix **out, aprfs_err *err)
 {
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	*out = NULL;
+	if (fd < 0)
+		return aprfs_fail(err, errno, "%s: %s", path, strerror(errno));
+	int rc = aprfs_imatrix_load_fd(path, fd, out, err);
+	close(fd);
+	return rc;
+}
+
+int aprfs_imatrix_load_fd(const char *path, int fd, aprfs_imatrix **out, aprfs_err *err)
+{
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	aprfs_imatrix *m = calloc(1, sizeof(*m));
@@ -278,7 +282,7 @@ int aprfs_imatrix_load(const char *path, aprfs_imatrix **out, aprfs_err *err)
 		free(m);
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
 	}
-	int rc = read_whole(path, &buf, &len, err);
+	int rc = read_whole(path, fd, &buf, &len, err);
 	if (rc) {
 		aprfs_imatrix_free(m);
 		return rc;

@@ -17,6 +17,8 @@ typedef struct aprfs_imatrix aprfs_imatrix;
  * count, per-expert matrices, a truncated legacy entry) is kept as unusable with one log
  * line naming the file and the tensor: that tensor is then quantized unweighted. */
 int aprfs_imatrix_load(const char *path, aprfs_imatrix **out, aprfs_err *err);
+/* The same from an open file (read with pread from offset 0; fd stays open). */
+int aprfs_imatrix_load_fd(const char *path, int fd, aprfs_imatrix **out, aprfs_err *err);
 void aprfs_imatrix_free(aprfs_imatrix *m);
 
 const char *aprfs_imatrix_path(const aprfs_imatrix *m);

@@ -341,8 +341,10 @@ def check_metadata(meta, errors):
         if not isinstance(q, dict):
             raise Fail("metadata: quantization is not an object")
         want = {"quant_type", "bits", "block_size", "symmetric"}
-        if set(q) != want:
+        if set(q) - {"imatrix"} != want:
             errors.append("metadata: quantization keys %s, want %s" % (sorted(q), sorted(want)))
+        if "imatrix" in q:
+            check_imatrix_meta(q["imatrix"], q.get("quant_type"), errors)
         if not isinstance(q.get("quant_type"), str):
             raise Fail("metadata: quantization.quant_type must be a string")
         variant = q["quant_type"]
@@ -367,6 +369,21 @@ def check_metadata(meta, errors):
         if not isinstance(q.get("symmetric"), bool):
             errors.append("metadata: quantization.symmetric must be a bool")
     return variant
+
+
+def check_imatrix_meta(im, variant, errors):
+    """quantization.imatrix (issue 19): the importance matrix a k-quant view was weighted by."""
+    if variant not in ("q4k", "q6k", "q4km"):
+        errors.append("metadata: quantization.imatrix on a %r view" % variant)
+    if not isinstance(im, dict) or set(im) != {"file", "sha256", "entries_used"}:
+        errors.append("metadata: quantization.imatrix must be {file, sha256, entries_used}")
+        return
+    if not isinstance(im["file"], str) or not im["file"]:
+        errors.append("metadata: quantization.imatrix.file must be a non-empty string")
+    if not (isinstance(im["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", im["sha256"])):
+        errors.append("metadata: quantization.imatrix.sha256 must be 64 lowercase hex digits")
+    if not (is_uint(im["entries_used"]) and im["entries_used"] > 0):
+        errors.append("metadata: quantization.imatrix.entries_used must be a positive integer")
 
 
 class Entry:
@@ -988,7 +1005,7 @@ def check_tensor(e, st, blob, ctx, errs):
             if (dd & 0x7C00) == 0x7C00 or (dm & 0x7C00) == 0x7C00:
                 errs.append("%s: q4k block %d has a non-finite d/dmin" % (name, i))
                 return
-        check_rmse(name, d, xs, ys_all, errs)
+        check_rmse(name, d, xs, ys_all, errs, 1.5 if ctx.get("weighted") else 1.0)
         return
     if d == DT_Q6K:
         for i in range(n // 256):
@@ -996,7 +1013,7 @@ def check_tensor(e, st, blob, ctx, errs):
             if (dd & 0x7C00) == 0x7C00:
                 errs.append("%s: q6k block %d has a non-finite d" % (name, i))
                 return
-        check_rmse(name, d, xs, ys_all, errs)
+        check_rmse(name, d, xs, ys_all, errs, 1.5 if ctx.get("weighted") else 1.0)
         return
     errs.append("%s: unexpected dtype %s" % (name, DTYPE_NAMES[d]))
 
@@ -1025,16 +1042,18 @@ def decode_any(e, blob, nf4_b):
     return None
 
 
-def check_rmse(name, d, xs, ys, errs):
-    """errs None: only note a bound exceeded (the bytes were checked exactly)."""
+def check_rmse(name, d, xs, ys, errs, slack=1.0):
+    """errs None: only note a bound exceeded (the bytes were checked exactly). slack: an
+    importance-weighted view trades plain error on the columns its matrix calls unimportant
+    for less where it matters, so its plain error may be half again as large (1.5)."""
     sink = NOTES if errs is None else errs
     if any(not math.isfinite(y) for y in ys):
         sink.append("%s: %s decodes to non-finite values" % (name, DTYPE_NAMES[d]))
         return
     r = rel_rmse(xs, ys)
-    if not r < RMSE_BOUND[d]:
+    if not r < RMSE_BOUND[d] * slack:
         sink.append("%s: %s relative RMSE %.4f >= %.3f" % (name, DTYPE_NAMES[d], r,
-                                                           RMSE_BOUND[d]))
+                                                           RMSE_BOUND[d] * slack))
 
 
 def check_config(meta, source, errs):
@@ -1145,7 +1164,8 @@ def main(argv):
                     errors.append("metadata: source %r, want %r" % (meta.get("source"), rel))
             ctx = {"variant": variant, "nf4_b": c["nf4_b"] or 64,
                    "exact": not args.tolerance_check, "exact_limit": args.exact_limit,
-                   "mix": q4km_facts(meta, list(src))}
+                   "mix": q4km_facts(meta, list(src)),
+                   "weighted": "imatrix" in (meta.get("quantization") or {})}
             d0 = c["data_offset"]
             stats = {}
             for e in entries:
