@@ -140,7 +140,10 @@ static void plan_imatrix(layout *L)
 		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
 		tensor_geom g;
 		layout_geom(L, t, &g);
-		L->imatrix_used += layout_weights(L, t, &g) != NULL;
+		if (layout_weights(L, t, &g))
+			L->imatrix_used++;
+		else if (!g.raw && (g.codec == &aprfs_codec_q4k || g.codec == &aprfs_codec_q6k))
+			aprfs_imatrix_note_missing(m, t->name);
 	}
 	if (!L->imatrix_used)
 		L->imatrix = NULL;

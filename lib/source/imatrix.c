@@ -365,6 +365,18 @@ const float *aprfs_imatrix_weights(const aprfs_imatrix *m, const char *name, uin
 	return e->w;
 }
 
+void aprfs_imatrix_note_missing(const aprfs_imatrix *m, const char *name)
+{
+	char other[IMATRIX_MAX_NAME + 64], key[2 * IMATRIX_MAX_NAME];
+	if (find(m, name) || ((aprfs_tensor_name_to_gguf(name, other, sizeof(other)) ||
+			       aprfs_tensor_name_to_hf(name, other, sizeof(other))) &&
+			      find(m, other)))
+		return;
+	snprintf(key, sizeof(key), "%s\n%s\nmissing", m->path, name);
+	aprfs_log_once(APRFS_LOG_WARN, key,
+		       "%s: no entry for tensor '%s'; quantized unweighted", m->path, name);
+}
+
 /* ---- names ---- */
 
 /* Hugging Face llama names and their GGUF spellings: whole names, then the part after

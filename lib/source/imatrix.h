@@ -32,6 +32,10 @@ size_t aprfs_imatrix_count(const aprfs_imatrix *m);	     /* entries, usable or n
  * (logged once, naming file and tensor). Every returned weight is finite and >= 0. */
 const float *aprfs_imatrix_weights(const aprfs_imatrix *m, const char *name, uint64_t ncols);
 
+/* Log once that `name` is encoded unweighted because the matrix has no entry for it
+ * (an entry that exists but is unusable was logged already). */
+void aprfs_imatrix_note_missing(const aprfs_imatrix *m, const char *name);
+
 /* The GGUF spelling of a Hugging Face llama tensor name ("model.layers.3.mlp.down_proj.weight"
  * -> "blk.3.ffn_down.weight"), or the Hugging Face one of a GGUF name, into out; 0 when
  * the name has no counterpart (or out is too small). */
