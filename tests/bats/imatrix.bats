@@ -61,6 +61,8 @@ meta() {
 		[ "$(meta "$W/w.$v.apr" .quantization.imatrix.sha256)" = "$sha" ]
 		# every 2-D weight of the model is k-quant encoded and has an entry
 		[ "$(meta "$W/w.$v.apr" .quantization.imatrix.entries_used)" -eq 16 ]
+		"$APRFS" inspect "$W/w.$v.apr" |
+			grep -q "^imatrix:  imatrix.gguf sha256 $sha, 16 entries used$"
 		! cmp -s <(payloads "$W/w.$v.apr") <(payloads "$W/p.$v.apr")
 	done
 	for v in q8 f16; do

@@ -79,6 +79,11 @@ expected() {
 	# bytes as convert writes them
 	convert "$S" hf16/model.safetensors q4km "$W/ref.apr"
 	cmp "$W/ref.apr" "$W/hf16.apr"
+	# inspect lists the mix: 8 layers x (v_proj, down_proj) + lm_head in Q6_K
+	"$APRFS" inspect "$W/hf16.apr" | grep -q '^dtype mix: .*Q6_K 17 tensors [0-9]* bytes'
+	"$APRFS" inspect "$W/hf16.apr" | grep -q '^imatrix:  none$'
+	[ "$("$APRFS" inspect --json "$W/hf16.apr" |
+		jq '[.dtype_mix[] | select(.dtype == "Q6_K")][0].tensors')" -eq 17 ]
 }
 
 @test "the independent reader accepts q4km files and re-derives their dtype per tensor" {
