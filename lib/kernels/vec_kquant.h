@@ -268,7 +268,8 @@ static void kv_q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 		vi q = {0};
 		if (dj != 0.0f)
 			q = __builtin_convertvector(
-			    kv_round(kv_clamp((ldf(x + KV_W * h) + mj) * idj, 0.0f, 15.0f)), vi);
+			    kv_round(kv_clamp((ldf(x + KV_W * h) + mj) * idj, 0.0f, 15.0f)),
+			    vi);
 		vb b = kv_narrow_b(q);
 		memcpy(L + KV_W * h, &b, sizeof(b));
 	}

@@ -219,8 +219,8 @@ static void q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 {
 	const float idj = 1.0f / dj;
 	for (int i = 0; i < SUB; i++)
-		L[i] =
-		    dj == 0.0f ? 0 : (uint8_t)kq_round(kq_clamp((x[i] + mj) * idj, 0.0f, 15.0f));
+		L[i] = dj == 0.0f ? 0
+				  : (uint8_t)kq_round(kq_clamp((x[i] + mj) * idj, 0.0f, 15.0f));
 }
 
 /* Move a sub-block's 6-bit scale and min codes by at most one (kq_q4k_moves, in order)
