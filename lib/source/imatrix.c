@@ -276,22 +276,27 @@ int aprfs_imatrix_load_fd(const char *path, int fd, aprfs_imatrix **out, aprfs_e
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	*out = NULL;
+	int rc = read_whole(path, fd, &buf, &len, err);
+	if (rc == 0)
+		rc = aprfs_imatrix_parse(path, buf, len, out, err);
+	free(buf);
+	return rc;
+}
+
+int aprfs_imatrix_parse(const char *path, const uint8_t *buf, size_t len, aprfs_imatrix **out,
+			aprfs_err *err)
+{
 	aprfs_imatrix *m = calloc(1, sizeof(*m));
 	*out = NULL;
 	if (!m || !(m->path = strdup(path))) {
 		free(m);
 		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
 	}
-	int rc = read_whole(path, fd, &buf, &len, err);
-	if (rc) {
-		aprfs_imatrix_free(m);
-		return rc;
-	}
 	aprfs_sha256(buf, len, m->digest);
 	aprfs_sha256_hex(m->digest, m->hex);
-	rc = len >= 4 && memcmp(buf, "GGUF", 4) == 0 ? load_gguf(m, buf, len, err)
-						     : load_dat(m, buf, len, err);
-	free(buf);
+	int rc = len >= 4 && memcmp(buf, "GGUF", 4) == 0 ? load_gguf(m, buf, len, err)
+							 : load_dat(m, buf, len, err);
 	if (rc) {
 		aprfs_imatrix_free(m);
 		return rc;

@@ -19,6 +19,9 @@ typedef struct aprfs_imatrix aprfs_imatrix;
 int aprfs_imatrix_load(const char *path, aprfs_imatrix **out, aprfs_err *err);
 /* The same from an open file (read with pread from offset 0; fd stays open). */
 int aprfs_imatrix_load_fd(const char *path, int fd, aprfs_imatrix **out, aprfs_err *err);
+/* The same from the file's len bytes in memory (path names it in messages). */
+int aprfs_imatrix_parse(const char *path, const uint8_t *buf, size_t len, aprfs_imatrix **out,
+			aprfs_err *err);
 void aprfs_imatrix_free(aprfs_imatrix *m);
 
 const char *aprfs_imatrix_path(const aprfs_imatrix *m);
