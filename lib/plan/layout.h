@@ -3,7 +3,7 @@
  * aprfile.c reads through it; layout.c and metadata.c build it.
  *
  * Memory is the design constraint: a checkpoint may hold 10^5 tensors and is planned for
- * nine variants as soon as it is listed. So opening a plan keeps O(1) state per variant
+ * ten variants as soon as it is listed. So opening a plan keeps O(1) state per variant
  * (sizes, header, metadata); each tensor's codec and geometry are derived again when
  * needed (layout_geom: a few branches), and the per-tensor arrays a reader needs (offsets,
  * chunk numbers, index entry positions, statistics) are built on the first read only. The
@@ -77,7 +77,7 @@ typedef struct layout {
 	pthread_mutex_t detail_lock;
 	layout_detail *_Atomic detail;
 	/* A statistic pass runs once per tensor; striped locks keep that without a mutex
-	 * per tensor (which alone would be 40 bytes x 10^5 tensors x 9 variants). */
+	 * per tensor (which alone would be 40 bytes x 10^5 tensors x 10 variants). */
 	pthread_mutex_t stat_lock[LAYOUT_STAT_LOCKS];
 } layout;
 
