@@ -334,6 +334,7 @@ static int mount_main(int argc, char **argv)
 	tc.nf4_block = m.conf.nf4_block;
 	tc.cache = m.cache;
 	tc.hide = fo.mountpoint;
+	tc.imatrix = m.conf.imatrix[0] ? m.conf.imatrix : NULL;
 	if (aprfs_tree_new(c.source, &tc, &m.tree, &err) < 0) {
 		fprintf(stderr, "aprfs: source %s\n", err.msg);
 		rc = 2;

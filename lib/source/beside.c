@@ -1,5 +1,6 @@
-/* beside.c - the importance matrix of a checkpoint: a file named by the caller, or the
- * first of X.imatrix.gguf, X.imatrix.dat, imatrix.gguf, imatrix.dat beside checkpoint X;
+/* beside.c - the importance matrix of a checkpoint: a file named by the caller (a path, or
+ * a name looked for beside it), or the first of X.imatrix.gguf, X.imatrix.dat,
+ * imatrix.gguf, imatrix.dat beside checkpoint X;
  * opened as every member is (inside the root, never blocking), watched for changes. */
 #include <errno.h>
 #include <stdio.h>
@@ -37,10 +38,20 @@ static int try_candidate(aprfs_source *s, const char *path, aprfs_err *err)
 	return rc ? rc : s->imatrix != NULL;
 }
 
-int src_imatrix_find(aprfs_source *s, const char *explicit_path, aprfs_err *err)
+int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, aprfs_err *err)
 {
-	if (explicit_path)
-		return try_candidate(s, explicit_path, err) < 0 ? -err->code : 0;
+	const char *named = ctx ? ctx->imatrix_name : NULL;
+	if (ctx && ctx->imatrix)
+		return try_candidate(s, ctx->imatrix, err) < 0 ? -err->code : 0;
+	if (named && named[0] == '/')
+		return try_candidate(s, named, err) < 0 ? -err->code : 0;
+	if (named) {
+		char *path = src_sibling(s->path, named);
+		int rc = path ? try_candidate(s, path, err)
+			      : aprfs_fail(err, ENOMEM, "out of memory");
+		free(path);
+		return rc < 0 ? rc : 0;
+	}
 	const char *base = strrchr(s->path, '/');
 	char stem[512], name[600];
 	size_t len = 0;

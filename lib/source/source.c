@@ -171,7 +171,7 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	if (rc == 0)
 		rc = order_by_name(s, err);
 	if (rc == 0)
-		rc = src_imatrix_find(s, ctx ? ctx->imatrix : NULL, err);
+		rc = src_imatrix_find(s, ctx, err);
 	if (rc == 0 && !(s->cfg.has & APRFS_CFG_NAME) &&
 	    hub_repo_id(path, s->cfg.name, sizeof(s->cfg.name)))
 		s->cfg.has |= APRFS_CFG_NAME;

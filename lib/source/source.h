@@ -42,6 +42,9 @@ typedef struct aprfs_source_ctx {
 	 * imatrix.gguf, imatrix.dat beside checkpoint X (source/imatrix.h). Either way a
 	 * matrix that cannot be read is logged and the views stay unweighted. */
 	const char *imatrix;
+	/* Without imatrix: a file name looked for beside the checkpoint instead of those four
+	 * (an absolute path: that file for every checkpoint); NULL: the four. */
+	const char *imatrix_name;
 } aprfs_source_ctx;
 
 /* Open and validate a checkpoint: X.safetensors, X.safetensors.index.json or X.gguf.

@@ -116,7 +116,7 @@ int src_watch_path(aprfs_source *s, const char *path, const struct stat *st, apr
 /* The importance matrix for s into s->imatrix (beside.c): explicit (a path) or looked for
  * beside s->path; every candidate watched; unreadable ones logged, never an error but
  * ENOMEM. */
-int src_imatrix_find(aprfs_source *s, const char *explicit_path, aprfs_err *err);
+int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, aprfs_err *err);
 
 /* config.json beside s->path into s->cfg (config.c): optional, watched. */
 int aprfs_config_beside(aprfs_source *s, aprfs_err *err);

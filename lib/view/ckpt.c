@@ -193,7 +193,7 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 		return NULL;
 	}
 	char full[PATH_MAX];
-	aprfs_source_ctx ctx = {.root = t->root};
+	aprfs_source_ctx ctx = {.root = t->root, .imatrix_name = t->conf.imatrix};
 
 	/* By its path in the tree, not the file a link resolves to: the files beside it
 	 * (config.json, shards) are looked up there, as in a Hugging Face hub snapshot. */

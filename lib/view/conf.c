@@ -16,9 +16,9 @@
 
 #define ALL_VARIANTS ((1u << APRFS_VARIANT_COUNT) - 1)
 
-static const char *const our_keys[] = {"variants",  "cache_mb",	    "threads",
-				       "nf4_block", "readahead_mb", "log_level",
-				       "cache_dir", "disk_cache_mb"};
+static const char *const our_keys[] = {"variants",  "cache_mb",	     "threads",
+				       "nf4_block", "readahead_mb",  "log_level",
+				       "cache_dir", "disk_cache_mb", "imatrix"};
 
 void aprfs_conf_default(aprfs_conf *c)
 {
@@ -120,6 +120,13 @@ int aprfs_conf_set(aprfs_conf *c, const char *key, const char *value, aprfs_err 
 			return aprfs_fail(err, EINVAL, "cache_dir: '%s' is not a usable path",
 					  value);
 		snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "imatrix") == 0) {
+		if (!value[0] || strlen(value) >= sizeof(c->imatrix))
+			return aprfs_fail(err, EINVAL,
+					  "imatrix: '%s' is not a usable file name", value);
+		snprintf(c->imatrix, sizeof(c->imatrix), "%s", value);
 		return 0;
 	}
 	if (strcmp(key, "log_level") == 0) {

@@ -28,6 +28,7 @@ typedef struct aprfs_tree_conf {
 			       * NULL; must outlive the tree */
 	const char *hide;     /* a directory never shown, e.g. the mountpoint when it lies
 			       * inside the root; may be NULL */
+	const char *imatrix;  /* aprfs_source_ctx.imatrix_name for every checkpoint, or NULL */
 } aprfs_tree_conf;
 
 /* root must be a directory. -errno with a message otherwise. */

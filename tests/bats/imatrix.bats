@@ -136,3 +136,14 @@ meta() {
 	[[ "$output" == *"$W/nope"* ]]
 	[ ! -e "$W/b.q4k.apr" ]
 }
+
+@test "-o imatrix=NAME: that file beside each checkpoint, instead of the default names" {
+	cp -r "$M" "$SRCD/w"
+	"$GENIMATRIX" "$M/model.safetensors" "$SRCD/w/llama.imx" >/dev/null
+	"$GENIMATRIX" --seed 5 "$M/model.safetensors" "$SRCD/w/imatrix.gguf" >/dev/null
+	mount_fg "$SRCD" "$MNT" -o imatrix=llama.imx
+	timeout 120 cp "$MNT/w/model.q4k.apr" "$W/a.apr"
+	[ "$(meta "$W/a.apr" .quantization.imatrix.file)" = llama.imx ]
+	[ "$(meta "$W/a.apr" .quantization.imatrix.sha256)" = \
+		"$(sha256sum "$SRCD/w/llama.imx" | cut -d' ' -f1)" ]
+}
