@@ -62,11 +62,11 @@ static double sq_err(const mat *m, const float *y, int weighted)
 	return e;
 }
 
-/* Error totals over the matrices: [aprfs, ggml]. */
+/* Error totals over the matrices: [aprfs, ggml, aprfs unweighted by the weighted metric]. */
 static void totals(const aprfs_codec *c, ref_block ref, const mat *ms, int n, int weighted,
 		   double *out)
 {
-	out[0] = out[1] = 0;
+	out[0] = out[1] = out[2] = 0;
 	int worse = 0;
 	for (int k = 0; k < n; k++) {
 		const mat *m = &ms[k];
@@ -81,6 +81,12 @@ static void totals(const aprfs_codec *c, ref_block ref, const mat *ms, int n, in
 		ggml_encode_rows(ref, m, weighted, bb, q);
 		c->decode(q, ne, &p, y);
 		double g = sq_err(m, y, weighted);
+		if (weighted) { /* the same metric on aprfs' unweighted run */
+			aprfs_qparams u = {.scale = 1.0f};
+			aprfs_kernels_get()->encode[aprfs_kslot_of(c)](m->x, ne, &u, q);
+			c->decode(q, ne, &u, y);
+			out[2] += sq_err(m, y, 1);
+		}
 		worse += a > g;
 		out[0] += a;
 		out[1] += g;
@@ -91,6 +97,9 @@ static void totals(const aprfs_codec *c, ref_block ref, const mat *ms, int n, in
 	       "(tensors worse: %d of %d)\n",
 	       c->name, weighted ? "weighted" : "plain", out[0], out[1], out[0] / out[1], worse,
 	       n);
+	if (weighted)
+		printf("%s weighted error of the weighted run / of the unweighted run: %.3f\n",
+		       c->name, out[0] / out[2]);
 }
 
 /* Best of three, seconds. */
@@ -140,7 +149,7 @@ int main(void)
 			ms[n++] = make(name, shape[j][0], shape[j][1]);
 		}
 	}
-	double t[2];
+	double t[3];
 	printf("%d matrices of a 16-layer llama shape, 2%% outlier columns, imatrix weights\n",
 	       n);
 	totals(&aprfs_codec_q4k, ggml_ref_q4k_block, ms, n, 0, t);
