@@ -33,6 +33,7 @@ struct aprfs_imatrix {
 	char hex[65];
 	im_entry *e;
 	size_t n, cap;
+	int cut_at; /* legacy file: the entry number whose name was cut or bad, or 0 */
 };
 
 /* ---- the file ---- */
@@ -211,10 +212,7 @@ static int dat_entry(aprfs_imatrix *m, const uint8_t *buf, size_t len, size_t *a
 	int32_t nlen, ncall, nval;
 	if (get_i32(buf, len, at, &nlen) || nlen <= 0 || (size_t)nlen > len - *at ||
 	    !name_ok((const char *)buf + *at, (size_t)nlen)) {
-		aprfs_log(APRFS_LOG_WARN,
-			  "%s: entry %d: bad or truncated name; entries from it on "
-			  "are ignored",
-			  m->path, idx + 1);
+		m->cut_at = idx + 1; /* logged once the file is read */
 		return 0;
 	}
 	im_entry *e = add_entry(m, (const char *)buf + *at, (size_t)nlen);
@@ -224,8 +222,6 @@ static int dat_entry(aprfs_imatrix *m, const uint8_t *buf, size_t len, size_t *a
 	if (get_i32(buf, len, at, &ncall) || get_i32(buf, len, at, &nval) || nval <= 0 ||
 	    (size_t)nval > (len - *at) / 4) {
 		e->bad = "its entry is truncated";
-		aprfs_log(APRFS_LOG_WARN, "%s: tensor '%s': %s; quantized unweighted", m->path,
-			  e->name, e->bad);
 		return 0;
 	}
 	set_weights(e, buf + *at, (uint64_t)nval, (float)ncall);
@@ -255,6 +251,27 @@ static int load_dat(aprfs_imatrix *m, const uint8_t *buf, size_t len, aprfs_err 
 }
 
 /* ---- the matrix ---- */
+
+/* Each unusable entry once per file contents (keyed by the SHA-256: a snapshot reopened
+ * says nothing new, a replaced file says it again). */
+static void log_problems(const aprfs_imatrix *m)
+{
+	char key[IMATRIX_MAX_NAME + 4200];
+	if (m->cut_at) {
+		snprintf(key, sizeof(key), "%s\n%s\ncut", m->path, m->hex);
+		aprfs_log_once(APRFS_LOG_WARN, key,
+			       "%s: entry %d: bad or truncated name; entries from it on are "
+			       "ignored",
+			       m->path, m->cut_at);
+	}
+	for (size_t i = 0; i < m->n; i++) {
+		if (!m->e[i].bad)
+			continue;
+		snprintf(key, sizeof(key), "%s\n%s\n%s", m->path, m->hex, m->e[i].name);
+		aprfs_log_once(APRFS_LOG_WARN, key, "%s: tensor '%s': %s; quantized unweighted",
+			       m->path, m->e[i].name, m->e[i].bad);
+	}
+}
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -302,10 +319,7 @@ int aprfs_imatrix_parse(const char *path, const uint8_t *buf, size_t len, aprfs_
 		return rc;
 	}
 	qsort(m->e, m->n, sizeof(*m->e), cmp_entry);
-	for (size_t i = 0; i < m->n; i++)
-		if (m->e[i].bad)
-			aprfs_log(APRFS_LOG_WARN, "%s: tensor '%s': %s; quantized unweighted",
-				  m->path, m->e[i].name, m->e[i].bad);
+	log_problems(m);
 	*out = m;
 	return 0;
 }
