@@ -18,6 +18,7 @@
 #include "format/aprfmt.h"
 #include "plan/layout.h"
 #include "plan/tensor_read.h"
+#include "plan/view.h"
 #include "source/imatrix.h"
 
 struct aprfs_file {
@@ -199,6 +200,8 @@ static void key_chunk(const aprfs_file *f, uint64_t c, aprfs_dc_key *k)
 	k->index = c;
 	if (f->L.imatrix) /* a weighted view's chunks depend on the matrix too */
 		memcpy(k->extra, aprfs_imatrix_digest(f->L.imatrix), sizeof(k->extra));
+	for (size_t i = 0; f->L.opts.view && i < sizeof(k->extra); i++)
+		k->extra[i] ^= f->L.opts.view->hash[i]; /* and a named view's on its rules */
 }
 
 /* A statistic depends on the tensor and its kind only: q8's scale is the same in the q8

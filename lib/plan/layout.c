@@ -11,6 +11,7 @@
 #include "base/crc.h"
 #include "format/aprfmt.h"
 #include "plan/kmix.h"
+#include "plan/view.h"
 #include "source/imatrix.h"
 
 const char *const aprfs_variant_names[APRFS_VARIANT_COUNT] = {
@@ -51,15 +52,46 @@ static const aprfs_codec *base_codec_for(const aprfs_tensor *t, const aprfs_code
 	return variant;
 }
 
-/* The variant's rule, then q4km's Q6_K for the tensors the mix names (where q4k would
- * write Q4_K: never-quantized tensors and the 256 fallback stay as q4k has them). */
+/* A named view's rule for t, if one matches: the codec of the rule's variant. */
+static const aprfs_codec *view_codec(const layout *L, const aprfs_tensor *t)
+{
+	int rule = -1;
+	const int v = L->opts.view ? aprfs_view_variant(L->opts.view, t->name, &rule) : -1;
+	return rule >= 0 && v >= 0 ? aprfs_codec_find(aprfs_variant_names[v]) : NULL;
+}
+
+/* The variant's rule (a named view's first matching rule's), then q4km's Q6_K for the
+ * tensors the mix names (where q4k would write Q4_K: never-quantized tensors and the 256
+ * fallback stay as q4k has them). */
 static const aprfs_codec *codec_for(const layout *L, const aprfs_tensor *t)
 {
+	const aprfs_codec *vc = view_codec(L, t);
+	if (vc)
+		return base_codec_for(t, vc, L->opts.nf4_block);
 	const aprfs_codec *c = base_codec_for(t, L->vcodec, L->opts.nf4_block);
 	if (L->mix && c == &aprfs_codec_q4k &&
 	    aprfs_q4km_wants_q6k(t->name, L->mix_layers, L->mix_tied))
 		return &aprfs_codec_q6k;
 	return c;
+}
+
+/* A view's rule may not put a 1-D float tensor in a block codec (its rows have no blocks):
+ * a configuration error, naming the key; the view is then not served for this source. */
+static int view_check(const layout *L, aprfs_err *err)
+{
+	for (size_t i = 0; i < L->ntensors; i++) {
+		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+		const aprfs_codec *c = view_codec(L, t);
+		if (c && t->ndim < 2 && aprfs_src_dtype_is_float(t->dtype) &&
+		    (c == &aprfs_codec_q4 || c == &aprfs_codec_q4k || c == &aprfs_codec_q6k ||
+		     c == &aprfs_codec_nf4))
+			return aprfs_fail(
+			    err, EINVAL,
+			    "view.%s: a rule puts the 1-D tensor '%s' of %s in the "
+			    "block codec %s",
+			    L->opts.view->name, t->name, aprfs_source_path(L->src), c->name);
+	}
+	return 0;
 }
 
 /* q4km's two facts about the checkpoint: the layer count (the config's or GGUF's, else 1
@@ -192,6 +224,10 @@ int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, a
 	L->ntensors = aprfs_source_count(s);
 	if (variant == VARIANT_Q4KM)
 		mix_facts(L);
+	if (o->view && view_check(L, err)) {
+		layout_free(L);
+		return -err->code;
+	}
 	plan_imatrix(L);
 	pthread_mutex_init(&L->detail_lock, NULL);
 	for (int i = 0; i < LAYOUT_STAT_LOCKS; i++)

@@ -11,6 +11,7 @@
 
 #include "base/utf8.h"
 #include "plan/layout.h"
+#include "plan/view.h"
 #include "source/imatrix.h"
 
 /* cJSON prints large numbers through a double; u64 sizes go in as raw text instead. */
@@ -145,6 +146,11 @@ char *layout_metadata_json(const layout *L, uint64_t total, uint64_t params, apr
 	cJSON_AddNullToObject(root, "data_source");
 	cJSON_AddNullToObject(root, "data_license");
 	add_quantization(root, L);
+	if (L->opts.view) { /* a named view: its name and definition */
+		cJSON *v = cJSON_AddObjectToObject(root, "aprfs_view");
+		aprfs_json_add_text(v, "name", L->opts.view->name);
+		aprfs_json_add_text(v, "definition", L->opts.view->spec);
+	}
 	add_config(root, cfg);
 	char *json = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);

@@ -28,7 +28,7 @@ uint64_t tree_hash(const char *s)
 
 void ckpt_destroy(aprfs_tree *t, ckpt *c)
 {
-	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
+	for (int v = 0; v < TREE_SLOTS; v++) {
 		if (!c->files[v])
 			continue;
 		/* Its chunks can only serve handles still open on this snapshot; new
@@ -155,6 +155,15 @@ static void plan_variants(aprfs_tree *t, ckpt *c)
 		if (aprfs_file_open(c->src, aprfs_variant_names[v], &o, &c->files[v], &err) < 0)
 			aprfs_log_once(APRFS_LOG_WARN, err.msg, "%s: variant %s not served: %s",
 				       c->rel, aprfs_variant_names[v], err.msg);
+	}
+	for (size_t k = 0; k < t->conf.nviews && k < APRFS_VIEW_MAX; k++) {
+		aprfs_err err = {0};
+		const aprfs_view *view = &t->conf.views[k];
+		o.view = view;
+		if (aprfs_file_open(c->src, aprfs_variant_names[view->base], &o,
+				    &c->files[APRFS_VARIANT_COUNT + k], &err) < 0)
+			aprfs_log_once(APRFS_LOG_ERROR, err.msg, "%s: view %s not served: %s",
+				       c->rel, view->name, err.msg);
 	}
 }
 
