@@ -17,7 +17,7 @@
  * (lib/cache/diskcache.h) keys every entry by it, so entries written by an older aprfs then
  * simply stop being found and age out, instead of being served as the new bytes. Forgetting
  * the bump makes a cache shared with an older aprfs serve that aprfs' bytes. */
-#define APRFS_CODEC_FORMAT_VERSION 1
+#define APRFS_CODEC_FORMAT_VERSION 2
 
 /* Per-tensor statistic a codec needs before it can encode any chunk. */
 typedef enum { APRFS_STAT_NONE, APRFS_STAT_MAXABS, APRFS_STAT_MEANABS } aprfs_stat_kind;
@@ -25,6 +25,12 @@ typedef enum { APRFS_STAT_NONE, APRFS_STAT_MAXABS, APRFS_STAT_MEANABS } aprfs_st
 typedef struct aprfs_qparams {
 	float scale;	    /* q8: maxabs/127 (1.0 if maxabs is 0); ternary: alpha = mean|x| */
 	uint32_t nf4_block; /* nf4 block size B (even); unused by the others */
+	/* Q4_K / Q6_K only: an importance weight per column (an imatrix entry, qw_cols
+	 * values, all finite and >= 0) or NULL for the unweighted search. The tensor's rows
+	 * are qw_cols elements (a multiple of 256); x[0] of an encode call is in column
+	 * qw_col0. */
+	const float *qw;
+	uint64_t qw_cols, qw_col0;
 } aprfs_qparams;
 
 /* A tensor's payload is prefix_bytes (the statistic, f32 LE; q8 and ternary only) followed
