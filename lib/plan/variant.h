@@ -11,7 +11,9 @@
  *   2. one row at the END of aprfs_variants[] in variant.c (the order is the contract's
  *      and the disk cache keys variants by index) and APRFS_VARIANT_COUNT + 1 below;
  *   3. if some tensors take another codec than the row's (a mixed variant such as
- *      "Q4_K except some tensors in Q6_K"), a rule function beside the row (codec_for).
+ *      "Q4_K except some tensors in Q6_K"), a rule function beside the row (codec_for),
+ *      and the flag APRFS_VARIANT_MIX if the rule reads the layer facts of aprfs_plan_ctx
+ *      (named views' rules then refuse the row, as they refuse q4km).
  * Nothing else: help, man page, metrics, tests and scripts follow. Bump
  * APRFS_CODEC_FORMAT_VERSION only when an existing variant's bytes change.
  *
