@@ -1,6 +1,6 @@
 # aprfs build. Targets:
 #   make [all]        build/libaprfs.a, build/aprfs, unit tests, tools (make B=DIR: in DIR)
-#   make test         every test on build/: unit, kernels on every ISA, bats end to end, ARM
+#   make test         (or make check) every test on build/: unit, kernels on every ISA, bats, ARM
 #                     under qemu when the cross tools are present, cppcheck, clang-format
 #   make check-asan   everything built with ASan+UBSan in build-asan/; unit tests + bats on it
 #   make fuzz         each libFuzzer harness of tests/fuzz/ (clang, build-fuzz/) for
@@ -21,8 +21,15 @@ LDLIBS  := $(PKG_LIBS) -pthread -lm
 
 # Build directory: `make B=build-clang CC=clang` keeps a second build beside this one.
 B ?= build
-LIB_SRCS  := $(sort $(wildcard lib/*.c lib/source/*.c lib/quant/*.c lib/kernels/*.c lib/kernels/x86/*.c lib/kernels/arm/*.c))
+# lib/ in layers, low to high (a folder includes only itself and lower folders; checked
+# by scripts/check-layers.sh): base format quant kernels source plan cache file view report.
+LIB_DIRS  := base format quant kernels kernels/x86 kernels/arm source plan cache file view report
+LIB_SRCS  := $(sort $(foreach d,$(LIB_DIRS),$(wildcard lib/$(d)/*.c)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
+# cli/: the subcommands other than mounting (argv parsing); fs/: the FUSE adapter. The
+# aprfs binary is both over libaprfs.a.
+CLI_SRCS  := $(sort $(wildcard cli/*.c))
+CLI_OBJS  := $(CLI_SRCS:%.c=$(B)/%.o)
 FS_SRCS   := $(sort $(wildcard fs/*.c))
 FS_OBJS   := $(FS_SRCS:%.c=$(B)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
@@ -30,7 +37,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRCS := $(sort $(wildcard tests/gen/*.c tests/bench/*.c))
 TOOL_BINS := $(patsubst %.c,$(B)/tools/%,$(notdir $(TOOL_SRCS)))
 
-.PHONY: all test unit bats bench clean format lint check-asan fuzz fuzz-build
+.PHONY: all test check unit bats bench clean format lint check-asan fuzz fuzz-build
 all: $(B)/libaprfs.a $(B)/aprfs $(B)/aprfs.1 $(UNIT_BINS) $(TOOL_BINS)
 
 $(B)/%.o: %.c
@@ -46,8 +53,11 @@ $(B)/libaprfs.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/aprfs: $(FS_OBJS) $(B)/libaprfs.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJS) $(B)/libaprfs.a $(LDLIBS)
+# cli/ and fs/ find cmd.h with -Icli; lib/ never includes it.
+$(FS_OBJS) $(CLI_OBJS): ALL_CFLAGS += -Icli
+
+$(B)/aprfs: $(FS_OBJS) $(CLI_OBJS) $(B)/libaprfs.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(FS_OBJS) $(CLI_OBJS) $(B)/libaprfs.a $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libaprfs.a tests/unit/check.h
 	@mkdir -p $(dir $@)
@@ -70,18 +80,18 @@ unit: $(UNIT_BINS)
 bats: all
 	timeout 900 bats tests/bats
 
-test: all
+test check: all
 	scripts/run-tests.sh
 
 bench: all
 	scripts/bench.sh
 
 format:
-	clang-format -i $(LIB_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*.h lib/*/*.h lib/*/*/*.h fs/*.h tests/unit/*.h) $(FUZZ_SRCS) $(wildcard tests/fuzz/*.h)
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(FS_SRCS) $(UNIT_SRCS) $(TOOL_SRCS) $(wildcard lib/*/*.h lib/*/*/*.h cli/*.h fs/*.h tests/unit/*.h tests/gen/*.h) $(FUZZ_SRCS) $(wildcard tests/fuzz/*.h)
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr -Ilib $(LIB_SRCS) $(FS_SRCS)
+	  --inline-suppr -Ilib -Icli $(LIB_SRCS) $(CLI_SRCS) $(FS_SRCS)
 
 clean:
 	rm -rf $(B) $(ASAN_B) $(FUZZ_B)
@@ -122,14 +132,9 @@ $(B)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(B)/libaprfs.a
 # ---- install -------------------------------------------------------------------------
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`: the binary, the man page, the example
 # configuration and the systemd template unit (PREFIX substituted), as a Debian package
-# would lay them out; `make uninstall` removes exactly those files.
+# would lay them out; `make uninstall` removes exactly those files and the directories
+# install had to create (scripts/install.sh keeps their list), so the prefix is as before.
 PREFIX  ?= /usr/local
-BINDIR  := $(PREFIX)/bin
-MAN1DIR := $(PREFIX)/share/man/man1
-DOCDIR  := $(PREFIX)/share/doc/aprfs
-UNITDIR := $(PREFIX)/lib/systemd/system
-INSTALLED := $(BINDIR)/aprfs $(MAN1DIR)/aprfs.1 $(DOCDIR)/aprfs.conf.example \
-	$(DOCDIR)/aprfs.env.example $(UNITDIR)/aprfs@.service
 
 .PHONY: install uninstall man
 man: $(B)/aprfs.1
@@ -139,15 +144,7 @@ $(B)/aprfs.1: doc/aprfs.1.scd
 	scdoc <$< >$@
 
 install: $(B)/aprfs $(B)/aprfs.1
-	install -Dm755 $(B)/aprfs $(DESTDIR)$(BINDIR)/aprfs
-	install -Dm644 $(B)/aprfs.1 $(DESTDIR)$(MAN1DIR)/aprfs.1
-	install -Dm644 aprfs.conf.example $(DESTDIR)$(DOCDIR)/aprfs.conf.example
-	install -Dm644 systemd/aprfs.env.example $(DESTDIR)$(DOCDIR)/aprfs.env.example
-	install -d $(DESTDIR)$(UNITDIR)
-	sed 's|@PREFIX@|$(PREFIX)|g' systemd/aprfs@.service.in >$(DESTDIR)$(UNITDIR)/aprfs@.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/aprfs@.service
+	scripts/install.sh install "$(DESTDIR)" "$(PREFIX)" "$(B)"
 
-# Directories only aprfs puts files in go too, when empty; shared ones (bin, man1) stay.
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/systemd 2>/dev/null
+	scripts/install.sh uninstall "$(DESTDIR)" "$(PREFIX)" "$(B)"

@@ -9,12 +9,12 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "base/log.h"
+#include "base/scratch.h"
 #include "cmd.h"
 #include "kernel_ra.h"
 #include "kernels/kernels.h"
-#include "log.h"
 #include "ops.h"
-#include "scratch.h"
 #include "survey.h"
 
 #define APRFS_VERSION "0.1.0"

@@ -12,8 +12,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
+#include "base/log.h"
+#include "report/metrics.h"
 
 typedef struct aprfs_handle {
 	aprfs_tree_open_result r; /* what is open: fd (FILE) or snapshot (APR) */

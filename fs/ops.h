@@ -9,12 +9,12 @@
 #include <fuse_lowlevel.h> /* fuse_parse_cmdline and its options */
 #include <pthread.h>
 
-#include "cache.h"
-#include "cancel.h"
-#include "conf.h"
-#include "diskcache.h"
-#include "readahead.h"
-#include "tree.h"
+#include "base/cancel.h"
+#include "cache/cache.h"
+#include "cache/diskcache.h"
+#include "file/readahead.h"
+#include "view/conf.h"
+#include "view/tree.h"
 
 typedef struct aprfs_mount {
 	aprfs_conf conf;

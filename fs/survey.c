@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conf.h"
-#include "log.h"
+#include "base/log.h"
+#include "view/conf.h"
 
 #define SURVEY_MAX_DIRS 100000
 #define SURVEY_NAME_MAX 5 /* refused checkpoints named in the summary */

@@ -4,6 +4,8 @@
 # forked children; leaks at exit included) goes to build-asan/reports/; any report fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/run-tmp.sh
+run_tmp_init asan
 
 B=${1:-build-asan}
 reports="$PWD/$B/reports"
@@ -52,7 +54,7 @@ run() {
 
 for t in "$B"/tests/test_*; do
 	[ -x "$t" ] || continue
-	run "$(basename "$t")" timeout 900 "$t"
+	run "$(basename "$t")" timeout "${UNIT_LIMIT:-1200}" "$t"
 done
 # bats_scan DIR: the stderr logs a bats run left in DIR hold no sanitizer report.
 bats_scan() {
@@ -72,8 +74,8 @@ bats_scan() {
 	return 1
 }
 # bats-core takes its run directory from TMPDIR (BATS_TMPDIR for older versions).
-bats_dir=$(mktemp -d /tmp/aprfs-asan-bats.XXXXXX)
-run bats env TMPDIR="$bats_dir" BATS_TMPDIR="$bats_dir" timeout 1800 bats --no-tempdir-cleanup tests/bats
+bats_dir=$(mktemp -d)
+run bats env TMPDIR="$bats_dir" BATS_TMPDIR="$bats_dir" timeout "${BATS_LIMIT:-2400}" bats --no-tempdir-cleanup tests/bats
 run bats-logs bats_scan "$bats_dir"
 rm -rf "$bats_dir"
 echo "asan: $passed passed, $failed failed, $(($(date +%s) - start)) s"

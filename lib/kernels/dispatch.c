@@ -18,9 +18,9 @@
 #include <cpuid.h>
 #endif
 
-#include "../half.h"
-#include "../quant/ggml_dequant.h"
-#include "kernels.h"
+#include "base/half.h"
+#include "kernels/kernels.h"
+#include "quant/ggml_dequant.h"
 
 const char *const aprfs_kernels_isa_names[APRFS_ISA_COUNT] = {"scalar", "avx2", "avx512",
 							      "neon"};

@@ -1,15 +1,17 @@
 /* kernels.h - the kernel table: every hot loop of aprfs behind one function pointer,
  * resolved once from the CPU's features, kernel by kernel (scalar reference always
  * present; x86/ and arm/ hold the SIMD variants). Every variant is byte-identical to the
- * scalar reference. */
+ * scalar reference.
+ *
+ * lib/kernels/ (above quant/, whose codecs it vectorizes): the per-ISA kernel tables. */
 #ifndef APRFS_KERNELS_H
 #define APRFS_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../codec.h"
-#include "../dtype.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 /* Codecs by table slot. */
 typedef enum {

@@ -31,11 +31,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../codec.h"
-#include "../half.h"
-#include "../quant/ggml_dequant.h"
-#include "../quant/kquant_search.h"
-#include "kernels.h"
+#include "base/half.h"
+#include "kernels/kernels.h"
+#include "quant/codec.h"
+#include "quant/ggml_dequant.h"
+#include "quant/kquant_search.h"
 
 #define KV_INLINE static inline __attribute__((always_inline))
 
@@ -682,10 +682,10 @@ static void encode_nf4_v(const float *x, size_t n, const aprfs_qparams *p, uint8
 		aprfs_codec_nf4.encode(x + off, n - off, p, out);
 }
 
-#include "vec_kquant.h"
+#include "kernels/vec_kquant.h"
 
 /* After vec_kquant.h: its Q4_K / Q6_K block decoders are dequantizers too. */
-#include "vec_ggml.h"
+#include "kernels/vec_ggml.h"
 
 static void KV_FILL(aprfs_kernels *t)
 {

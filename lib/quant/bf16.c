@@ -1,9 +1,9 @@
 /* bf16.c - the bf16 codec: the top 16 bits of binary32, rounded to nearest even (NaN
  * stays NaN, quieted), 2 little-endian bytes per element. The bit work is half.c's;
  * this file only walks the buffers. */
-#include "../codec.h"
-#include "../dtype.h"
-#include "../half.h"
+#include "base/half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 static void bf16_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {

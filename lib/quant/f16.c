@@ -1,9 +1,9 @@
 /* f16.c - the f16 codec: IEEE binary16 (round to nearest even, overflow to inf, NaN kept
  * quiet), 2 little-endian bytes per element. The bit work is half.c's; this file only
  * walks the buffers. */
-#include "../codec.h"
-#include "../dtype.h"
-#include "../half.h"
+#include "base/half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 static void f16_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {

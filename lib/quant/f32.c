@@ -3,8 +3,8 @@
  * The copy relies on a little-endian host (x86-64, AArch64), checked at compile time. */
 #include <string.h>
 
-#include "../codec.h"
-#include "../dtype.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "aprfs assumes a little-endian host: APR payloads are little-endian"

@@ -39,10 +39,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../codec.h"
-#include "../dtype.h"
-#include "../half.h"
-#include "ggml_dequant.h"
+#include "base/half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
+#include "quant/ggml_dequant.h"
 
 enum { QK = 32, QK_K = 256 };
 

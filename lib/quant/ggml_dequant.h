@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../dtype.h"
+#include "format/dtype.h"
 
 /* 1 if aprfs_ggml_dequant_ref takes d: F32, F16, BF16 and every GGML block type
  * (aprfs_src_dtype_is_float). */
@@ -16,7 +16,7 @@ int aprfs_ggml_dequant_supported(aprfs_src_dtype d);
 /* Dequantize nblocks whole blocks of type d (aprfs_src_dtype_block_bytes(d) bytes each,
  * no alignment needed) into nblocks * aprfs_src_dtype_block_elems(d) floats. For F32, F16
  * and BF16 a block is one element: F32 is copied bit for bit, F16 and BF16 go through
- * lib/half.c's exact conversions. Q4_K and Q6_K are aprfs_codec_q4k/q6k's decoders.
+ * lib/base/half.c's exact conversions. Q4_K and Q6_K are aprfs_codec_q4k/q6k's decoders.
  * Every value, NaN payloads and signed zeros included, is what GGML's row dequantizer
  * gives on the same bytes (built, like aprfs, without FMA contraction).
  * d must be supported (above): any other type is a programming error and aborts. */

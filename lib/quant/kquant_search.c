@@ -3,8 +3,8 @@
  * frame. */
 #include <math.h>
 
-#include "../codec.h"
-#include "kquant_search.h"
+#include "quant/codec.h"
+#include "quant/kquant_search.h"
 
 void kq_sanitize(const float *x, size_t n, float *out)
 {

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../codec.h"
-#include "../dtype.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 const float aprfs_nf4_levels[16] = {
     -1.0f,

@@ -6,9 +6,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "../codec.h"
-#include "../dtype.h"
-#include "../half.h"
+#include "base/half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 enum { Q4_BLOCK = 32, Q4_BYTES = 18 };
 

@@ -23,10 +23,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "../codec.h"
-#include "../dtype.h"
-#include "../half.h"
-#include "kquant_search.h"
+#include "base/half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
+#include "quant/kquant_search.h"
 
 enum { QK = 256, SUB = 16, NSUB = QK / SUB, Q6K_BYTES = 210, NSTEP = 9 };
 

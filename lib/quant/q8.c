@@ -3,8 +3,8 @@
  * payload prefix; encode and decode here only see it through qparams. */
 #include <math.h>
 
-#include "../codec.h"
-#include "../dtype.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 /* Division, not multiplication by 1/s: the upstream Rust writer divides, and x * (1/s)
  * rounds differently for some x, which would flip a few codes. A NaN quotient becomes 0,

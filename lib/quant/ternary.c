@@ -3,8 +3,8 @@
  * clamp(round(x / alpha), -1, 1) with one f32 alpha = mean|x| stored by the planner. */
 #include <math.h>
 
-#include "../codec.h"
-#include "../dtype.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 static uint8_t trit_code(float x, float alpha)
 {

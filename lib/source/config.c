@@ -1,7 +1,7 @@
 /* config.c - config.json beside a safetensors checkpoint, read into aprfs_model_config: the
  * handful of fields APR metadata carries, under their many Hugging Face aliases, each
  * type-checked so that nothing we later write into metadata can make a reader refuse it. */
-#include "config.h"
+#include "source/config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "source_impl.h"
-#include "utf8.h"
+#include "base/log.h"
+#include "base/utf8.h"
+#include "source/source_impl.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
@@ -59,11 +59,6 @@ double *aprfs_config_real(aprfs_model_config *c, uint32_t bit)
 	case APRFS_CFG_RMS_EPS: return &c->rms_norm_eps;
 	default: return NULL;
 	}
-}
-
-int aprfs_config_f32_ok(double v)
-{
-	return isfinite(v) && fabs(v) <= FLT_MAX;
 }
 
 /* The first alias with a non-null value; *key gets its name for messages. JSON null is

@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "base/err.h"
+#include "format/aprfmt.h"
 
 enum {
 	APRFS_CFG_ARCH = 1u << 0, /* architecture: the model family */
@@ -46,8 +47,6 @@ int aprfs_config_parse(const char *path, const char *text, size_t len, aprfs_mod
 uint64_t *aprfs_config_int(aprfs_model_config *c, uint32_t bit);
 double *aprfs_config_real(aprfs_model_config *c, uint32_t bit);
 
-/* A real number destined for an f32 metadata field: finite and within f32 range (what a
- * reader parsing it as f32 accepts). Used by every source of facts. */
-int aprfs_config_f32_ok(double v);
+/* aprfs_config_f32_ok(), the f32 range check every source of facts uses: format/aprfmt.h. */
 
 #endif

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "log.h"
-#include "source_impl.h"
-#include "utf8.h"
+#include "base/log.h"
+#include "base/utf8.h"
+#include "source/gguf.h"
+#include "source/source_impl.h"
 
 enum {
 	T_U8,

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "source.h"
+#include "source/source.h"
 
 typedef struct aprfs_gguf_input {
 	/* Copy bytes [off, off+n) of the input into dst; 0, or non-zero on an I/O error.

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-#include "openfile.h"
-#include "source_impl.h"
-#include "utf8.h"
+#include "base/openfile.h"
+#include "base/utf8.h"
+#include "source/source_impl.h"
 
 void aprfs_file_id_of(const struct stat *st, aprfs_file_id *id)
 {
@@ -243,4 +244,10 @@ int src_order_tensors(const char *path, aprfs_tensor *t, size_t n, aprfs_err *er
 		}
 	}
 	return 0;
+}
+
+void src_fingerprint_add(aprfs_source *s, const void *data, size_t len)
+{
+	if (s->fp)
+		XXH3_128bits_update(s->fp, data, len);
 }

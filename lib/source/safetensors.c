@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "source_impl.h"
-#include "utf8.h"
+#include "base/utf8.h"
+#include "source/source_impl.h"
 
 /* cJSON turns the escape \u0000 into a NUL inside the string and the name silently ends
  * there ("a\u0000b" would read as "a"). Raw NUL bytes are refused too, so after this

@@ -2,7 +2,7 @@
  * the name order of the tensor table, reference counting, reads guarded against files
  * that change or shrink under us (raw bytes and f32 elements), and staleness by identity. */
 #define _GNU_SOURCE /* qsort_r */
-#include "source.h"
+#include "source/source.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <xxhash.h>
 
 #include "kernels/kernels.h"
-#include "source_impl.h"
+#include "source/source_impl.h"
 
 /* Priority order: an index claims its stem before a single file does; safetensors before
  * GGUF when both hold the same stem. */
@@ -178,12 +178,6 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	s->fp = NULL;
 	*out = s;
 	return 0;
-}
-
-void src_fingerprint_add(aprfs_source *s, const void *data, size_t len)
-{
-	if (s->fp)
-		XXH3_128bits_update(s->fp, data, len);
 }
 
 const uint8_t *aprfs_source_fingerprint(const aprfs_source *s)

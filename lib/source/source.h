@@ -1,16 +1,19 @@
 /* source.h - THE SOURCE INTERFACE: a checkpoint on disk, validated and mapped, whatever its
  * format (safetensors single or sharded, GGUF): its tensor table, the model facts its
  * metadata needs, and any tensor's elements as f32 or its raw bytes. Formats live in
- * lib/source/ (one file each); nothing outside this folder knows which format it reads. */
+ * lib/source/ (one file each); nothing outside this folder knows which format it reads.
+ *
+ * lib/source/ (above kernels/): checkpoints read as tensors: safetensors (single and
+ * sharded), GGUF, their config facts. */
 #ifndef APRFS_SOURCE_H
 #define APRFS_SOURCE_H
 
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"
-#include "dtype.h"
-#include "err.h"
+#include "base/err.h"
+#include "format/dtype.h"
+#include "source/config.h"
 
 #define APRFS_MAX_NDIM 8
 #define APRFS_MAX_NAME 256

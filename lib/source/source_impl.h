@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "err.h"
-#include "source.h"
+#include "base/err.h"
+#include "source/source.h"
 
 /* What identifies one version of a file: a change to any field means new contents. */
 typedef struct aprfs_file_id {

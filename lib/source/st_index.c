@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "source_impl.h"
-#include "st_index.h"
-#include "utf8.h"
+#include "base/utf8.h"
+#include "source/source_impl.h"
+#include "source/st_index.h"
 
 #define INDEX_MAX_BYTES (100u << 20)
 

@@ -47,7 +47,7 @@ tmpfs_at() {
 # stop MNT PID: unmount and wait for the daemon to finish (it writes what is queued).
 stop() {
 	unmount "$1"
-	wait_gone "$2" 20
+	wait_gone "$2" 30
 }
 
 # disk MNT KEY: one disk_cache counter.
@@ -138,11 +138,11 @@ read_all() {
 	[[ $output == *"0 hits"* ]]
 	cmp "$BATS_TEST_TMPDIR/a.q4k.apr" "$REF/model.q4k.apr"
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
-	timeout 30 cmp "$MNT/model.q4k.apr" "$REF/model.q4k.apr"
+	timeout 120 cmp "$MNT/model.q4k.apr" "$REF/model.q4k.apr"
 	# --root made the metadata the mount's, so even the footer came from the cache
 	[ "$(disk "$MNT" misses)" -eq 0 ]
 	[ "$(computed "$MNT")" -eq 0 ]
-	timeout 30 cmp "$MNT/model.q6k.apr" "$REF/model.q6k.apr"
+	timeout 120 cmp "$MNT/model.q6k.apr" "$REF/model.q6k.apr"
 	stop "$MNT" "$APRFS_PID"
 	run timeout 60 "$APRFS" convert --cache-dir "$CD" --root "$SRC" "$SRC/model.safetensors" \
 		"$BATS_TEST_TMPDIR/b.q6k.apr"
@@ -180,7 +180,7 @@ read_all() {
 	run wait "$reader"
 	[ "$status" -ne 0 ] # the copy did not finish
 	unmount "$MNT"
-	wait_gone "$APRFS_PID" 10
+	wait_gone "$APRFS_PID" 30
 	[ "$(entries "$CD")" -ge 30 ]
 
 	# damage 24 entries: 12 with one byte flipped anywhere, 12 cut anywhere
@@ -229,15 +229,15 @@ read_all() {
 @test "a read-only cache directory serves what it holds; writes stop with one log line" {
 	tmpfs_at "$CD" 16m
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
-	timeout 30 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
+	timeout 120 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
 	stop "$MNT" "$APRFS_PID"
 	mount -o remount,ro "$CD"
 
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
-	timeout 30 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
+	timeout 120 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
 	[ "$(disk "$MNT" misses)" -eq 0 ]
-	timeout 30 cmp "$MNT/model.q4k.apr" "$REF/model.q4k.apr"
-	timeout 30 cmp "$MNT/model.nf4.apr" "$REF/model.nf4.apr"
+	timeout 120 cmp "$MNT/model.q4k.apr" "$REF/model.q4k.apr"
+	timeout 120 cmp "$MNT/model.nf4.apr" "$REF/model.nf4.apr"
 	sleep 0.5 # the writer meets EROFS in the background
 	[ "$(disk "$MNT" degraded)" -eq 1 ]
 	[ "$(disk "$MNT" degraded_errno)" -eq 30 ]
@@ -324,7 +324,7 @@ read_all() {
 	mkdir -p "$src"
 	cp "$SRC/model.safetensors" "$SRC/config.json" "$src/"
 	mount_fg "$src" "$MNT" -o cache_dir="$CD"
-	timeout 30 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
+	timeout 120 cmp "$MNT/model.q8.apr" "$REF/model.q8.apr"
 	stop "$MNT" "$APRFS_PID"
 	# the same shapes and size, other values
 	"$GENMODEL" --seed 9 "$BATS_TEST_TMPDIR/new" >/dev/null
@@ -332,7 +332,7 @@ read_all() {
 	convert "$src" model.safetensors q8 "$BATS_TEST_TMPDIR/new.q8.apr"
 	! cmp -s "$BATS_TEST_TMPDIR/new.q8.apr" "$REF/model.q8.apr"
 	mount_fg "$src" "$MNT" -o cache_dir="$CD"
-	timeout 30 cmp "$MNT/model.q8.apr" "$BATS_TEST_TMPDIR/new.q8.apr"
+	timeout 120 cmp "$MNT/model.q8.apr" "$BATS_TEST_TMPDIR/new.q8.apr"
 	[ "$(disk "$MNT" hits)" -eq 0 ]
 	# a copy of the model elsewhere (other inode, same bytes and mtime) shares the entries
 	stop "$MNT" "$APRFS_PID"
@@ -340,7 +340,7 @@ read_all() {
 	mkdir -p "$copy"
 	cp -p "$src/model.safetensors" "$src/config.json" "$copy/"
 	mount_fg "$copy" "$MNT" -o cache_dir="$CD"
-	timeout 30 cmp "$MNT/model.q8.apr" "$BATS_TEST_TMPDIR/new.q8.apr"
+	timeout 120 cmp "$MNT/model.q8.apr" "$BATS_TEST_TMPDIR/new.q8.apr"
 	[ "$(computed "$MNT")" -eq 0 ]
 }
 
@@ -348,24 +348,24 @@ read_all() {
 	printf 'cache_dir = %s\ndisk_cache_mb = 100\n' "$CD" >"$BATS_TEST_TMPDIR/aprfs.conf"
 	mount_fg "$SRC" "$MNT" --config "$BATS_TEST_TMPDIR/aprfs.conf"
 	[ "$(disk "$MNT" budget)" -eq $((100 << 20)) ]
-	timeout 30 cmp "$MNT/model.q4.apr" "$REF/model.q4.apr"
+	timeout 120 cmp "$MNT/model.q4.apr" "$REF/model.q4.apr"
 	[ "$(disk "$MNT" misses)" -gt 0 ]
 	[ -d "$CD" ]
 
 	mkdir -p "$BATS_TEST_TMPDIR/nomnt"
-	run timeout 10 "$APRFS" -f -o disk_cache_mb=100 "$SRC" "$BATS_TEST_TMPDIR/nomnt"
+	run timeout 60 "$APRFS" -f -o disk_cache_mb=100 "$SRC" "$BATS_TEST_TMPDIR/nomnt"
 	[ "$status" -eq 2 ]
 	[[ $output == *"needs cache_dir"* ]]
-	run timeout 10 "$APRFS" -f -o cache_dir=/proc/nope/cache "$SRC" "$BATS_TEST_TMPDIR/nomnt"
+	run timeout 60 "$APRFS" -f -o cache_dir=/proc/nope/cache "$SRC" "$BATS_TEST_TMPDIR/nomnt"
 	[ "$status" -eq 2 ]
 	[[ $output == *"cache_dir /proc/nope/cache"* ]]
-	run timeout 10 "$APRFS" -f -o disk_cache_mb=0,cache_dir="$CD" "$SRC" "$BATS_TEST_TMPDIR/nomnt"
+	run timeout 60 "$APRFS" -f -o disk_cache_mb=0,cache_dir="$CD" "$SRC" "$BATS_TEST_TMPDIR/nomnt"
 	[ "$status" -eq 2 ]
-	run timeout 10 "$APRFS" --help
+	run timeout 60 "$APRFS" --help
 	[[ $output == *"cache_dir=DIR"* && $output == *"disk_cache_mb=N"* ]]
-	run timeout 10 "$APRFS" convert --help
+	run timeout 60 "$APRFS" convert --help
 	[[ $output == *"--cache-dir DIR"* && $output == *"--disk-cache-mb N"* ]]
-	run timeout 10 "$APRFS" convert --disk-cache-mb 5 "$SRC/model.safetensors" "$BATS_TEST_TMPDIR/x.q8.apr"
+	run timeout 60 "$APRFS" convert --disk-cache-mb 5 "$SRC/model.safetensors" "$BATS_TEST_TMPDIR/x.q8.apr"
 	[ "$status" -eq 2 ]
 	[[ $output == *"needs --cache-dir"* ]]
 }

@@ -66,7 +66,7 @@ teardown() {
 	local f want n=0 out
 	while IFS=$'\t' read -r f want; do
 		out="$W/out.q8.apr"
-		run timeout 20 "$APRFS" convert --quiet "$HOSTILE/$f" "$out"
+		run timeout 60 "$APRFS" convert --quiet "$HOSTILE/$f" "$out"
 		[ "$status" -eq 1 ] || { echo "$f: exit $status: $output"; false; }
 		[[ "$output" == "aprfs convert: $HOSTILE/$f: "*"$want"* ]] ||
 			{ echo "$f: $output (want '$want')"; false; }
@@ -82,9 +82,9 @@ teardown() {
 	local f want pid
 	mount_fg "$HOSTILE" "$MNT"
 	pid=$(daemon_pid "$APRFS_PID")
-	run timeout 20 ls -l "$MNT"
+	run timeout 60 ls -l "$MNT"
 	[ "$status" -eq 0 ]
-	timeout 20 ls -l "$MNT" >/dev/null
+	timeout 60 ls -l "$MNT" >/dev/null
 	while IFS=$'\t' read -r f want; do
 		[ ! -e "$MNT/${f%.gguf}.q8.apr" ] || { echo "$f is served"; false; }
 		[ "$(grep -cF "$f: " "$LOG")" -eq 1 ] || { grep -F "$f" "$LOG"; false; }

@@ -74,7 +74,7 @@ setup_file() {
 		cmp "$BATS_TEST_TMPDIR/py.json" "$BATS_TEST_TMPDIR/js.json" ||
 			fail "$f: tables differ: $(diff <(tr '{' '\n' <"$BATS_TEST_TMPDIR/py.json") \
 				<(tr '{' '\n' <"$BATS_TEST_TMPDIR/js.json") | head -20)"
-		n=$(timeout 30 python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["tensors"]))' \
+		n=$(timeout 120 python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["tensors"]))' \
 			"$BATS_TEST_TMPDIR/js.json")
 		[ "$n" -ge 11 ] || fail "$f: only $n tensors"
 	done

@@ -26,7 +26,7 @@ teardown() {
 	done
 	cp "$MNT/.aprfs/metrics" "$W/metrics"
 	cp "$MNT/.aprfs/stats.json" "$W/stats.json"
-	run timeout 30 promtool check metrics <"$W/metrics"
+	run timeout 120 promtool check metrics <"$W/metrics"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	[ -z "$output" ] || { echo "promtool: $output"; false; }
 	timeout 60 python3 - "$W/metrics" "$W/stats.json" <<-'PY'

@@ -44,7 +44,7 @@ teardown() {
 	cleanup_mounts
 	# Daemonized mounts escaped their timeout wrapper: end them by pid if still there.
 	for p in "${DAEMONS[@]}"; do
-		wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null || true
+		wait_gone "$p" 30 || kill -KILL "$p" 2>/dev/null || true
 	done
 }
 
@@ -242,8 +242,8 @@ expected_listing() {
 	ln -s good/model.safetensors "$H/inside.safetensors"
 	mount_fg "$H" "$MNT" -o variants=q8,q4k
 	! ls -A "$MNT" | grep -xE 'fifo|passwd|etc|outside\..*|dangling'
-	! timeout 5 cat "$MNT/passwd" "$MNT/etc/hostname" "$MNT/outside.q8.apr" 2>/dev/null
-	run timeout 5 cat "$MNT/fifo"
+	! timeout 60 cat "$MNT/passwd" "$MNT/etc/hostname" "$MNT/outside.q8.apr" 2>/dev/null
+	run timeout 60 cat "$MNT/fifo"
 	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
 	cmp "$MNT/inside.safetensors" "$H/good/model.safetensors"
 	[ -f "$MNT/inside.q8.apr" ]
@@ -290,7 +290,7 @@ expected_listing() {
 
 @test "a daemonized mount serves, and unmounting leaves no process" {
 	mkdir -p "$MNT"
-	timeout 20 "$APRFS" "$SRC" "$MNT" 3>&-
+	timeout 60 "$APRFS" "$SRC" "$MNT" 3>&-
 	wait_mounted "$MNT"
 	local pid
 	pid=$(pgrep -f -x -- "$APRFS $SRC $MNT")
@@ -299,7 +299,7 @@ expected_listing() {
 	MOUNTS+=("$MNT")
 	cmp "$MNT/model.q4.apr" "$REF/model.q4.apr"
 	fusermount3 -u "$MNT"
-	wait_gone "$pid" 10
+	wait_gone "$pid" 30
 	! mountpoint -q "$MNT"
 	! pgrep -f -- "$MNT"
 }
@@ -411,7 +411,7 @@ expected_listing() {
 	local bin="$BATS_TEST_TMPDIR/bin" pid
 	mkdir -p "$bin" "$MNT"
 	ln -s "$APRFS" "$bin/aprfs"
-	PATH="$bin:$PATH" timeout 20 mount.fuse3 "aprfs#$SRC" "$MNT" -o ro,variants=q8,q4 3>&-
+	PATH="$bin:$PATH" timeout 60 mount.fuse3 "aprfs#$SRC" "$MNT" -o ro,variants=q8,q4 3>&-
 	wait_mounted "$MNT"
 	MOUNTS+=("$MNT")
 	pid=$(pgrep -f -- "aprfs $SRC $MNT" | head -n1)
@@ -421,16 +421,16 @@ expected_listing() {
 	[ "$(ls "$MNT" | grep -c '\.apr$')" -eq 2 ]
 	cmp "$MNT/model.q4.apr" "$REF/model.q4.apr"
 	fusermount3 -u "$MNT"
-	wait_gone "$pid" 10
+	wait_gone "$pid" 30
 
-	PATH="$bin:$PATH" timeout 20 mount.fuse3 "$SRC" "$MNT" -t fuse.aprfs -o ro,variants=f16 3>&-
+	PATH="$bin:$PATH" timeout 60 mount.fuse3 "$SRC" "$MNT" -t fuse.aprfs -o ro,variants=f16 3>&-
 	wait_mounted "$MNT"
 	pid=$(pgrep -f -- "aprfs $SRC $MNT" | head -n1)
 	DAEMONS+=("$pid")
 	[ "$(ls "$MNT" | grep '\.apr$')" = "model.f16.apr" ]
 	cmp "$MNT/model.f16.apr" "$REF/model.f16.apr"
 	fusermount3 -u "$MNT"
-	wait_gone "$pid" 10
+	wait_gone "$pid" 30
 }
 
 @test "-o options and --config are honoured, the command line winning" {
@@ -460,7 +460,7 @@ expected_listing() {
 	mkdir -p "$MNT"
 	local args
 	while IFS= read -r args; do
-		run timeout 10 "$APRFS" $args
+		run timeout 60 "$APRFS" $args
 		[ "$status" -eq 2 ] || { echo "'$args': status $status: $output"; false; }
 		[ -n "$output" ]
 	done <<EOF
@@ -490,7 +490,7 @@ EOF
 	mount_fg "$S" "$S/mnt" -o variants=q8
 	[ "$(ls -A "$S/mnt" | sort | tr '\n' ' ')" = ".aprfs config.json model.q8.apr model.safetensors " ]
 	[ ! -e "$S/mnt/mnt" ]
-	[ "$(timeout 10 find "$S/mnt" | wc -l)" -eq 7 ] # ., .aprfs, its two files, three entries
+	[ "$(timeout 60 find "$S/mnt" | wc -l)" -eq 7 ] # ., .aprfs, its two files, three entries
 }
 
 @test "listing a directory of 100 checkpoints takes milliseconds" {

@@ -41,11 +41,11 @@ daemon_alive() {
 	"$GENMODEL" $SMALL "$SRCD/D" >/dev/null # and a good model beside them
 
 	mount_fg "$SRCD" "$MNT"
-	run timeout 10 ls -lR "$MNT"
+	run timeout 60 ls -lR "$MNT"
 	[ "$status" -eq 0 ]
-	run timeout 10 ls -lR "$MNT"
+	run timeout 60 ls -lR "$MNT"
 	[ "$status" -eq 0 ]
-	run timeout 10 find "$MNT" -type f
+	run timeout 60 find "$MNT" -type f
 	[ "$status" -eq 0 ]
 	for f in A/config.json B/model-00002-of-00002.safetensors C/fifo.safetensors \
 		D/notes.txt D/sock D/null; do

@@ -33,9 +33,9 @@ meta() {
 	ln -s ../a/model.safetensors "$SRCD/b/linked.safetensors" # a file link: followed
 	mount_fg "$SRCD" "$MNT"
 
-	run timeout 10 find "$MNT"
+	run timeout 60 find "$MNT"
 	[ "$status" -eq 0 ]
-	run timeout 10 du -s "$MNT"
+	run timeout 60 du -s "$MNT"
 	[ "$status" -eq 0 ]
 	[ "$(readlink "$MNT/b/to_a")" = "../a" ]
 	[ "$(readlink "$MNT/b/c/abs_to_a")" = "../../a" ]

@@ -12,9 +12,9 @@
 #include <time.h>
 
 #include "../gen/ggml_encode.h"
-#include "codec.h"
-#include "half.h"
+#include "base/half.h"
 #include "kernels/kernels.h"
+#include "quant/codec.h"
 
 static double now(void)
 {

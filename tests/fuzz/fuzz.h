@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "base/err.h"
 
 /* Each harness defines FUZZ_MAX_LEN, the -max_len scripts/run-fuzz.sh passes (it reads it
  * from the source), and ignores longer inputs, so a replay sees what the run saw. */

@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "aprfmt.h"
-#include "aprread.h"
-#include "crc.h"
+#include "base/crc.h"
+#include "format/aprfmt.h"
+#include "format/aprread.h"
 #include "fuzz.h"
 
 #define FUZZ_MAX_LEN 20480

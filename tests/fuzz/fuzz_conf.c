@@ -10,10 +10,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "conf.h"
+#include "base/log.h"
+#include "file/aprfile.h"
 #include "fuzz.h"
-#include "log.h"
+#include "view/conf.h"
 
 #define FUZZ_MAX_LEN 4096
 #define ALL_VARIANTS ((1u << APRFS_VARIANT_COUNT) - 1)

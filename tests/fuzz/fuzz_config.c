@@ -12,13 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "aprread.h"
+#include "base/log.h"
+#include "base/utf8.h"
+#include "file/aprfile.h"
+#include "format/aprread.h"
 #include "fuzz.h"
-#include "log.h"
 #include "source/config.h"
 #include "source/source.h"
-#include "utf8.h"
 
 #define FUZZ_MAX_LEN 4096
 

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "fuzz.h"
 #include "source/config.h"
 #include "source/gguf.h"
-#include "utf8.h"
 
 #define FUZZ_MAX_LEN 65536
 #define PATH	     "fuzz.gguf"

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "fuzz.h"
 #include "source/source_impl.h"
-#include "utf8.h"
 
 #define FUZZ_MAX_LEN 16384
 #define PATH	     "fuzz.safetensors"

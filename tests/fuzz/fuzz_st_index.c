@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "fuzz.h"
 #include "source/source.h"
 #include "source/st_index.h"
-#include "utf8.h"
 
 #define FUZZ_MAX_LEN 8192
 #define PATH	     "fuzz.safetensors.index.json"

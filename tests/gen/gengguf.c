@@ -11,11 +11,11 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "dtype.h"
-#include "err.h"
+#include "base/err.h"
+#include "base/parallel.h"
+#include "format/dtype.h"
 #include "ggml_encode.h"
 #include "kernels/kernels.h"
-#include "parallel.h"
 #include "synth.h"
 
 #define GEN_TOOL "gengguf"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dtype.h"
+#include "format/dtype.h"
 #include "synth.h"
 
 #define GEN_TOOL "genmodel"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dtype.h"
+#include "format/dtype.h"
 #include "quant/ggml_dequant.h"
 
 static int usage(void)

@@ -16,9 +16,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "codec.h"
-#include "dtype.h"
-#include "half.h"
+#include "base/half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 static inline void ge_put16(uint8_t *p, uint16_t v)
 {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "source/source.h"
-#include "utf8.h"
 
 int main(int argc, char **argv)
 {

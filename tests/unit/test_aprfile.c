@@ -12,14 +12,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "aprfmt.h"
-#include "cache.h"
+#include "base/crc.h"
+#include "base/half.h"
+#include "cache/cache.h"
 #include "check.h"
-#include "crc.h"
-#include "half.h"
+#include "file/aprfile.h"
+#include "format/aprfmt.h"
 
-static char dir[] = "/tmp/aprfs-test-aprfile-XXXXXX";
+static char dir[256];
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint64_t next_u64(void)
@@ -497,11 +497,11 @@ static void test_pid_gone(void)
 
 int main(void)
 {
-	char path[256];
+	char path[300];
 	aprfs_source *s;
 	aprfs_err err;
 
-	if (!mkdtemp(dir)) {
+	if (!check_tmpdir(dir, sizeof(dir), "test-aprfile")) {
 		perror("mkdtemp");
 		return 1;
 	}

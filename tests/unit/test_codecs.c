@@ -9,9 +9,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/half.h"
 #include "check.h"
-#include "codec.h"
-#include "half.h"
+#include "quant/codec.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aprfile.h"
+#include "base/log.h"
+#include "cache/diskcache.h"
 #include "check.h"
-#include "conf.h"
-#include "diskcache.h"
-#include "log.h"
+#include "file/aprfile.h"
+#include "view/conf.h"
 
 static uint32_t bit(const char *v)
 {
@@ -20,10 +20,11 @@ static uint32_t bit(const char *v)
 
 static const char *write_tmp(const char *text)
 {
-	static char path[64];
+	static char path[512];
+	const char *t = getenv("TMPDIR");
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/tmp/test_conf.XXXXXX");
+	snprintf(path, sizeof(path), "%s/test_conf.XXXXXX", t && *t ? t : "/tmp");
 	int fd = mkstemp(path);
 	if (fd < 0 || !(f = fdopen(fd, "w")))
 		exit(2);

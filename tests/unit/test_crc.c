@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "base/crc.h"
 #include "check.h"
-#include "crc.h"
 
 static uint32_t zlib_crc(const uint8_t *b, size_t n)
 {

@@ -14,11 +14,11 @@
 
 #include "../gen/ggml_encode.h"
 #include "../gen/synth.h"
+#include "base/half.h"
 #include "check.h"
-#include "codec.h"
-#include "dtype.h"
-#include "half.h"
+#include "format/dtype.h"
 #include "kernels/kernels.h"
+#include "quant/codec.h"
 #include "quant/ggml_dequant.h"
 
 enum { MAXB = 210 };

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "aprfile.h"
-#include "aprread.h"
 #include "check.h"
+#include "file/aprfile.h"
+#include "format/aprread.h"
 #include "source/source.h"
 #include "source/st_index.h"
 #include "testfs.h"
@@ -203,8 +203,7 @@ int main(void)
 {
 	char cmd[300];
 
-	snprintf(tmp, sizeof(tmp), "/tmp/aprfs-test-inputs-XXXXXX");
-	if (!mkdtemp(tmp)) {
+	if (!check_tmpdir(tmp, sizeof(tmp), "test-inputs")) {
 		perror("mkdtemp");
 		return 2;
 	}

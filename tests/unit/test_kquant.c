@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/half.h"
 #include "check.h"
-#include "codec.h"
-#include "dtype.h"
-#include "half.h"
+#include "format/dtype.h"
+#include "quant/codec.h"
 
 enum { QK = 256, Q4K_BYTES = 144, Q6K_BYTES = 210, BIG = 1 << 20 };
 

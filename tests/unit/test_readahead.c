@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "readahead.h"
+#include "file/readahead.h"
 
-static char path[64];
+static char path[512];
 
 /* One F32 tensor "w" of rows x cols: rows*cols/65536 q8 chunks of 64 KiB. Big enough
  * that a jump across it exceeds the detector's slack (4 MiB). */
@@ -176,7 +176,10 @@ static void test_failure(void)
 
 int main(void)
 {
-	snprintf(path, sizeof(path), "/tmp/test_ra.%d.safetensors", (int)getpid());
+	const char *t = getenv("TMPDIR");
+
+	snprintf(path, sizeof(path), "%s/test_ra.%d.safetensors", t && *t ? t : "/tmp",
+		 (int)getpid());
 	put_model(1024, 8192);
 	test_sequential();
 	test_queue_and_stop();

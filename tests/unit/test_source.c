@@ -698,8 +698,7 @@ int main(int argc, char **argv)
 	char cmd[300];
 
 	(void)argc;
-	snprintf(tmp, sizeof(tmp), "/tmp/aprfs-test-source-XXXXXX");
-	if (!mkdtemp(tmp)) {
+	if (!check_tmpdir(tmp, sizeof(tmp), "test-source")) {
 		perror("mkdtemp");
 		return 2;
 	}

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "stream.h"
+#include "file/stream.h"
 #include "testfs.h"
 
-static char dir[] = "/tmp/aprfs-test-stream-XXXXXX";
+static char dir[256];
 
 /* One F32 tensor of 2048 x 2304: its f32 view is 18 MiB, five pieces with a short last. */
 enum { ROWS = 2048, COLS = 2304 };
@@ -174,7 +174,7 @@ static void test_source_breaks(const char *path)
 
 int main(void)
 {
-	if (!mkdtemp(dir))
+	if (!check_tmpdir(dir, sizeof(dir), "test-stream"))
 		return 2;
 	const char *path = write_model();
 

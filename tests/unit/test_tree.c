@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "check.h"
-#include "log.h"
 #include "testfs.h"
-#include "tree.h"
+#include "view/tree.h"
 
 static char root[256], outside[256];
 
@@ -465,9 +465,8 @@ static void setup(void)
 {
 	char cmd[600];
 
-	snprintf(root, sizeof(root), "/tmp/test_tree.XXXXXX");
-	snprintf(outside, sizeof(outside), "/tmp/test_tree_out.XXXXXX");
-	if (!mkdtemp(root) || !mkdtemp(outside))
+	if (!check_tmpdir(root, sizeof(root), "test-tree") ||
+	    !check_tmpdir(outside, sizeof(outside), "test-tree-out"))
 		exit(2);
 	put_model(at("model.safetensors"), 64, 128, 1.0f);
 	put_text(at("config.json"), "{}");

@@ -57,7 +57,7 @@ static inline float kv_f16_1(uint16_t h)
 
 #define KV_W	4
 #define KV_FILL aprfs_kernels_fill_neon_impl
-#include "../vec_tmpl.h"
+#include "kernels/vec_tmpl.h"
 
 void aprfs_kernels_fill_neon(aprfs_kernels *t)
 {

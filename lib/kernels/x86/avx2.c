@@ -103,7 +103,7 @@ static inline float kv_f16_1(uint16_t h)
 
 #define KV_W	8
 #define KV_FILL aprfs_kernels_fill_avx2_impl
-#include "../vec_tmpl.h"
+#include "kernels/vec_tmpl.h"
 
 void aprfs_kernels_fill_avx2(aprfs_kernels *t)
 {

@@ -76,7 +76,7 @@ static inline float kv_f16_1(uint16_t h)
 
 #define KV_W	16
 #define KV_FILL aprfs_kernels_fill_avx512_impl
-#include "../vec_tmpl.h"
+#include "kernels/vec_tmpl.h"
 
 void aprfs_kernels_fill_avx512(aprfs_kernels *t)
 {

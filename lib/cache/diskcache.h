@@ -1,0 +1,138 @@
+/* diskcache.h - the disk tier: what aprfs computed (quantized chunks, per-tensor statistics,
+ * footer CRCs) kept as immutable LZ4-framed entry files in a directory, keyed by what
+ * determines their bytes, so that no daemon, later daemon or `aprfs convert` computes them
+ * again.
+ *
+ * How it fits: the in-memory chunk cache (cache.h) sits on top; aprfile.c asks this tier
+ * before computing anything and offers it what it computed. Readers never wait for a write:
+ * entries are written by one background thread from a bounded queue.
+ *
+ * The directory may be shared by several processes on one host or on many hosts over NFS or
+ * CephFS. Entries are written to a temporary name and published by rename(2), never modified
+ * afterwards, and verified on every read (header checksum, the full key, the LZ4 frame's
+ * content checksum and size), so reading needs no lock and a torn, truncated or corrupt
+ * entry is a miss (deleted, logged once), never wrong bytes. A daemon about to compute an
+ * entry first creates a claim file (O_EXCL) beside it; other processes wait briefly for the
+ * entry instead of computing it too (claims of dead processes expire: see diskcache_claim.c).
+ * The directory is bounded: a scan evicts the least recently used entries (by mtime, which a
+ * hit refreshes) when the budget would be exceeded. See README.md, "Disk cache". */
+#ifndef APRFS_DISKCACHE_H
+#define APRFS_DISKCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/cancel.h"
+#include "base/err.h"
+#include "plan/variant.h"
+
+/* Budget when only a directory is given: the quantized views of a few 7B models. */
+#define APRFS_DISKCACHE_DEFAULT_MB 10240u
+
+typedef struct aprfs_diskcache aprfs_diskcache;
+
+typedef enum {
+	APRFS_DC_CHUNK = 1,  /* one chunk of a variant (its bytes; its CRC32 in the header) */
+	APRFS_DC_STAT = 2,   /* one tensor's statistic: the f32 q8 scale or ternary alpha */
+	APRFS_DC_FOOTER = 3, /* one file's footer CRC32 */
+} aprfs_dc_kind;
+
+/* Everything that determines an entry's bytes. The entry's name is the XXH3-128 of this key
+ * (serialized with APRFS_CODEC_FORMAT_VERSION, codec.h), and the whole key is stored in the
+ * entry and compared on read, so a hash collision or a misfiled entry is a miss.
+ *
+ * `source` is aprfs_source_fingerprint(): the format, every file's size and mtime (ns), every
+ * header and small file. It is deliberately not the device or inode: a copy of a model, or
+ * the same file seen from another host over NFS, is the same bytes and shares the entries;
+ * a rewritten or touched file gets a new fingerprint, so it can never be served an old
+ * entry (old entries just stop being found and age out). */
+typedef struct aprfs_dc_key {
+	uint8_t kind;	      /* aprfs_dc_kind */
+	uint8_t variant;      /* CHUNK, FOOTER: variant index; STAT: the aprfs_stat_kind */
+	uint32_t nf4_block;   /* CHUNK, FOOTER: NF4 block size; STAT: 0 */
+	uint32_t chunk_elems; /* CHUNK: the chunking (aprfs_opts); STAT, FOOTER: 0 */
+	uint64_t index;	      /* CHUNK: global chunk number; STAT: tensor number; FOOTER: 0 */
+	uint8_t source[16];   /* aprfs_source_fingerprint() */
+	uint8_t extra[16];    /* FOOTER: XXH3-128 of the file's header and metadata bytes (the
+			       * metadata names the source path and config values, which the
+			       * fingerprint does not cover); else zero */
+} aprfs_dc_key;
+
+typedef struct aprfs_diskcache_opts {
+	const char *dir;    /* created (one level) if missing */
+	uint64_t budget;    /* bytes the directory may hold (entries rounded up to 4 KiB) */
+	size_t queue_bytes; /* content bytes waiting to be written (0: 64 MiB) */
+	int wait_when_full; /* a full queue: 1 = put() waits (convert), 0 = drop (mount) */
+	unsigned claim_stale_ms; /* a claim this old is abandoned (0: 5000) */
+	unsigned touch_after_s;	 /* a hit refreshes the mtime when older than this (default 0
+				  * means 60; use APRFS_DC_TOUCH_ALWAYS for every hit) */
+} aprfs_diskcache_opts;
+
+#define APRFS_DC_TOUCH_ALWAYS (~0u)
+
+/* The counters of /.aprfs/stats.json's "disk_cache" (one struct, meant to be exported
+ * as they are). Totals count every kind of entry; the per-variant arrays chunks only. */
+typedef struct aprfs_diskcache_stats {
+	uint64_t hits;		  /* entries served from disk */
+	uint64_t misses;	  /* lookups that found nothing usable: computed here */
+	uint64_t claim_waits;	  /* lookups that waited for another computation's entry */
+	uint64_t bytes_read;	  /* entry file bytes read on hits */
+	uint64_t bytes_written;	  /* entry file bytes written */
+	uint64_t entries_written; /* entries published by this process */
+	uint64_t writes_dropped;  /* not written: queue full, degraded, or an error */
+	uint64_t write_errors;	  /* failed writes (each also counts as dropped) */
+	uint64_t corrupt;	  /* torn, truncated, corrupt or misfiled entries, deleted */
+	uint64_t evictions;	  /* entries this process deleted to stay in the budget */
+	uint64_t bytes_on_disk; /* the directory's entries: last scan + own writes/evictions */
+	uint64_t budget;
+	uint64_t queued_bytes;	 /* content bytes waiting for the writer */
+	uint64_t degraded;	 /* 1 while writes are off (full or read-only disk) */
+	uint64_t degraded_errno; /* the errno that last turned writes off (ENOSPC, EROFS...) */
+	uint64_t peers; /* other processes using the directory now (claims are made then) */
+	uint64_t chunk_hits[APRFS_VARIANT_COUNT];
+	uint64_t chunk_misses[APRFS_VARIANT_COUNT];
+	uint64_t content_bytes[APRFS_VARIANT_COUNT]; /* chunk bytes written, uncompressed */
+	uint64_t stored_bytes[APRFS_VARIANT_COUNT];  /* their entry files' bytes */
+} aprfs_diskcache_stats;
+
+/* Open (creating the directory if missing) and start the writer thread (so call it after
+ * any fork). -errno with "dir: reason" when the directory cannot be made or opened; a
+ * directory that is merely read-only opens fine and serves what it holds. */
+int aprfs_diskcache_open(const aprfs_diskcache_opts *o, aprfs_diskcache **out, aprfs_err *err);
+/* Write what is queued, stop the writer and free (dc may be NULL). */
+void aprfs_diskcache_close(aprfs_diskcache *dc);
+/* Wait until every queued write is done (tests, convert). */
+void aprfs_diskcache_flush(aprfs_diskcache *dc);
+
+/* Look key up. 1: a verified entry of exactly len bytes is in buf, its CRC32 in *crc (crc
+ * may be NULL). 0: a miss; the caller computes the bytes and hands them to
+ * aprfs_diskcache_put(), or calls aprfs_diskcache_drop() if it could not, passing *claimed
+ * back either way. claimed may be NULL: no claim is made, nor waited on (the footer). With
+ * claims, a miss may first wait (bounded, cancellable) for another process computing the
+ * same entry. Never fails: any error is a miss. */
+int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
+			uint32_t *crc, const aprfs_cancel *cancel, int *claimed);
+/* Whether entries are coming from the disk rather than the page cache: 1 for a second
+ * after a lookup found its entry not in the page cache. Then aprfs_diskcache_prefetch()
+ * asks the kernel to start reading key's entry, without waiting (an open, posix_fadvise
+ * WILLNEED, a close), so a sequential reader's entries arrive in parallel instead of one
+ * synchronous small read at a time. Nothing happens if the entry is absent. */
+int aprfs_diskcache_prefetching(aprfs_diskcache *dc);
+void aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key);
+/* The CRC32 recorded in a chunk entry's header, reading nothing else (the cold footer
+ * needs only the CRCs). 1 found, 0 not. */
+int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,
+			    uint32_t *crc);
+/* Queue the computed bytes (copied) for writing; crc is their CRC32. Releases the claim
+ * once the entry is published (or dropped). */
+void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
+			 size_t len, uint32_t crc, int claimed);
+/* The computation failed or was cancelled: release the claim. */
+void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed);
+
+void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out);
+const char *aprfs_diskcache_dir(const aprfs_diskcache *dc);
+/* The entry's path relative to the directory ("ab/0123...ef.ent"), for tests and logs. */
+void aprfs_diskcache_entry_name(const aprfs_dc_key *key, char *buf, size_t size);
+
+#endif
