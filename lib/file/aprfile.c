@@ -523,23 +523,6 @@ int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
 	return !g.raw;
 }
 
-/* How far ahead of the chunk a read-ahead worker warms it asks the disk tier to prefetch
- * an entry (which it does only while its entries come from the disk, not the page cache):
- * the workers read entries one at a time, so without this a cold disk would serve a
- * sequential reader one or two synchronous small reads at a time. */
-#define PREFETCH_AHEAD 128
-
-static void prefetch_entry(aprfs_file *f, aprfs_diskcache *dc, uint64_t c)
-{
-	aprfs_dc_key key;
-
-	if (!dc || c >= f->L.nchunks || !aprfs_diskcache_prefetching(dc) ||
-	    !aprfs_file_chunk_computed(f, c))
-		return;
-	key_chunk(f, c, &key);
-	aprfs_diskcache_prefetch(dc, &key);
-}
-
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err)
 {
@@ -555,7 +538,6 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 	tref_of(f, d, layout_tensor_of_chunk(&f->L, d, c), &t);
 	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
 		return 0;
-	prefetch_entry(f, cache_disk(cache), c + PREFETCH_AHEAD);
 	int rc = chunk_get(f, cache, &t, c - d->first_chunk[t.i], cancel, &r, err);
 	if (rc == 0)
 		chunk_put(cache, &r);

@@ -127,17 +127,28 @@ static void disk_metrics(text *t, const aprfs_diskcache_stats *d)
 	    d->bytes_read);
 	one(t, "disk_cache_written_bytes_total", "counter", "Entry bytes written.",
 	    d->bytes_written);
-	one(t, "disk_cache_entries_written_total", "counter", "Entries published.",
+	one(t, "disk_cache_entries_written_total", "counter", "Records written.",
 	    d->entries_written);
-	one(t, "disk_cache_writes_dropped_total", "counter",
-	    "Entries not written (queue full, degraded, error).", d->writes_dropped);
-	one(t, "disk_cache_write_errors_total", "counter", "Failed entry writes.",
+	one(t, "disk_cache_not_persisted_total", "counter",
+	    "Computed entries not written (queue full, degraded, set aside, error).",
+	    d->not_persisted);
+	one(t, "disk_cache_write_errors_total", "counter", "Failed pack writes.",
 	    d->write_errors);
+	one(t, "disk_cache_stalls_total", "counter",
+	    "Times the disk cache was set aside (a read past its deadline or failing).",
+	    d->stalls);
+	one(t, "disk_cache_stalled", "gauge", "1 while the disk cache is set aside.", d->stalled);
+	one(t, "disk_cache_packs", "gauge", "Pack files in the cache directory.", d->packs);
+	one(t, "disk_cache_packs_sealed_total", "counter", "Packs this process sealed.",
+	    d->packs_sealed);
+	one(t, "disk_cache_packs_recovered_total", "counter",
+	    "Unsealed packs of dead writers recovered.", d->packs_recovered);
 	one(t, "disk_cache_corrupt_total", "counter",
-	    "Torn, truncated, corrupt or misfiled entries found and deleted.", d->corrupt);
-	one(t, "disk_cache_evictions_total", "counter",
-	    "Entries deleted to stay in the budget.", d->evictions);
-	one(t, "disk_cache_bytes", "gauge", "Bytes of entries in the cache directory.",
+	    "Corrupt, truncated or misfiled records or packs found (packs deleted).",
+	    d->corrupt);
+	one(t, "disk_cache_evictions_total", "counter", "Packs deleted to stay in the budget.",
+	    d->evictions);
+	one(t, "disk_cache_bytes", "gauge", "Bytes of packs in the cache directory.",
 	    d->bytes_on_disk);
 	one(t, "disk_cache_budget_bytes", "gauge", "The disk cache's budget (disk_cache_mb).",
 	    d->budget);
@@ -153,7 +164,8 @@ static void disk_metrics(text *t, const aprfs_diskcache_stats *d)
 	per_variant(t, "disk_cache_content_bytes_total", "counter",
 		    "Chunk bytes written to the disk cache, uncompressed.", d->content_bytes);
 	per_variant(t, "disk_cache_stored_bytes_total", "counter",
-		    "Entry file bytes of those chunks (LZ4 frames).", d->stored_bytes);
+		    "Record bytes of those chunks (headers, LZ4 where it saves 10%).",
+		    d->stored_bytes);
 }
 
 static void ra_metrics(text *t, const aprfs_ra_stats *r)

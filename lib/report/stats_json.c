@@ -26,10 +26,15 @@ static void add_disk(cJSON *root, const aprfs_diskcache_stats *d)
 	add_u64(o, "bytes_read", d->bytes_read);
 	add_u64(o, "bytes_written", d->bytes_written);
 	add_u64(o, "entries_written", d->entries_written);
-	add_u64(o, "writes_dropped", d->writes_dropped);
+	add_u64(o, "not_persisted", d->not_persisted);
 	add_u64(o, "write_errors", d->write_errors);
 	add_u64(o, "corrupt", d->corrupt);
 	add_u64(o, "evictions", d->evictions);
+	add_u64(o, "stalls", d->stalls);
+	add_u64(o, "stalled", d->stalled);
+	add_u64(o, "packs", d->packs);
+	add_u64(o, "packs_sealed", d->packs_sealed);
+	add_u64(o, "packs_recovered", d->packs_recovered);
 	add_u64(o, "bytes_on_disk", d->bytes_on_disk);
 	add_u64(o, "budget", d->budget);
 	add_u64(o, "queued_bytes", d->queued_bytes);
