@@ -405,6 +405,8 @@ void aprfs_diskcache_close(aprfs_diskcache *dc)
 			  dc->dir);
 	else
 		dc_claims_release(dc);
+	if (!dc->leaked && dc->st.bytes_on_disk > dc->budget)
+		dc_evict(dc); /* (what the last pack added) */
 	dc_peers_leave(dc);
 	dc_free(dc);
 }

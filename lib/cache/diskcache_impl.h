@@ -53,6 +53,8 @@ typedef struct dc_loc {
 
 void dc_key_bytes(const aprfs_dc_key *k, uint8_t out[DC_KEY]);
 dc_hash dc_key_hash(const aprfs_dc_key *k);
+/* The key those bytes serialize (-1: another codec format version). */
+int dc_key_parse(const uint8_t in[DC_KEY], aprfs_dc_key *k);
 /* The record header for a payload; *loc gets sizes, CRC and flags (not pack, offset). */
 void dc_rec_header(const aprfs_dc_key *k, const uint8_t *payload, uint32_t slen, uint32_t clen,
 		   uint32_t crc, uint32_t flags, uint8_t out[DC_REC]);
@@ -103,6 +105,9 @@ int dc_pack_add(aprfs_diskcache *dc, const char *name, int fd, uint64_t size, in
 		int ours);
 /* Forget a pack and its records (dead; closed once no read is in flight). */
 void dc_pack_forget(aprfs_diskcache *dc, uint32_t p);
+/* Read and check the index of the sealed pack (fd, size bytes): malloc'd, *count entries;
+ * NULL and *why when bad (*why NULL: no memory). */
+uint8_t *dc_read_index(int fd, uint64_t size, uint64_t *count, const char **why);
 /* Drop a reference to a pack (its fd is closed with the last). */
 void dc_pack_put(dc_pack *k);
 void dc_index_free(aprfs_diskcache *dc);
@@ -134,6 +139,9 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what);
 /* An unsealed pack of a dead writer: take it (rename), keep its good records, seal it as
  * out (its name as a sealed pack). 0, or -1 (taken by another, or nothing good: deleted). */
 int dc_pack_recover(aprfs_diskcache *dc, const char *name, char *out, size_t size);
+/* A pack deleted for a corrupt record (fd still open): queue its good records again, so
+ * that one bad record does not cost the others (the scanner thread). */
+void dc_pack_salvage(aprfs_diskcache *dc, int fd);
 
 /* ---- reads with a deadline (diskcache_io.c) ---- */
 
@@ -207,6 +215,7 @@ struct aprfs_diskcache {
 	int64_t next_refresh;	 /* ns (CLOCK_MONOTONIC): touch our presence file */
 	int64_t next_sweep;	 /* ns (CLOCK_MONOTONIC): remove long-dead claims */
 	int64_t next_rescan;	 /* ns (CLOCK_MONOTONIC): the scanner's next listing */
+	int salvage[8], nsalvage; /* fds of packs deleted for a corrupt record */
 	dc_io *io;
 	int leaked; /* threads stuck in the storage: the handle is not freed */
 };
@@ -220,6 +229,9 @@ void *dc_writer_main(void *arg);
 int dc_writes_off_locked(const aprfs_diskcache *dc);
 void dc_write_failed(aprfs_diskcache *dc, const char *what, int e);
 int dc_write_all(int fd, const uint8_t *p, size_t n, uint64_t off);
+/* Queue a record, waiting for room while the writer makes progress (salvage). */
+void dc_put_wait(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
+		 uint32_t crc);
 /* Chunks computed but not written: count and say so once (the disk is too slow or gone). */
 void dc_not_persisted_locked(aprfs_diskcache *dc, uint64_t n, const char *why);
 
@@ -248,5 +260,7 @@ void dc_peers_check(aprfs_diskcache *dc);
 
 /* ---- eviction (diskcache_index.c, the scanner) ---- */
 uint64_t dc_charge(uint64_t n);
+/* Over the budget: delete the least recently used packs (not ours) down to 90% of it. */
+void dc_evict(aprfs_diskcache *dc);
 
 #endif

@@ -162,6 +162,8 @@ void dc_pack_forget(aprfs_diskcache *dc, uint32_t p)
 
 void dc_index_free(aprfs_diskcache *dc)
 {
+	while (dc->nsalvage)
+		close(dc->salvage[--dc->nsalvage]);
 	for (uint32_t i = 0; i < dc->npacks; i++) {
 		if (dc->packs[i]->fd >= 0)
 			close(dc->packs[i]->fd);
@@ -189,13 +191,21 @@ void dc_pack_corrupt(aprfs_diskcache *dc, uint32_t p, uint64_t off, const char *
 	pthread_mutex_unlock(&dc->lock);
 	snprintf(key, sizeof(key), "diskcache %s/%s", dc->dir, name);
 	aprfs_log_once(APRFS_LOG_WARN, key,
-		       "disk cache %s/%s: record at %llu: %s; pack deleted, recomputing", dc->dir,
-		       name, (unsigned long long)off, why);
-	/* delete it if the name still is the file we read (not a newer one) */
-	if (!ours && fd >= 0 && fstat(fd, &a) == 0 &&
-	    fstatat(dc->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-	    a.st_dev == b.st_dev)
-		unlinkat(dc->dirfd, name, 0);
+		       "disk cache %s/%s: record at %llu: %s; pack deleted (its good records "
+		       "rewritten), recomputing",
+		       dc->dir, name, (unsigned long long)off, why);
+	/* delete it if the name still is the file we read (not a newer one), and let the
+	 * scanner write its good records again */
+	int gone = !ours && fd >= 0 && fstat(fd, &a) == 0 &&
+		   fstatat(dc->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		   a.st_ino == b.st_ino && a.st_dev == b.st_dev && unlinkat(dc->dirfd, name, 0) == 0;
+	pthread_mutex_lock(&dc->lock);
+	if (gone && dc->nsalvage < 8) {
+		dc->salvage[dc->nsalvage++] = fd;
+		fd = -1;
+		dc_scanner_kick(dc);
+	}
+	pthread_mutex_unlock(&dc->lock);
 	if (fd >= 0)
 		close(fd);
 }
@@ -225,8 +235,7 @@ static void bad_pack(aprfs_diskcache *dc, const char *name, const char *why)
 	unlinkat(dc->dirfd, name, 0);
 }
 
-/* Read and check the index of the sealed pack (fd, size); NULL and *why when bad. */
-static uint8_t *read_index(int fd, uint64_t size, uint64_t *count, const char **why)
+uint8_t *dc_read_index(int fd, uint64_t size, uint64_t *count, const char **why)
 {
 	uint8_t t[DC_TRAILER], h[DC_PACK_HEAD];
 	uint64_t off, sum;
@@ -262,7 +271,7 @@ static void load_pack(aprfs_diskcache *dc, const char *name)
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		why = "not a regular file";
 	else
-		idx = read_index(fd, (uint64_t)st.st_size, &count, &why);
+		idx = dc_read_index(fd, (uint64_t)st.st_size, &count, &why);
 	if (!idx) {
 		close(fd);
 		if (why)
@@ -403,8 +412,7 @@ static int oldest(aprfs_diskcache *dc)
 	return best;
 }
 
-/* Over the budget: delete the least recently used packs down to 90% of it. */
-static void evict(aprfs_diskcache *dc)
+void dc_evict(aprfs_diskcache *dc)
 {
 	char name[128];
 
@@ -448,13 +456,22 @@ static void scanner_pass(aprfs_diskcache *dc, int asked)
 		touch_used(dc);
 		dc_claims_sweep(dc);
 	}
+	for (;;) {
+		pthread_mutex_lock(&dc->lock);
+		int fd = dc->nsalvage ? dc->salvage[--dc->nsalvage] : -1;
+		pthread_mutex_unlock(&dc->lock);
+		if (fd < 0)
+			break;
+		dc_pack_salvage(dc, fd);
+		close(fd);
+	}
 	pthread_mutex_lock(&dc->lock);
 	int over = dc->st.bytes_on_disk > dc->budget;
 	atomic_store(&dc->scanned, 1);
 	pthread_cond_broadcast(&dc->found);
 	pthread_mutex_unlock(&dc->lock);
 	if (over)
-		evict(dc);
+		dc_evict(dc);
 }
 
 /* When to wake (holding the lock): soon while someone waits, else at the next due work. */

@@ -166,9 +166,12 @@ int dc_pack_append(aprfs_diskcache *dc, dc_job *jobs, const char **what)
 	rc = buf && tmp && locs ? 0 : -ENOMEM;
 	if (rc == 0) {
 		size_t used = lay_out(dc, jobs, buf, locs, tmp, tcap);
-		if (dc_write_all(dc->packs[dc->cur]->fd, buf, used, dc->cur_off) != 0)
+		if (dc_write_all(dc->packs[dc->cur]->fd, buf, used, dc->cur_off) != 0) {
 			rc = -errno;
-		else {
+			/* (the batch's partial bytes go: the pack can still be sealed) */
+			if (ftruncate(dc->packs[dc->cur]->fd, (off_t)dc->cur_off) != 0)
+				rc = rc ? rc : -EIO;
+		} else {
 			index_batch(dc, locs, n, jobs, used);
 			dc->cur_off += used;
 			dc->last_append = dc_now_ns(CLOCK_MONOTONIC);
@@ -332,4 +335,40 @@ int dc_pack_recover(aprfs_diskcache *dc, const char *name, char *out, size_t siz
 		       "disk cache %s/%s: unsealed pack of a dead writer: %zu records recovered%s",
 		       dc->dir, name, count, rc == 0 ? ", sealed" : ", deleted");
 	return rc;
+}
+
+/* ---- salvage ------------------------------------------------------------------------------ */
+
+/* One record, queued again if it is good. */
+static void salvage_one(aprfs_diskcache *dc, int fd, const dc_loc *l)
+{
+	if (l->slen > DC_REC_MAX || l->clen > DC_REC_MAX)
+		return;
+	uint8_t *rec = malloc(DC_REC + (size_t)l->slen), *out = malloc(l->clen + 1);
+	aprfs_dc_key k;
+	const char *why;
+
+	if (rec && out && pread_all(fd, rec, DC_REC + l->slen, l->off) == 0 &&
+	    dc_key_parse(rec + 8, &k) == 0 && dc_rec_decode(&k, l, rec, out, &why) == 0)
+		dc_put_wait(dc, &k, out, l->clen, l->crc);
+	free(rec);
+	free(out);
+}
+
+void dc_pack_salvage(aprfs_diskcache *dc, int fd)
+{
+	struct stat st;
+	uint8_t *idx = NULL;
+	uint64_t count = 0;
+	const char *why;
+
+	/* by its index: every record on its own (walking would stop at the bad one) */
+	if (fstat(fd, &st) == 0)
+		idx = dc_read_index(fd, (uint64_t)st.st_size, &count, &why);
+	for (size_t i = 0; i < count && !dc->stopping; i++) {
+		dc_loc l;
+		dc_idx_get(idx + i * DC_IDX, &l);
+		salvage_one(dc, fd, &l);
+	}
+	free(idx);
 }

@@ -50,6 +50,21 @@ void dc_key_bytes(const aprfs_dc_key *k, uint8_t out[DC_KEY])
 	memcpy(out + 40, k->extra, 16);
 }
 
+int dc_key_parse(const uint8_t in[DC_KEY], aprfs_dc_key *k)
+{
+	if (get_le(in, 4) != APRFS_CODEC_FORMAT_VERSION)
+		return -1;
+	memset(k, 0, sizeof(*k));
+	k->kind = in[4];
+	k->variant = in[5];
+	k->nf4_block = (uint32_t)get_le(in + 8, 4);
+	k->chunk_elems = (uint32_t)get_le(in + 12, 4);
+	k->index = get_le(in + 16, 8);
+	memcpy(k->source, in + 24, 16);
+	memcpy(k->extra, in + 40, 16);
+	return 0;
+}
+
 dc_hash dc_key_hash(const aprfs_dc_key *k)
 {
 	uint8_t buf[sizeof(rec_magic) + DC_KEY];

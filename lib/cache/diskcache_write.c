@@ -95,6 +95,8 @@ static void free_jobs(dc_job *j)
 	}
 }
 
+static void seal(aprfs_diskcache *dc);
+
 /* Write a batch (the writer thread, without the lock). */
 static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 {
@@ -113,9 +115,9 @@ static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 		pthread_mutex_lock(&dc->lock);
 		dc_not_persisted_locked(dc, n, "a write failed");
 		pthread_mutex_unlock(&dc->lock);
+		seal(dc); /* what the pack holds so far (a full disk: the index is small) */
 	} else if (dc->cur_off >= dc->pack_max) {
-		if (dc_pack_seal(dc, &what) != 0)
-			dc_write_failed(dc, what, errno);
+		seal(dc);
 	}
 }
 
@@ -135,9 +137,10 @@ static int seal_due(aprfs_diskcache *dc, int64_t now)
 static void seal(aprfs_diskcache *dc)
 {
 	const char *what = "seal";
+	int rc = dc_pack_seal(dc, &what);
 
-	if (dc_pack_seal(dc, &what) != 0)
-		dc_write_failed(dc, what, errno);
+	if (rc != 0)
+		dc_write_failed(dc, what, -rc);
 }
 
 /* Take up to BATCH_MAX bytes of jobs off the queue. Holds the lock. */
@@ -208,7 +211,7 @@ void *dc_writer_main(void *arg)
 
 /* 1 if a job of len bytes may join the queue now; convert waits for room while the writer
  * makes progress; the mount does not. Holds the lock. */
-static int queue_room(aprfs_diskcache *dc, size_t len)
+static int queue_room(aprfs_diskcache *dc, size_t len, int wait)
 {
 	for (;;) {
 		if (dc_writes_off_locked(dc) || dc->stopping)
@@ -217,7 +220,7 @@ static int queue_room(aprfs_diskcache *dc, size_t len)
 		if (dc->st.queued_bytes + len <= dc->queue_cap || !dc->st.queued_bytes)
 			return 1;
 		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
-		if (!dc->wait_when_full || now - dc->progress > STUCK_NS)
+		if (!wait || now - dc->progress > STUCK_NS)
 			return 0;
 		int64_t at = now + 100000000ll;
 		struct timespec ts = {at / 1000000000, at % 1000000000};
@@ -225,16 +228,15 @@ static int queue_room(aprfs_diskcache *dc, size_t len)
 	}
 }
 
-void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
-			 size_t len, uint32_t crc, int claimed)
+static void put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
+		uint32_t crc, int wait)
 {
 	dc_job *j = len <= DC_REC_MAX ? malloc(sizeof(*j) + len) : NULL;
 
-	(void)claimed; /* a range claim lives until it goes stale or we close */
 	pthread_mutex_lock(&dc->lock);
 	if (!dc->head && !dc->writing)
 		dc->progress = dc_now_ns(CLOCK_MONOTONIC);
-	if (!j || !queue_room(dc, len)) {
+	if (!j || !queue_room(dc, len, wait)) {
 		dc_not_persisted_locked(dc, 1,
 					dc_writes_off_locked(dc)
 					    ? "writing is off (full, read-only or stalled)"
@@ -253,6 +255,19 @@ void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const voi
 	dc->st.queued_bytes += len;
 	pthread_cond_signal(&dc->work);
 	pthread_mutex_unlock(&dc->lock);
+}
+
+void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
+			 size_t len, uint32_t crc, int claimed)
+{
+	(void)claimed; /* a range claim lives until it goes stale or we close */
+	put(dc, key, data, len, crc, dc->wait_when_full);
+}
+
+void dc_put_wait(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
+		 uint32_t crc)
+{
+	put(dc, key, data, len, crc, 1);
 }
 
 void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
