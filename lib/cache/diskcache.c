@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/diskcache_impl.h"
 #include "base/log.h"
+#include "cache/diskcache_impl.h"
 
 #define DEFAULT_QUEUE	   (64u << 20)
 #define DEFAULT_STALE_MS   5000
@@ -123,7 +123,9 @@ static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_lo
 		dc_pack_put(k);
 	} else {
 		rc = dc_io_read(dc, k, l->off, DC_REC + l->slen, &rec, &why);
-		rc = rc == 0 ? dc_rec_decode(key, l, rec, buf, &why) == 0 : rc == -1 && why ? 0 : -1;
+		rc = rc == 0	       ? dc_rec_decode(key, l, rec, buf, &why) == 0
+		     : rc == -1 && why ? 0
+				       : -1;
 		if (rec)
 			dc_io_recycle(dc, rec);
 	}

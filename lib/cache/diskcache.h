@@ -65,9 +65,9 @@ typedef struct aprfs_diskcache_opts {
 	uint64_t budget;    /* bytes the directory may hold (entries rounded up to 4 KiB) */
 	size_t queue_bytes; /* content bytes waiting to be written (0: 64 MiB) */
 	int wait_when_full; /* a full queue: 1 = put() waits (convert), 0 = drop (mount) */
-	unsigned claim_stale_ms; /* a claim this old is abandoned (0: 5000) */
-	unsigned touch_after_s;	 /* a hit refreshes its pack's mtime when older than this
-				  * (default 0 means 60; APRFS_DC_TOUCH_ALWAYS: every hit) */
+	unsigned claim_stale_ms;  /* a claim this old is abandoned (0: 5000) */
+	unsigned touch_after_s;	  /* a hit refreshes its pack's mtime when older than this
+				   * (default 0 means 60; APRFS_DC_TOUCH_ALWAYS: every hit) */
 	unsigned read_timeout_ms; /* a read slower than this sets the cache aside (0: 1000) */
 	unsigned seal_idle_ms;	  /* seal our pack after this long without a write (0: 2000) */
 } aprfs_diskcache_opts;
@@ -86,13 +86,13 @@ typedef struct aprfs_diskcache_stats {
 	uint64_t not_persisted;	  /* computed but not written: queue full, degraded, stalled,
 				   * error */
 	uint64_t write_errors;	  /* failed writes */
-	uint64_t corrupt;	  /* corrupt, truncated or misfiled records or packs (deleted) */
-	uint64_t evictions;	  /* packs this process deleted to stay in the budget */
-	uint64_t stalls;	  /* times the cache was set aside (a read past its deadline or
-				   * failing) */
-	uint64_t stalled;	  /* 1 while set aside */
-	uint64_t packs;		  /* packs in the directory (as of the last scan + ours) */
-	uint64_t packs_sealed;	  /* packs this process sealed */
+	uint64_t corrupt;      /* corrupt, truncated or misfiled records or packs (deleted) */
+	uint64_t evictions;    /* packs this process deleted to stay in the budget */
+	uint64_t stalls;       /* times the cache was set aside (a read past its deadline or
+				* failing) */
+	uint64_t stalled;      /* 1 while set aside */
+	uint64_t packs;	       /* packs in the directory (as of the last scan + ours) */
+	uint64_t packs_sealed; /* packs this process sealed */
 	uint64_t packs_recovered; /* unsealed packs of dead writers recovered */
 	uint64_t bytes_on_disk;	  /* the packs' bytes (as of the last scan + ours) */
 	uint64_t budget;

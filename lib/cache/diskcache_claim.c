@@ -121,7 +121,8 @@ int dc_claim_alive(aprfs_diskcache *dc, const dc_hash *range)
 	int64_t age = dc_now_ns(CLOCK_REALTIME) -
 		      ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
 	if (age > (int64_t)dc->claim_stale_ms * 1000000 || owner_dead(dc, name)) {
-		unlinkat(dc->dirfd, name, 0); /* (a race with a re-claim costs work, not bytes) */
+		unlinkat(dc->dirfd, name,
+			 0); /* (a race with a re-claim costs work, not bytes) */
 		return 0;
 	}
 	return 1;

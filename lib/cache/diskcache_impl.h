@@ -157,8 +157,8 @@ int dc_stalled(aprfs_diskcache *dc);
 /* Set the cache aside for the back-off period, one log line, a metric. */
 void dc_set_aside(aprfs_diskcache *dc, const char *why);
 int dc_io_start(aprfs_diskcache *dc);
-/* Stop the I/O threads, waiting until deadline (CLOCK_REALTIME ns); 0 when all stopped, -1 when some stay stuck in a read (then the
- * handle must be leaked, not freed). */
+/* Stop the I/O threads, waiting until deadline (CLOCK_REALTIME ns); 0 when all stopped, -1 when
+ * some stay stuck in a read (then the handle must be leaked, not freed). */
 int dc_io_stop(aprfs_diskcache *dc, int64_t deadline);
 
 /* ---- the handle (diskcache.c) ---- */
@@ -169,7 +169,7 @@ struct aprfs_diskcache {
 	char *dir;
 	int dirfd;
 	char host[64]; /* writer names and claims: "host pid" */
-	char wid[96]; /* "host.pid.random": this process's packs are wid.N */
+	char wid[96];  /* "host.pid.random": this process's packs are wid.N */
 	pid_t pid;
 	uint64_t budget, pack_max;
 	size_t queue_cap;
@@ -186,11 +186,12 @@ struct aprfs_diskcache {
 	int writing, stopping, flushing, started, scanner_started;
 	pthread_t writer, scanner;
 	aprfs_diskcache_stats st;
-	int64_t degraded_until; /* ns (CLOCK_MONOTONIC): no writes before; INT64_MAX: for good */
+	int64_t
+	    degraded_until; /* ns (CLOCK_MONOTONIC): no writes before; INT64_MAX: for good */
 	_Atomic int64_t stalled_until; /* ns (CLOCK_MONOTONIC): set aside until then */
-	int64_t progress;	/* ns: the writer last finished something (close's deadline) */
-	atomic_int scanned;	/* the first scan is done */
-	int waiters, kicked;	/* lookups waiting for others' records; a rescan is asked */
+	int64_t progress;    /* ns: the writer last finished something (close's deadline) */
+	atomic_int scanned;  /* the first scan is done */
+	int waiters, kicked; /* lookups waiting for others' records; a rescan is asked */
 	/* the index: open addressing on dc_loc.h; pack UINT32_MAX marks a free slot */
 	dc_loc *slots;
 	size_t nslots, nused;
@@ -198,23 +199,23 @@ struct aprfs_diskcache {
 	uint32_t npacks, cap_packs;
 	/* our pack (the writer thread's): its number in the table, or -1 */
 	int cur;
-	uint64_t cur_off;	/* where the next record goes */
-	int64_t cur_opened;	/* ns: when it got its first record */
-	int64_t last_append;	/* ns: the last append (idle sealing) */
-	uint8_t *cur_idx;	/* its index entries so far */
+	uint64_t cur_off;    /* where the next record goes */
+	int64_t cur_opened;  /* ns: when it got its first record */
+	int64_t last_append; /* ns: the last append (idle sealing) */
+	uint8_t *cur_idx;    /* its index entries so far */
 	size_t cur_n, cur_cap;
-	unsigned seq;		/* our packs' sequence */
+	unsigned seq;			       /* our packs' sequence */
 	int lz4_skip[APRFS_VARIANT_COUNT + 1]; /* records left before trying LZ4 again */
 	/* claims (diskcache_claim.c): ranges this process holds */
 	dc_hash *claims;
 	size_t nclaims, cap_claims;
 	/* peers (diskcache_peers.c): the scanner's, read by lookups */
-	char presence[128];	 /* "daemons/host.pid" */
-	atomic_int peers;	 /* other live processes using the directory */
-	int64_t next_peer_check; /* ns (CLOCK_MONOTONIC) */
-	int64_t next_refresh;	 /* ns (CLOCK_MONOTONIC): touch our presence file */
-	int64_t next_sweep;	 /* ns (CLOCK_MONOTONIC): remove long-dead claims */
-	int64_t next_rescan;	 /* ns (CLOCK_MONOTONIC): the scanner's next listing */
+	char presence[128];	  /* "daemons/host.pid" */
+	atomic_int peers;	  /* other live processes using the directory */
+	int64_t next_peer_check;  /* ns (CLOCK_MONOTONIC) */
+	int64_t next_refresh;	  /* ns (CLOCK_MONOTONIC): touch our presence file */
+	int64_t next_sweep;	  /* ns (CLOCK_MONOTONIC): remove long-dead claims */
+	int64_t next_rescan;	  /* ns (CLOCK_MONOTONIC): the scanner's next listing */
 	int salvage[8], nsalvage; /* fds of packs deleted for a corrupt record */
 	dc_io *io;
 	int leaked; /* threads stuck in the storage: the handle is not freed */

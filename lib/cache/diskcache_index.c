@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "base/cancel.h"
-#include "cache/diskcache_impl.h"
 #include "base/log.h"
+#include "cache/diskcache_impl.h"
 
 #define DC_RESCAN_NS	  (30 * 1000000000ll)
 #define DC_PEER_RESCAN_NS (500 * 1000000ll)
@@ -198,7 +198,8 @@ void dc_pack_corrupt(aprfs_diskcache *dc, uint32_t p, uint64_t off, const char *
 	 * scanner write its good records again */
 	int gone = !ours && fd >= 0 && fstat(fd, &a) == 0 &&
 		   fstatat(dc->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-		   a.st_ino == b.st_ino && a.st_dev == b.st_dev && unlinkat(dc->dirfd, name, 0) == 0;
+		   a.st_ino == b.st_ino && a.st_dev == b.st_dev &&
+		   unlinkat(dc->dirfd, name, 0) == 0;
 	pthread_mutex_lock(&dc->lock);
 	if (gone && dc->nsalvage < 8) {
 		dc->salvage[dc->nsalvage++] = fd;
@@ -231,7 +232,8 @@ static void bad_pack(aprfs_diskcache *dc, const char *name, const char *why)
 
 	dc_count_corrupt(dc);
 	snprintf(key, sizeof(key), "diskcache %s/%s", dc->dir, name);
-	aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s/%s: %s; deleted", dc->dir, name, why);
+	aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s/%s: %s; deleted", dc->dir, name,
+		       why);
 	unlinkat(dc->dirfd, name, 0);
 }
 
@@ -343,7 +345,8 @@ static void scan_name(aprfs_diskcache *dc, const char *d_name)
 	if (ends_with(name, ".pack"))
 		load_pack(dc, name);
 	else if (ends_with(name, ".tmp") && fstatat(dc->dirfd, name, &st, 0) == 0 &&
-		 writer_dead(dc, name, &st) && dc_pack_recover(dc, name, sealed, sizeof(sealed)) == 0)
+		 writer_dead(dc, name, &st) &&
+		 dc_pack_recover(dc, name, sealed, sizeof(sealed)) == 0)
 		load_pack(dc, sealed);
 	else if (strstr(name, ".tmp.rec.") && fstatat(dc->dirfd, name, &st, 0) == 0 &&
 		 dc_now_ns(CLOCK_REALTIME) - mtime_ns(&st) > TMP_FORGOTTEN_NS)
@@ -478,7 +481,8 @@ static void scanner_pass(aprfs_diskcache *dc, int asked)
 static int64_t next_wake(aprfs_diskcache *dc)
 {
 	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
-	int64_t at = dc->next_rescan < dc->next_peer_check ? dc->next_rescan : dc->next_peer_check;
+	int64_t at =
+	    dc->next_rescan < dc->next_peer_check ? dc->next_rescan : dc->next_peer_check;
 
 	if (dc->waiters && at > now + DC_WAIT_RESCAN_NS)
 		at = now + DC_WAIT_RESCAN_NS;

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/diskcache_impl.h"
 #include "base/log.h"
+#include "cache/diskcache_impl.h"
 
 #define IO_THREADS  4
 #define SPARE_BUFS  16
@@ -42,7 +42,6 @@ struct dc_io {
 };
 
 /* ---- buffers: kept for reuse (a fresh buffer per read would fault its pages in) ---- */
-
 
 /* A buffer of n bytes; its capacity is stored just before it. */
 static uint8_t *buf_get(dc_io *io, size_t n)
@@ -208,7 +207,8 @@ static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n)
 	if (!r)
 		return NULL;
 	pthread_mutex_lock(&io->lock);
-	*r = (io_req){.fd = k->fd, .pack = k, .off = off, .n = n, .buf = buf_get(io, n), .refs = 2};
+	*r = (io_req){
+	    .fd = k->fd, .pack = k, .off = off, .n = n, .buf = buf_get(io, n), .refs = 2};
 	if (!r->buf) {
 		pthread_mutex_unlock(&io->lock);
 		free(r);

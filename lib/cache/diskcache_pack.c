@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/diskcache_impl.h"
 #include "base/log.h"
+#include "cache/diskcache_impl.h"
 
 /* ---- appending ------------------------------------------------------------------------- */
 
@@ -183,7 +183,8 @@ int dc_pack_append(aprfs_diskcache *dc, dc_job *jobs, const char **what)
 	return rc;
 }
 
-/* ---- sealing ------------------------------------------------------------------------------ */
+/* ---- sealing ------------------------------------------------------------------------------
+ */
 
 static void drop_cur(aprfs_diskcache *dc, const char *name)
 {
@@ -331,13 +332,15 @@ int dc_pack_recover(aprfs_diskcache *dc, const char *name, char *out, size_t siz
 	dc->st.packs_recovered += rc == 0;
 	pthread_mutex_unlock(&dc->lock);
 	snprintf(key, sizeof(key), "diskcache recover %s/%s", dc->dir, name);
-	aprfs_log_once(APRFS_LOG_WARN, key,
-		       "disk cache %s/%s: unsealed pack of a dead writer: %zu records recovered%s",
-		       dc->dir, name, count, rc == 0 ? ", sealed" : ", deleted");
+	aprfs_log_once(
+	    APRFS_LOG_WARN, key,
+	    "disk cache %s/%s: unsealed pack of a dead writer: %zu records recovered%s",
+	    dc->dir, name, count, rc == 0 ? ", sealed" : ", deleted");
 	return rc;
 }
 
-/* ---- salvage ------------------------------------------------------------------------------ */
+/* ---- salvage ------------------------------------------------------------------------------
+ */
 
 /* One record, queued again if it is good. */
 static void salvage_one(aprfs_diskcache *dc, int fd, const dc_loc *l)

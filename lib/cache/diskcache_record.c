@@ -8,9 +8,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "quant/codec.h"
 #include "base/crc.h"
 #include "cache/diskcache_impl.h"
+#include "quant/codec.h"
 
 static const uint8_t rec_magic[8] = {'A', 'P', 'R', 'F', 'S', 'R', 'C', '1'};
 static const uint8_t pack_magic[8] = {'A', 'P', 'R', 'F', 'S', 'P', 'K', '1'};
@@ -141,8 +141,8 @@ int dc_rec_payload_ok(const uint8_t hdr[DC_REC], const uint8_t *p, uint32_t slen
 	return get_le(hdr + 88, 8) == aprfs_crc32(0, p, slen);
 }
 
-int dc_rec_verify(const aprfs_dc_key *k, const dc_loc *l, const uint8_t *rec,
-		  const uint8_t *p, const char **why)
+int dc_rec_verify(const aprfs_dc_key *k, const dc_loc *l, const uint8_t *rec, const uint8_t *p,
+		  const char **why)
 {
 	uint8_t kb[DC_KEY];
 	dc_loc got;
@@ -234,7 +234,8 @@ void dc_trailer(uint64_t idx_off, uint64_t count, const uint8_t *idx, uint8_t ou
 int dc_trailer_parse(const uint8_t t[DC_TRAILER], uint64_t size, uint64_t *idx_off,
 		     uint64_t *count, uint64_t *idx_sum)
 {
-	if (memcmp(t, tail_magic, sizeof(tail_magic)) != 0 || get_le(t + 60, 4) != XXH32(t, 60, 0))
+	if (memcmp(t, tail_magic, sizeof(tail_magic)) != 0 ||
+	    get_le(t + 60, 4) != XXH32(t, 60, 0))
 		return -1;
 	*idx_off = get_le(t + 8, 8);
 	*count = get_le(t + 16, 8);

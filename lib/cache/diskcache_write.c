@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/diskcache_impl.h"
 #include "base/log.h"
+#include "cache/diskcache_impl.h"
 
 #define NOSPACE_RETRY_NS (60 * 1000000000ll) /* a full disk may get space back */
 #define DC_PUBLISH_NS	 (200000000ll)	     /* seal this often while others share it */
@@ -67,8 +67,9 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
 			       dc->dir, what, strerror(e),
 			       full ? "retrying every minute" : "until restarted");
 	else
-		aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s: %s: %s; records not written",
-			       dc->dir, what, strerror(e));
+		aprfs_log_once(APRFS_LOG_WARN, key,
+			       "disk cache %s: %s: %s; records not written", dc->dir, what,
+			       strerror(e));
 }
 
 int dc_write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
@@ -84,7 +85,8 @@ int dc_write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 	return 0;
 }
 
-/* ---- the writer ---------------------------------------------------------------------------- */
+/* ---- the writer ----------------------------------------------------------------------------
+ */
 
 static void free_jobs(dc_job *j)
 {
@@ -149,7 +151,8 @@ static dc_job *take(aprfs_diskcache *dc, size_t *count, size_t *bytes)
 	dc_job *first = dc->head, *last = NULL;
 
 	*count = *bytes = 0;
-	for (dc_job *j = first; j && (*bytes == 0 || *bytes + j->len <= BATCH_MAX); j = j->next) {
+	for (dc_job *j = first; j && (*bytes == 0 || *bytes + j->len <= BATCH_MAX);
+	     j = j->next) {
 		last = j;
 		*bytes += j->len;
 		(*count)++;
@@ -184,7 +187,8 @@ void *dc_writer_main(void *arg)
 	for (;;) {
 		wait_for_work(dc);
 		dc_job *jobs = take(dc, &n, &bytes);
-		int stop = !jobs && dc->stopping, due = !jobs && seal_due(dc, dc_now_ns(CLOCK_MONOTONIC));
+		int stop = !jobs && dc->stopping,
+		    due = !jobs && seal_due(dc, dc_now_ns(CLOCK_MONOTONIC));
 		dc->writing = 1;
 		pthread_mutex_unlock(&dc->lock);
 		if (jobs)

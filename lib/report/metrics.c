@@ -137,7 +137,8 @@ static void disk_metrics(text *t, const aprfs_diskcache_stats *d)
 	one(t, "disk_cache_stalls_total", "counter",
 	    "Times the disk cache was set aside (a read past its deadline or failing).",
 	    d->stalls);
-	one(t, "disk_cache_stalled", "gauge", "1 while the disk cache is set aside.", d->stalled);
+	one(t, "disk_cache_stalled", "gauge", "1 while the disk cache is set aside.",
+	    d->stalled);
 	one(t, "disk_cache_packs", "gauge", "Pack files in the cache directory.", d->packs);
 	one(t, "disk_cache_packs_sealed_total", "counter", "Packs this process sealed.",
 	    d->packs_sealed);

@@ -134,7 +134,8 @@ static int packs(const char *dir, const char *suffix, char *path, size_t size)
 	char cmd[700];
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd), "ls '%s/packs' 2>/dev/null | grep '%s$' | sort", dir, suffix);
+	snprintf(cmd, sizeof(cmd), "ls '%s/packs' 2>/dev/null | grep '%s$' | sort", dir,
+		 suffix);
 	FILE *p = popen(cmd, "r");
 	char line[512];
 	while (p && fgets(line, sizeof(line), p)) {
@@ -196,8 +197,8 @@ static void test_roundtrip(void)
 	aprfs_diskcache_put(dc, &k, data, sizeof(data), aprfs_crc32(0, data, sizeof(data)),
 			    claimed);
 	aprfs_diskcache_put(dc, &small, &scale, 4, aprfs_crc32(0, &scale, 4), 0);
-	aprfs_diskcache_put(dc, &rnd, noise, sizeof(noise), aprfs_crc32(0, noise, sizeof(noise)),
-			    0);
+	aprfs_diskcache_put(dc, &rnd, noise, sizeof(noise),
+			    aprfs_crc32(0, noise, sizeof(noise)), 0);
 	aprfs_diskcache_flush(dc);
 	CHECK(packs(dir, ".pack", NULL, 0) == 1 && packs(dir, ".tmp", NULL, 0) == 0,
 	      "one sealed pack after a flush");
@@ -277,7 +278,8 @@ static void test_key_fields(void)
 	aprfs_diskcache_close(dc);
 }
 
-/* ---- corrupt, truncated and foreign files ------------------------------------------------- */
+/* ---- corrupt, truncated and foreign files -------------------------------------------------
+ */
 
 /* A pack of keys 0..n-1 (5000 random bytes each) in dir; data[i] their bytes. */
 static void write_pack(const char *dir, int n, uint8_t data[][5000])
@@ -336,7 +338,8 @@ static void test_corrupt(void)
 	aprfs_diskcache_put(dc, &k1, data[1], 5000, 0, 0);
 	aprfs_diskcache_flush(dc);
 	CHECK(aprfs_diskcache_get(dc, &k1, back, 5000, NULL, NULL, NULL) == 1 &&
-	      memcmp(back, data[1], 5000) == 0, "computed again, served again");
+		  memcmp(back, data[1], 5000) == 0,
+	      "computed again, served again");
 	aprfs_diskcache_close(dc);
 
 	/* a record header, the index, the trailer, a truncation: rejected */
@@ -374,7 +377,8 @@ static void test_corrupt(void)
 	dc = open_dc(dir, 64 << 20, NULL);
 	aprfs_dc_key k0 = key_n(0);
 	CHECK(aprfs_diskcache_get(dc, &k0, back, 5000, NULL, NULL, NULL) == 1 &&
-	      memcmp(back, data[0], 5000) == 0, "the real pack still serves");
+		  memcmp(back, data[0], 5000) == 0,
+	      "the real pack still serves");
 	CHECK(stats(dc).corrupt >= 2, "foreign files counted");
 	aprfs_diskcache_close(dc);
 	aprfs_log_set_stream(NULL);
@@ -406,8 +410,8 @@ static void test_recovery(void)
 		aprfs_diskcache *dc = open_dc(dir, 64 << 20, &o);
 		for (int i = 0; i < 20; i++) {
 			aprfs_dc_key k = key_n((uint64_t)i);
-			aprfs_diskcache_put(dc, &k, data[i], 5000, aprfs_crc32(0, data[i], 5000),
-					    0);
+			aprfs_diskcache_put(dc, &k, data[i], 5000,
+					    aprfs_crc32(0, data[i], 5000), 0);
 		}
 		_exit(eventually(dc, all_written) ? 0 : 1); /* killed: no seal */
 	}
@@ -433,7 +437,8 @@ static void test_recovery(void)
 	aprfs_diskcache_close(dc);
 }
 
-/* ---- eviction by pack --------------------------------------------------------------------- */
+/* ---- eviction by pack ---------------------------------------------------------------------
+ */
 
 static void set_mtime(const char *path, time_t t)
 {
@@ -508,7 +513,8 @@ static void test_eviction(void)
 	ev_pack(dc, 5);
 	CHECK(eventually(dc, evicted_two), "two packs evicted: %llu",
 	      (unsigned long long)stats(dc).evictions);
-	CHECK(ev_has(dc, 1) && !ev_has(dc, 2) && !ev_has(dc, 3) && ev_has(dc, 4) && ev_has(dc, 5),
+	CHECK(ev_has(dc, 1) && !ev_has(dc, 2) && !ev_has(dc, 3) && ev_has(dc, 4) &&
+		  ev_has(dc, 5),
 	      "least recently used first: 2 and 3 went");
 	CHECK(stats(dc).bytes_on_disk <= 4 << 20, "within the budget: %llu",
 	      (unsigned long long)stats(dc).bytes_on_disk);
@@ -622,8 +628,9 @@ static void test_full_disk(void)
 	aprfs_diskcache_stats st = stats(dc);
 	CHECK(st.degraded == 1 && st.degraded_errno == ENOSPC, "degraded %llu errno %llu",
 	      (unsigned long long)st.degraded, (unsigned long long)st.degraded_errno);
-	CHECK(st.entries_written > 0 && st.not_persisted > 0, "%llu written, %llu not persisted",
-	      (unsigned long long)st.entries_written, (unsigned long long)st.not_persisted);
+	CHECK(st.entries_written > 0 && st.not_persisted > 0,
+	      "%llu written, %llu not persisted", (unsigned long long)st.entries_written,
+	      (unsigned long long)st.not_persisted);
 	CHECK(log_lines(log, "No space left") == 1, "one log line, got %d",
 	      log_lines(log, "No space left"));
 	int ok = 0;
@@ -641,7 +648,8 @@ static void test_full_disk(void)
 	umount2(dir, MNT_DETACH);
 }
 
-/* ---- range claims between processes ------------------------------------------------------- */
+/* ---- range claims between processes -------------------------------------------------------
+ */
 
 static int has_peer(aprfs_diskcache *dc)
 {
@@ -667,7 +675,8 @@ static void test_claims(void)
 		aprfs_diskcache *mine = open_dc(dir, 64 << 20, NULL);
 		aprfs_dc_key k = key_n(0);
 		int claimed = 0, ok = eventually(mine, has_peer);
-		ok = ok && aprfs_diskcache_get(mine, &k, back, 5000, NULL, NULL, &claimed) == 0 &&
+		ok = ok &&
+		     aprfs_diskcache_get(mine, &k, back, 5000, NULL, NULL, &claimed) == 0 &&
 		     claimed == 1;
 		ok = ok && write(to_parent[1], "c", 1) == 1;
 		usleep(100000);
@@ -688,7 +697,8 @@ static void test_claims(void)
 	CHECK(aprfs_diskcache_get(dc, &k1, back, 5000, NULL, NULL, &claimed) == 0,
 	      "the owner never computes key 1: a miss after a bounded wait");
 	CHECK(stats(dc).claim_waits == 2);
-	CHECK(aprfs_diskcache_get(dc, &k2, back, 5000, NULL, NULL, &claimed) == 0 && claimed == 1,
+	CHECK(aprfs_diskcache_get(dc, &k2, back, 5000, NULL, NULL, &claimed) == 0 &&
+		  claimed == 1,
 	      "the range adopted: ours");
 	CHECK(stats(dc).claim_waits == 2, "no third wait");
 	CHECK(write(to_child[1], "x", 1) == 1);
@@ -710,8 +720,8 @@ static void test_claims(void)
 	waitpid(pid, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d", status);
 	dc = open_dc(dir, 64 << 20, NULL);
-	CHECK(aprfs_diskcache_get(dc, &k1, back, 5000, NULL, NULL, &claimed) == 0 && claimed == 1 &&
-		  stats(dc).claim_waits == 0,
+	CHECK(aprfs_diskcache_get(dc, &k1, back, 5000, NULL, NULL, &claimed) == 0 &&
+		  claimed == 1 && stats(dc).claim_waits == 0,
 	      "a dead process's claim is taken over at once");
 	aprfs_diskcache_close(dc);
 }
