@@ -95,6 +95,7 @@ typedef struct dc_pack {
 	uint64_t size;	  /* bytes */
 	int64_t mtime;	  /* ns, the last use: eviction orders by it */
 	atomic_int touch; /* a hit wants the mtime refreshed */
+	_Atomic uint64_t ra_end; /* read ahead (posix_fadvise WILLNEED) up to here */
 } dc_pack;
 
 /* All under dc->lock. */

@@ -385,21 +385,28 @@ static void rescan(aprfs_diskcache *dc)
 /* ---- eviction and use -------------------------------------------------------------- */
 
 /* A hit marked its pack: refresh the mtime eviction orders by (at most once a
- * touch_after_s per pack). */
+ * touch_after_s per pack), outside the lock (a metadata write may be slow). */
 static void touch_used(aprfs_diskcache *dc)
 {
 	int64_t now = dc_now_ns(CLOCK_REALTIME);
+	dc_pack *due[32];
+	int n = 0;
 
 	pthread_mutex_lock(&dc->lock);
-	for (uint32_t i = 0; i < dc->npacks; i++) {
+	for (uint32_t i = 0; i < dc->npacks && n < 32; i++) {
 		dc_pack *k = dc->packs[i];
 		if (k->dead || k->fd < 0 || !atomic_exchange(&k->touch, 0) ||
 		    now - k->mtime < (int64_t)dc->touch_after_s * 1000000000)
 			continue;
 		k->mtime = now;
-		futimens(k->fd, NULL); /* (read-only: eviction is then merely less precise) */
+		atomic_fetch_add(&k->refs, 1);
+		due[n++] = k;
 	}
 	pthread_mutex_unlock(&dc->lock);
+	for (int i = 0; i < n; i++) {
+		futimens(due[i]->fd, NULL); /* (read-only: eviction is merely less precise) */
+		dc_pack_put(due[i]);
+	}
 }
 
 /* The oldest sealed pack that is not ours: its number, or -1. */

@@ -6,6 +6,7 @@
  * up at its deadline and the handle is then leaked rather than freed under that thread). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "cache/diskcache_impl.h"
 
 #define IO_THREADS  4
+#define RA_WINDOW   (16ull << 20) /* a read from the disk asks for this much ahead */
 #define SPARE_BUFS  16
 #define DC_ASIDE_NS (30 * 1000000000ll) /* a stalled cache is retried after this */
 
@@ -93,6 +95,19 @@ static int read_all(int fd, uint8_t *buf, size_t n, uint64_t off)
 	return 0;
 }
 
+/* A read that went to the storage: the records after it are likely next (a view is read
+ * in order, and its records were appended in order), so ask the kernel to read the pack
+ * ahead, asynchronously, when this read is past the middle of the last window. */
+static void read_ahead(dc_pack *k, int fd, uint64_t end)
+{
+	uint64_t ra = atomic_load(&k->ra_end);
+
+	if (end + RA_WINDOW / 2 < ra || end > ra + RA_WINDOW)
+		return;
+	atomic_store(&k->ra_end, end + RA_WINDOW);
+	posix_fadvise(fd, (off_t)end, (off_t)RA_WINDOW, POSIX_FADV_WILLNEED);
+}
+
 static void *io_main(void *arg)
 {
 	dc_io *io = arg;
@@ -108,6 +123,8 @@ static void *io_main(void *arg)
 		io->tail = io->head ? io->tail : NULL;
 		pthread_mutex_unlock(&io->lock);
 		int err = io->stop ? ECANCELED : read_all(r->fd, r->buf, r->n, r->off);
+		if (!err)
+			read_ahead(r->pack, r->fd, r->off + r->n);
 		dc_pack_put(r->pack);
 		pthread_mutex_lock(&io->lock);
 		r->err = err;
