@@ -46,7 +46,6 @@ moosefs_start() {
 		MATOML_LISTEN_HOST = $ip
 		MATOCS_LISTEN_HOST = $ip
 		MATOCL_LISTEN_HOST = $ip
-		BACK_LOGS = 1
 	EOF
 	printf '%s\n' "$d/hdd" >"$d/mfshdd.cfg"
 	cat >"$d/mfschunkserver.cfg" <<-EOF
