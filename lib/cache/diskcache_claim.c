@@ -1,6 +1,8 @@
-/* diskcache_claim.c - "I am computing these chunks": one claim file per range of
- * DC_CLAIM_RANGE consecutive chunks ("claims/<hash>", created with O_EXCL, holding
- * "host pid"), so that daemons reading the same view at once compute each chunk about once
+/* diskcache_claim.c - "I am computing these chunks": one claim per range of DC_CLAIM_RANGE
+ * consecutive chunks ("claims/<hash>", a symbolic link to "host pid": symlink(2) fails with
+ * EEXIST when it exists, atomically, and creating and reading it are metadata operations
+ * only, so a claim never waits for a storage node, e.g. a stopped MooseFS chunkserver), so
+ * that daemons reading the same view at once compute each chunk about once
  * while a claim costs one small-file create per range, not per chunk. The others wait for
  * the range's records to appear in a sealed pack (diskcache.c), bounded.
  *
@@ -74,36 +76,30 @@ void dc_claim_adopt(aprfs_diskcache *dc, const dc_hash *h)
 	pthread_mutex_unlock(&dc->lock);
 }
 
-/* Create the claim file: 0, or -errno (-EEXIST: someone holds it). */
+/* Create the claim: 0, or -errno (-EEXIST: someone holds it). */
 static int create(aprfs_diskcache *dc, const char *name)
 {
 	char tok[96];
-	int n = snprintf(tok, sizeof(tok), "%s %ld\n", dc->host, (long)dc->pid), e = 0;
-	int fd = openat(dc->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
-	if (fd < 0 && errno == ENOENT) {
+	snprintf(tok, sizeof(tok), "%s %ld", dc->host, (long)dc->pid);
+	if (symlinkat(tok, dc->dirfd, name) == 0)
+		return 0;
+	if (errno == ENOENT) {
 		if (mkdirat(dc->dirfd, "claims", 0755) != 0 && errno != EEXIST)
 			return -errno;
-		fd = openat(dc->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (symlinkat(tok, dc->dirfd, name) == 0)
+			return 0;
 	}
-	if (fd < 0)
-		return -errno;
-	if (write(fd, tok, (size_t)n) != n)
-		e = errno ? errno : EIO;
-	close(fd);
-	return -e;
+	return -errno;
 }
 
-/* Its owner is a process of this host that is gone (an empty claim is being written). */
+/* Its owner is a process of this host that is gone. */
 static int owner_dead(aprfs_diskcache *dc, const char *name)
 {
 	char text[128], host[64];
 	long pid;
-	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	ssize_t n = readlinkat(dc->dirfd, name, text, sizeof(text) - 1);
 
-	if (fd >= 0)
-		close(fd);
 	text[n > 0 ? n : 0] = '\0';
 	if (sscanf(text, "%63s %ld", host, &pid) != 2 || pid <= 0)
 		return 0;
@@ -177,7 +173,8 @@ void dc_claims_sweep(aprfs_diskcache *dc)
 		return;
 	}
 	for (struct dirent *de; (de = readdir(d));)
-		if (de->d_name[0] != '.' && fstatat(dirfd(d), de->d_name, &st, 0) == 0 &&
+		if (de->d_name[0] != '.' &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    now - ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec) >
 			10ll * dc->claim_stale_ms * 1000000)
 			unlinkat(dirfd(d), de->d_name, 0);
