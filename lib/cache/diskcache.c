@@ -136,6 +136,23 @@ static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_lo
 	return rc;
 }
 
+/* Tell the writers of other processes that someone waits for their records: touch
+ * DIR/wanted (a metadata write; at most every 50 ms). */
+static void want(aprfs_diskcache *dc)
+{
+	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+
+	if (now - atomic_load(&dc->want_touched) < 50000000ll)
+		return;
+	atomic_store(&dc->want_touched, now);
+	if (utimensat(dc->dirfd, "wanted", NULL, 0) != 0 && errno == ENOENT) {
+		int fd = openat(dc->dirfd, "wanted",
+				O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 /* Another process claimed the range: wait (bounded, cancellable) until key's record is in
  * the index, or the claim dies. 1 when it came. Bounded by WAIT_NS: the owner publishes
  * every 200 ms, so a longer wait means it is not computing this chunk now (its readers may
@@ -148,6 +165,7 @@ static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *ra
 	dc_loc l;
 	int found = 0;
 
+	want(dc);
 	pthread_mutex_lock(&dc->lock);
 	dc->waiters++;
 	dc_scanner_kick(dc);
@@ -159,6 +177,7 @@ static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *ra
 			break;
 		if (now > next_check) {
 			pthread_mutex_unlock(&dc->lock);
+			want(dc);
 			int alive = dc_claim_alive(dc, range);
 			pthread_mutex_lock(&dc->lock);
 			if (!alive && !(found = dc_index_find(dc, h, &l)))

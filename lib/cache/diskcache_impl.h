@@ -200,10 +200,12 @@ struct aprfs_diskcache {
 	uint32_t npacks, cap_packs;
 	/* our pack (the writer thread's): its number in the table, or -1 */
 	int cur;
-	uint64_t cur_off;    /* where the next record goes */
-	int64_t cur_opened;  /* ns: when it got its first record */
-	int64_t last_append; /* ns: the last append (idle sealing) */
-	uint8_t *cur_idx;    /* its index entries so far */
+	uint64_t cur_off;	/* where the next record goes */
+	int64_t cur_opened;	/* ns: when it got its first record */
+	int64_t last_append;	/* ns: the last append (idle sealing) */
+	int64_t wanted_checked; /* ns: DIR/wanted last looked at */
+	int wanted;		/* ... and someone waited then */
+	uint8_t *cur_idx;	/* its index entries so far */
 	size_t cur_n, cur_cap;
 	unsigned seq;			       /* our packs' sequence */
 	int lz4_skip[APRFS_VARIANT_COUNT + 1]; /* records left before trying LZ4 again */
@@ -211,13 +213,14 @@ struct aprfs_diskcache {
 	dc_hash *claims;
 	size_t nclaims, cap_claims;
 	/* peers (diskcache_peers.c): the scanner's, read by lookups */
-	char presence[128];	  /* "daemons/host.pid" */
-	atomic_int peers;	  /* other live processes using the directory */
-	int64_t next_peer_check;  /* ns (CLOCK_MONOTONIC) */
-	int64_t next_refresh;	  /* ns (CLOCK_MONOTONIC): touch our presence file */
-	int64_t next_sweep;	  /* ns (CLOCK_MONOTONIC): remove long-dead claims */
-	int64_t next_rescan;	  /* ns (CLOCK_MONOTONIC): the scanner's next listing */
-	int salvage[8], nsalvage; /* fds of packs deleted for a corrupt record */
+	char presence[128];	      /* "daemons/host.pid" */
+	atomic_int peers;	      /* other live processes using the directory */
+	_Atomic int64_t want_touched; /* ns (MONOTONIC): we last touched DIR/wanted */
+	int64_t next_peer_check;      /* ns (CLOCK_MONOTONIC) */
+	int64_t next_refresh;	      /* ns (CLOCK_MONOTONIC): touch our presence file */
+	int64_t next_sweep;	      /* ns (CLOCK_MONOTONIC): remove long-dead claims */
+	int64_t next_rescan;	      /* ns (CLOCK_MONOTONIC): the scanner's next listing */
+	int salvage[8], nsalvage;     /* fds of packs deleted for a corrupt record */
 	dc_io *io;
 	int leaked; /* threads stuck in the storage: the handle is not freed */
 };

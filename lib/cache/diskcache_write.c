@@ -5,9 +5,10 @@
  *
  * Why a writer thread: a cold read must not pay for writing what it just computed. When the
  * queue is full, the mount does not wait: the chunk is not persisted, counted and said once
- * in the log (convert waits instead, as long as the writer makes progress). While other
- * processes use the directory, the pack is sealed every DC_PUBLISH_NS so that they see its
- * records soon (they load sealed packs only). */
+ * in the log (convert waits instead, as long as the writer makes progress). While another
+ * process waits for records (it touched DIR/wanted, diskcache.c), the pack is sealed once
+ * it is DC_PUBLISH_NS old, so that the other sees its records soon (processes load sealed
+ * packs only); otherwise packs grow to their size limit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,7 +22,9 @@
 #include "cache/diskcache_impl.h"
 
 #define NOSPACE_RETRY_NS (60 * 1000000000ll) /* a full disk may get space back */
-#define DC_PUBLISH_NS	 (200000000ll)	     /* seal this often while others share it */
+#define DC_PUBLISH_NS	 (100000000ll)	     /* seal this often while others wait */
+#define WANTED_FOR_NS	 (2000000000ll)	     /* DIR/wanted this young: someone waits */
+#define WANTED_CHECK_NS	 (50000000ll)	     /* how often DIR/wanted is looked at */
 #define BATCH_MAX	 (8u << 20)	     /* bytes per write */
 #define STUCK_NS	 (10 * 1000000000ll) /* convert's put() gives up on a stuck writer */
 
@@ -98,6 +101,7 @@ static void free_jobs(dc_job *j)
 }
 
 static void seal(aprfs_diskcache *dc);
+static int wanted(aprfs_diskcache *dc, int64_t now);
 
 /* Write a batch (the writer thread, without the lock). */
 static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
@@ -118,20 +122,45 @@ static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 		dc_not_persisted_locked(dc, n, "a write failed");
 		pthread_mutex_unlock(&dc->lock);
 		seal(dc); /* what the pack holds so far (a full disk: the index is small) */
-	} else if (dc->cur_off >= dc->pack_max) {
-		seal(dc);
+	} else {
+		pthread_mutex_lock(&dc->lock);
+		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int due = dc->cur_off >= dc->pack_max ||
+			  (atomic_load(&dc->peers) && now - dc->cur_opened >= DC_PUBLISH_NS &&
+			   wanted(dc, now));
+		pthread_mutex_unlock(&dc->lock);
+		if (due)
+			seal(dc);
 	}
 }
 
-/* Whether our pack should be sealed now: idle long enough, or others are waiting to see
- * it. Holds the lock. */
+/* Whether another process waits for records (DIR/wanted touched recently); looked at every
+ * WANTED_CHECK_NS at most (a metadata round trip on a shared file system). Holds the lock
+ * (the writer thread's fields only). */
+static int wanted(aprfs_diskcache *dc, int64_t now)
+{
+	struct stat st;
+
+	if (now - dc->wanted_checked >= WANTED_CHECK_NS) {
+		dc->wanted_checked = now;
+		dc->wanted =
+		    fstatat(dc->dirfd, "wanted", &st, 0) == 0 &&
+		    dc_now_ns(CLOCK_REALTIME) -
+			    ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec) <
+			WANTED_FOR_NS;
+	}
+	return dc->wanted;
+}
+
+/* Whether our pack should be sealed now: stop, flush, idle long enough, or others are
+ * waiting to see it. Holds the lock. */
 static int seal_due(aprfs_diskcache *dc, int64_t now)
 {
 	if (dc->cur < 0)
 		return 0;
 	if (dc->stopping || dc->flushing)
 		return 1;
-	if (atomic_load(&dc->peers) && now - dc->cur_opened >= DC_PUBLISH_NS)
+	if (atomic_load(&dc->peers) && now - dc->cur_opened >= DC_PUBLISH_NS && wanted(dc, now))
 		return 1;
 	return now - dc->last_append >= (int64_t)dc->seal_idle_ms * 1000000;
 }
