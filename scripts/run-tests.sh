@@ -21,8 +21,10 @@ run() {
 	shift 2
 	t0=$(date +%s)
 	echo "=== $name"
-	timeout -k 30 "$limit" "$@" 2>&1 | tee "$logs/$name"
+	APRFS_RUN_TOKENS="$APRFS_RUN_TOKENS suite:$name:$$:" timeout -k 30 "$limit" "$@" 2>&1 |
+		tee "$logs/$name"
 	rc=${PIPESTATUS[0]}
+	run_tmp_kill "suite:$name:$$:" # what a timed-out suite left running
 	if [ "$rc" -eq 0 ]; then
 		passed=$((passed + 1))
 	else

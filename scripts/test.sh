@@ -30,8 +30,10 @@ stage() {
 		rc=124
 		echo "no time left in the ${budget} s budget" >&2
 	else
-		timeout -k 30 "$limit" "$@"
+		# the stage's processes carry its token: none outlives it, even after a timeout
+		APRFS_RUN_TOKENS="$APRFS_RUN_TOKENS stage:$name:$$:" timeout -k 30 "$limit" "$@"
 		rc=$?
+		run_tmp_kill "stage:$name:$$:"
 	fi
 	if [ "$rc" -eq 0 ]; then
 		summary+=("$(printf '%-11s ok      %4d s' "$name" $(($(date +%s) - t0)))")
@@ -44,8 +46,8 @@ stage() {
 
 stage setup 900 scripts/setup.sh
 stage build 600 make -j"$(nproc)" all
-stage test 1500 make test
-stage check-asan 1800 make check-asan
+stage test 2400 make test
+stage check-asan 2400 make check-asan
 stage fuzz 600 make fuzz FUZZ_SECONDS=20
 
 echo "##### summary"
