@@ -234,6 +234,7 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 	dc->st.bytes_on_disk += dc_charge(size) - dc_charge(k->size);
 	k->size = size;
 	k->ours = 0;
+	k->seen = 1; /* (a rescan that listed the directory before the rename keeps it) */
 	dc->st.packs_sealed++;
 	pthread_mutex_unlock(&dc->lock);
 	dc->cur = -1;
