@@ -335,6 +335,11 @@ static void dc_free(aprfs_diskcache *dc)
 {
 	if (dc->leaked)
 		return; /* a thread is stuck in the storage and may still use it */
+	while (dc->head) { /* (queued after the writer stopped: a salvage racing close) */
+		dc_job *j = dc->head;
+		dc->head = j->next;
+		free(j);
+	}
 	dc_index_free(dc);
 	free(dc->cur_idx);
 	free(dc->claims);
