@@ -182,7 +182,8 @@ read_all() {
 	kill -KILL "$pid"
 	run wait "$reader"
 	[ "$status" -ne 0 ] # the copy did not finish
-	unmount "$MNT"
+	# (a dead daemon's mount is not a mountpoint to `mountpoint`: detach it by name)
+	fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 	wait_gone "$APRFS_PID" 30
 	# its pack was never sealed: the next daemon recovers its records
 	[ "$(find "$CD" -name '*.tmp' | wc -l)" -eq 1 ]
