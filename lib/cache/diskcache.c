@@ -334,7 +334,7 @@ static int start_threads(aprfs_diskcache *dc)
 static void dc_free(aprfs_diskcache *dc)
 {
 	if (dc->leaked)
-		return; /* a thread is stuck in the storage and may still use it */
+		return;	   /* a thread is stuck in the storage and may still use it */
 	while (dc->head) { /* (queued after the writer stopped: a salvage racing close) */
 		dc_job *j = dc->head;
 		dc->head = j->next;
