@@ -92,6 +92,7 @@ typedef struct dc_pack {
 	int dead;	  /* gone from the directory or evicted: no new lookups */
 	int ours;	  /* the writer's open pack (never evicted, never reloaded) */
 	int seen;	  /* the last rescan listed it */
+	int mine;	  /* sealed by this process (compaction merges the small ones) */
 	uint64_t size;	  /* bytes */
 	int64_t mtime;	  /* ns, the last use: eviction orders by it */
 	atomic_int touch; /* a hit wants the mtime refreshed */
@@ -143,6 +144,9 @@ int dc_pack_recover(aprfs_diskcache *dc, const char *name, char *out, size_t siz
 /* A pack deleted for a corrupt record (fd still open): queue its good records again, so
  * that one bad record does not cost the others (the scanner thread). */
 void dc_pack_salvage(aprfs_diskcache *dc, int fd);
+/* Closing: merge the small packs this process sealed (a fleet whose daemons waited for
+ * each other makes one every 100 ms) into one, and delete them (the writer thread). */
+void dc_pack_compact(aprfs_diskcache *dc);
 
 /* ---- reads with a deadline (diskcache_io.c) ---- */
 
@@ -200,6 +204,7 @@ struct aprfs_diskcache {
 	uint32_t npacks, cap_packs;
 	/* our pack (the writer thread's): its number in the table, or -1 */
 	int cur;
+	dc_pack *curp;		/* ... the pack itself */
 	uint64_t cur_off;	/* where the next record goes */
 	int64_t cur_opened;	/* ns: when it got its first record */
 	int64_t last_append;	/* ns: the last append (idle sealing) */

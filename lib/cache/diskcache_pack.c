@@ -52,6 +52,9 @@ static int open_pack(aprfs_diskcache *dc)
 		unlinkat(dc->dirfd, name, 0);
 		return -ENOMEM;
 	}
+	pthread_mutex_lock(&dc->lock);
+	dc->curp = dc->packs[p];
+	pthread_mutex_unlock(&dc->lock);
 	dc->cur = p;
 	dc->cur_off = DC_PACK_HEAD;
 	dc->cur_n = 0;
@@ -166,10 +169,10 @@ int dc_pack_append(aprfs_diskcache *dc, dc_job *jobs, const char **what)
 	rc = buf && tmp && locs ? 0 : -ENOMEM;
 	if (rc == 0) {
 		size_t used = lay_out(dc, jobs, buf, locs, tmp, tcap);
-		if (dc_write_all(dc->packs[dc->cur]->fd, buf, used, dc->cur_off) != 0) {
+		if (dc_write_all(dc->curp->fd, buf, used, dc->cur_off) != 0) {
 			rc = -errno;
 			/* (the batch's partial bytes go: the pack can still be sealed) */
-			if (ftruncate(dc->packs[dc->cur]->fd, (off_t)dc->cur_off) != 0)
+			if (ftruncate(dc->curp->fd, (off_t)dc->cur_off) != 0)
 				rc = rc ? rc : -EIO;
 		} else {
 			index_batch(dc, locs, n, jobs, used);
@@ -203,7 +206,7 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 
 	if (dc->cur < 0)
 		return 0;
-	dc_pack *k = dc->packs[dc->cur];
+	dc_pack *k = dc->curp; /* (the table may be moved by the scanner: not packs[cur]) */
 	snprintf(tmp, sizeof(tmp), "%s", k->name);
 	snprintf(name, sizeof(name), "%.*s.pack", (int)(strlen(tmp) - 4), tmp);
 	if (!dc->cur_n) {
@@ -235,6 +238,7 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 	k->size = size;
 	k->ours = 0;
 	k->seen = 1; /* (a rescan that listed the directory before the rename keeps it) */
+	k->mine = 1;
 	dc->st.packs_sealed++;
 	pthread_mutex_unlock(&dc->lock);
 	dc->cur = -1;
@@ -375,4 +379,115 @@ void dc_pack_salvage(aprfs_diskcache *dc, int fd)
 		salvage_one(dc, fd, &l);
 	}
 	free(idx);
+}
+
+/* ---- compaction ----------------------------------------------------------------------------
+ */
+
+#define COMPACT_MAX 256 /* packs merged at a time */
+
+/* The small packs this process sealed: their numbers (referenced), how many. */
+static int small_mine(aprfs_diskcache *dc, uint32_t *v)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&dc->lock);
+	for (uint32_t i = 0; i < dc->npacks && n < COMPACT_MAX; i++) {
+		dc_pack *k = dc->packs[i];
+		if (k->mine && !k->dead && k->fd >= 0 && k->size < dc->pack_max / 4) {
+			atomic_fetch_add(&k->refs, 1);
+			v[n++] = i;
+		}
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return n;
+}
+
+/* Pack p's good records appended to our new pack (jobs of up to 8 MiB). 0 or -1. */
+static int copy_pack(aprfs_diskcache *dc, dc_pack *k)
+{
+	const char *why, *what;
+	uint64_t count = 0;
+	uint8_t *idx = dc_read_index(k->fd, k->size, &count, &why);
+	dc_job *head = NULL, **tail = &head;
+	size_t bytes = 0;
+	int rc = idx ? 0 : -1;
+
+	for (uint64_t i = 0; idx && i <= count && rc == 0; i++) {
+		dc_loc l;
+		if (i < count)
+			dc_idx_get(idx + i * DC_IDX, &l);
+		if (head && (i == count || bytes + l.clen > (8u << 20))) {
+			rc = dc_pack_append(dc, head, &what) == 0 ? 0 : -1;
+			while (head) {
+				dc_job *j = head;
+				head = j->next;
+				free(j);
+			}
+			tail = &head;
+			bytes = 0;
+			pthread_mutex_lock(&dc->lock);
+			dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+			pthread_mutex_unlock(&dc->lock);
+		}
+		if (i == count || l.clen > DC_REC_MAX || l.slen > DC_REC_MAX)
+			continue;
+		dc_job *j = malloc(sizeof(*j) + l.clen);
+		uint8_t *rec = malloc(DC_REC + (size_t)l.slen);
+		if (j && rec && pread_all(k->fd, rec, DC_REC + l.slen, l.off) == 0 &&
+		    dc_key_parse(rec + 8, &j->key) == 0 &&
+		    dc_rec_decode(&j->key, &l, rec, (uint8_t *)(j + 1), &why) == 0) {
+			j->next = NULL;
+			j->data = (uint8_t *)(j + 1);
+			j->len = l.clen;
+			j->crc = l.crc;
+			*tail = j;
+			tail = &j->next;
+			bytes += l.clen;
+			j = NULL;
+		}
+		free(j);
+		free(rec);
+	}
+	while (head) {
+		dc_job *j = head;
+		head = j->next;
+		free(j);
+	}
+	free(idx);
+	return rc;
+}
+
+void dc_pack_compact(aprfs_diskcache *dc)
+{
+	uint32_t v[COMPACT_MAX];
+	const char *what;
+	int n = small_mine(dc, v), ok = n >= 3 && dc->cur < 0;
+	char name[128];
+
+	pthread_mutex_lock(&dc->lock);
+	ok = ok && !dc_writes_off_locked(dc);
+	pthread_mutex_unlock(&dc->lock);
+	dc_pack *kv[COMPACT_MAX];
+
+	pthread_mutex_lock(&dc->lock);
+	for (int i = 0; i < n; i++)
+		kv[i] = dc->packs[v[i]];
+	pthread_mutex_unlock(&dc->lock);
+	for (int i = 0; i < n && ok; i++)
+		ok = copy_pack(dc, kv[i]) == 0;
+	ok = ok && dc_pack_seal(dc, &what) == 0;
+	for (int i = 0; i < n; i++) {
+		pthread_mutex_lock(&dc->lock);
+		dc_pack *k = kv[i];
+		snprintf(name, sizeof(name), "%s", k->name);
+		if (ok)
+			dc_pack_forget(dc, v[i]);
+		pthread_mutex_unlock(&dc->lock);
+		if (ok)
+			unlinkat(dc->dirfd, name, 0);
+		dc_pack_put(k);
+	}
+	if (!ok && dc->cur >= 0)
+		dc_pack_seal(dc, &what); /* (what was copied: duplicates, harmless) */
 }

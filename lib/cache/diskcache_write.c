@@ -224,6 +224,8 @@ void *dc_writer_main(void *arg)
 			write_batch(dc, jobs, n);
 		else if (due)
 			seal(dc);
+		if (stop)
+			dc_pack_compact(dc);
 		free_jobs(jobs);
 		pthread_mutex_lock(&dc->lock);
 		dc->st.queued_bytes -= bytes;
