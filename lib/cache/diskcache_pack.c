@@ -414,7 +414,7 @@ static int copy_pack(aprfs_diskcache *dc, dc_pack *k)
 	int rc = idx ? 0 : -1;
 
 	for (uint64_t i = 0; idx && i <= count && rc == 0; i++) {
-		dc_loc l;
+		dc_loc l = {0};
 		if (i < count)
 			dc_idx_get(idx + i * DC_IDX, &l);
 		if (head && (i == count || bytes + l.clen > (8u << 20))) {
