@@ -25,6 +25,8 @@
 #define CLOSE_PATIENCE_NS  (10 * 1000000000ll) /* close waits while the writer progresses */
 #define CLAIM_POLL_NS	   (20 * 1000000ll)
 #define WAIT_NS		   (600 * 1000000ll)
+#define WINDOW		   (4u << 20) /* bytes a read through the I/O threads asks for */
+#define WINDOWS		   4	      /* packs holding such a window at most */
 
 int64_t dc_now_ns(int clock_id)
 {
@@ -110,25 +112,94 @@ static int read_now(const aprfs_dc_key *key, const dc_loc *l, int fd, void *buf,
 	return dc_rec_verify(key, l, hdr, buf, why) == 0;
 }
 
+/* The record from the pack's window, if it holds it: 1 (decoded and verified into buf), 0
+ * (corrupt: *why), -1 (not there). */
+static int from_window(const aprfs_dc_key *key, const dc_loc *l, dc_pack *k, void *buf,
+		       const char **why)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&k->wlock);
+	if (k->wbuf && l->off >= k->woff && l->off + DC_REC + l->slen <= k->woff + k->wlen)
+		rc = dc_rec_decode(key, l, k->wbuf + (l->off - k->woff), buf, why) == 0;
+	pthread_mutex_unlock(&k->wlock);
+	return rc;
+}
+
+/* At most WINDOWS packs hold a window: k gets a slot, the oldest other loses its own. */
+static void window_slot(aprfs_diskcache *dc, dc_pack *k)
+{
+	dc_pack *old = NULL;
+
+	pthread_mutex_lock(&dc->lock);
+	int have = 0;
+	for (int i = 0; i < WINDOWS; i++)
+		have |= dc->windows[i] == k;
+	if (!have) {
+		old = dc->windows[dc->next_window];
+		dc->windows[dc->next_window] = k;
+		dc->next_window = (dc->next_window + 1) % WINDOWS;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	if (old) {
+		pthread_mutex_lock(&old->wlock);
+		free(old->wbuf);
+		old->wbuf = NULL;
+		old->wlen = 0;
+		pthread_mutex_unlock(&old->wlock);
+	}
+}
+
+/* The window's bytes (n, read at off) become the pack's window. */
+static void set_window(aprfs_diskcache *dc, dc_pack *k, const uint8_t *p, uint64_t off,
+		       size_t n)
+{
+	window_slot(dc, k);
+	pthread_mutex_lock(&k->wlock);
+	uint8_t *b = n <= k->wlen && k->wbuf ? k->wbuf : realloc(k->wbuf, n);
+	if (b) {
+		memcpy(b, p, n);
+		k->wbuf = b;
+		k->woff = off;
+		k->wlen = n;
+	}
+	pthread_mutex_unlock(&k->wlock);
+}
+
+/* Through the I/O threads (with the deadline): a window of WINDOW bytes from the record on
+ * (within the pack), which later records are served from. 1, 0 (corrupt), -1 (a miss). */
+static int read_window(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
+		       dc_pack *k, void *buf, const char **why)
+{
+	uint64_t need = DC_REC + l->slen, size = k->size;
+	size_t n = (size_t)(size > l->off + WINDOW ? WINDOW : size - l->off);
+	uint8_t *rec = NULL;
+
+	n = n < need ? (size_t)need : n;
+	atomic_fetch_add(&k->refs, 1); /* (dc_io_read takes one over) */
+	int rc = dc_io_read(dc, k, l->off, n, &rec, why);
+	if (rc == 0 && (rc = dc_rec_decode(key, l, rec, buf, why) == 0) == 1 && n > need)
+		set_window(dc, k, rec, l->off, n);
+	else if (rc == -1 || rc == -2)
+		rc = rc == -1 && *why ? 0 : -1;
+	if (rec)
+		dc_io_recycle(dc, rec);
+	return rc;
+}
+
 /* Read and verify the record l says holds key (k: its pack, referenced). 1: in buf; 0:
  * corrupt (its pack is gone now: look again); -1: a miss (set aside, or no memory). */
 static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
 		       dc_pack *k, void *buf, uint32_t *crc)
 {
 	const char *why = NULL;
-	uint8_t *rec = NULL;
 	int rc = read_now(key, l, k->fd, buf, &why);
 
-	if (rc >= 0) {
-		dc_pack_put(k);
-	} else {
-		rc = dc_io_read(dc, k, l->off, DC_REC + l->slen, &rec, &why);
-		rc = rc == 0	       ? dc_rec_decode(key, l, rec, buf, &why) == 0
-		     : rc == -1 && why ? 0
-				       : -1;
-		if (rec)
-			dc_io_recycle(dc, rec);
-	}
+	if (rc < 0)
+		rc = from_window(key, l, k, buf, &why);
+	if (rc < 0)
+		rc = read_window(dc, key, l, k, buf, &why);
+	dc_pack_put(k);
 	if (rc == 1 && crc)
 		*crc = l->crc;
 	if (rc == 0)

@@ -97,6 +97,11 @@ typedef struct dc_pack {
 	int64_t mtime;	  /* ns, the last use: eviction orders by it */
 	atomic_int touch; /* a hit wants the mtime refreshed */
 	_Atomic uint64_t ra_end; /* read ahead (posix_fadvise WILLNEED) up to here */
+	/* the last window read from it through the I/O threads (a file system without
+	 * RWF_NOWAIT, e.g. FUSE: one large read serves the records after it too) */
+	pthread_mutex_t wlock;
+	uint8_t *wbuf;
+	uint64_t woff, wlen;
 } dc_pack;
 
 /* All under dc->lock. */
@@ -227,7 +232,9 @@ struct aprfs_diskcache {
 	int64_t next_rescan;	      /* ns (CLOCK_MONOTONIC): the scanner's next listing */
 	int salvage[8], nsalvage;     /* fds of packs deleted for a corrupt record */
 	dc_io *io;
-	int leaked; /* threads stuck in the storage: the handle is not freed */
+	int leaked;	     /* threads stuck in the storage: the handle is not freed */
+	dc_pack *windows[4]; /* the packs holding a read window (diskcache.c) */
+	int next_window;
 };
 
 int64_t dc_now_ns(int clock_id);

@@ -129,6 +129,7 @@ int dc_pack_add(aprfs_diskcache *dc, const char *name, int fd, uint64_t size, in
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->fd = fd;
 	atomic_init(&p->refs, 1);
+	pthread_mutex_init(&p->wlock, NULL);
 	p->size = size;
 	p->mtime = mtime;
 	p->ours = ours;
@@ -167,6 +168,8 @@ void dc_index_free(aprfs_diskcache *dc)
 	for (uint32_t i = 0; i < dc->npacks; i++) {
 		if (dc->packs[i]->fd >= 0)
 			close(dc->packs[i]->fd);
+		free(dc->packs[i]->wbuf);
+		pthread_mutex_destroy(&dc->packs[i]->wlock);
 		free(dc->packs[i]);
 	}
 	free(dc->packs);
