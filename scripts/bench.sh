@@ -115,6 +115,8 @@ done
 # The filesystem's figures, on the same checkpoint.
 echo "=== aprfs mount"
 BENCH_DIR=$DIR BENCH_SIZE_MB=$SIZE_MB scripts/bench-fs.sh
+echo "=== disk cache"
+BENCH_DIR=$DIR BENCH_SIZE_MB=$SIZE_MB scripts/bench-diskcache.sh
 echo "=== GGUF sources"
 BENCH_DIR=$DIR BENCH_SIZE_MB=$SIZE_MB scripts/bench-gguf.sh
 [ "$KEEP" = 1 ] || rm -rf "$DIR"

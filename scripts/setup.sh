@@ -5,9 +5,10 @@ set -euo pipefail
 
 # clang + libclang-rt-14-dev: libFuzzer and clang's ASan/UBSan runtimes (make fuzz); llvm:
 # llvm-symbolizer for their stack traces. gcc's ASan/UBSan (make check-asan) come with gcc.
+# moosefs-*, iproute2: the disk cache's tests and bench on a real MooseFS (scripts/moosefs.sh).
 PKGS=(gcc make pkg-config git cppcheck clang-format libfuse3-dev fuse3 liblz4-dev libcjson-dev libisal-dev
       libxxhash-dev zlib1g-dev scdoc man-db prometheus bats jq python3 bc time gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang
-      libclang-rt-14-dev llvm)
+      libclang-rt-14-dev llvm moosefs-master moosefs-chunkserver moosefs-client iproute2)
 # Node.js and npm run the ecosystem's GGUF reader in the tests (tests/tools/gguf-js). Asked
 # of apt only when absent: a NodeSource nodejs already bundles npm and conflicts with
 # Debian's npm package.

@@ -1,24 +1,32 @@
 /* diskcache.c - the disk tier's handle and its lookups: opening and closing the directory,
- * reading an entry (verify, refresh its access time, delete it when corrupt), waiting for
- * another process's claimed entry, and the counters. Writing is diskcache_write.c's, the entry
- * format diskcache_entry.c's, claims diskcache_claim.c's, who else uses the directory
- * diskcache_peers.c's, eviction diskcache_evict.c's. */
+ * finding a record in the index and reading it (with a deadline, verified, its pack deleted
+ * when corrupt), waiting for records another process claimed, and the counters. */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
-#define DEFAULT_QUEUE	  (64u << 20)
-#define DEFAULT_STALE_MS  5000
-#define DEFAULT_TOUCH_S	  60
-#define WAIT_MAX_SLEEP_NS 10000000ll /* polling for another process's entry */
+#define DEFAULT_QUEUE	   (64u << 20)
+#define DEFAULT_STALE_MS   5000
+#define DEFAULT_TOUCH_S	   60
+#define DEFAULT_TIMEOUT_MS 1000
+#define DEFAULT_IDLE_MS	   2000
+#define PACK_MAX	   (256ull << 20)
+#define CLOSE_PATIENCE_NS  (10 * 1000000000ll) /* close waits while the writer progresses */
+#define CLAIM_POLL_NS	   (20 * 1000000ll)
+#define WAIT_NS		   (600 * 1000000ll)
+#define WINDOW		   (4u << 20) /* bytes a read through the I/O threads asks for */
+#define WINDOWS		   4	      /* packs holding such a window at most */
 
 int64_t dc_now_ns(int clock_id)
 {
@@ -28,53 +36,11 @@ int64_t dc_now_ns(int clock_id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- corrupt entries -------------------------------------------------------------------- */
-
-/* A torn, truncated, corrupt or misfiled entry: never served, logged once, deleted (if it
- * is still the file we read: another process may have replaced it with a good one). */
-static void corrupt(aprfs_diskcache *dc, const char *name, const struct stat *st,
-		    const char *why)
+void dc_count_corrupt(aprfs_diskcache *dc)
 {
-	char key[600];
-	struct stat now;
-
 	pthread_mutex_lock(&dc->lock);
 	dc->st.corrupt++;
 	pthread_mutex_unlock(&dc->lock);
-	snprintf(key, sizeof(key), "diskcache %s/%s", dc->dir, name);
-	aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s/%s: %s; deleted, recomputing",
-		       dc->dir, name, why);
-	if (fstatat(dc->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    now.st_ino == st->st_ino && now.st_dev == st->st_dev)
-		unlinkat(dc->dirfd, name, 0);
-}
-
-/* ---- lookups ---------------------------------------------------------------------------- */
-
-static int read_all(int fd, uint8_t *buf, size_t n)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, buf + done, n - done, (off_t)done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
-/* A hit is a use: refresh the mtime that eviction orders by, but only when it is older
- * than touch_after_s, so a hot entry costs one metadata write a minute, not one per read.
- * Failing (a read-only directory) is fine: eviction is then merely less precise. */
-static void touch(aprfs_diskcache *dc, int fd, const struct stat *st)
-{
-	int64_t age = dc_now_ns(CLOCK_REALTIME) -
-		      ((int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
-
-	if (dc->touch_after_s == APRFS_DC_TOUCH_ALWAYS ||
-	    age > (int64_t)dc->touch_after_s * 1000000000)
-		futimens(fd, NULL);
 }
 
 static void count_lookup(aprfs_diskcache *dc, const aprfs_dc_key *key, int hit, uint64_t bytes)
@@ -95,171 +61,276 @@ static void count_lookup(aprfs_diskcache *dc, const aprfs_dc_key *key, int hit, 
 	pthread_mutex_unlock(&dc->lock);
 }
 
-/* Open the entry: its fd and stat, or -1 (absent, unreadable, or not a regular file: a
- * miss either way). Non-blocking: a FIFO someone put in a shared directory must not hang
- * a reader in open. */
-static int open_entry(aprfs_diskcache *dc, const char *name, struct stat *st)
+/* ---- lookups ------------------------------------------------------------------------- */
+
+/* The first scan (what the directory holds) is done, waiting for it at most the read
+ * deadline; then 1 (0: the storage is too slow, lookups miss until it is done). */
+static int ready(aprfs_diskcache *dc)
 {
-	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-
-	if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/* 1: the verified content is in buf; 0: absent or corrupt (then deleted). *bytes: read. */
-static int load(aprfs_diskcache *dc, const aprfs_dc_key *key, const char *stem, void *buf,
-		size_t len, uint32_t *crc, uint64_t *bytes)
-{
-	char name[DC_NAME_MAX + 8];
-	struct stat st;
-	const char *why = "unreadable";
-	int ok = 0;
-
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	int fd = open_entry(dc, name, &st);
-	if (fd < 0)
-		return 0;
-	uint64_t size = (uint64_t)st.st_size;
-	int sane = size >= DC_HEADER && size <= dc_entry_max(len);
-	int cold = 0;
-	if (size == dc_stored_size(len) && dc_read_stored(fd, key, buf, len, crc, &cold) == 0) {
-		if (cold)
-			atomic_store(&dc->prefetch_until,
-				     dc_now_ns(CLOCK_MONOTONIC) + DC_PREFETCH_FOR_NS);
-		touch(dc, fd, &st);
-		close(fd);
-		*bytes = size;
+	if (atomic_load(&dc->scanned))
 		return 1;
-	}
-	uint8_t *file = sane ? dc_read_buffer(size) : NULL;
-	if (!sane)
-		why = "file size impossible for its content (truncated or extended)";
-	else if (!file)
-		why = NULL; /* out of memory: a miss, the entry is fine */
-	else if (read_all(fd, file, size) != 0)
-		why = "short read (truncated while reading)";
-	else
-		ok = dc_decode(key, file, size, buf, len, crc, &why) == 0;
-	if (ok)
-		touch(dc, fd, &st);
-	else if (why)
-		corrupt(dc, name, &st, why);
-	close(fd);
-	*bytes = size;
+	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
+	struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
+
+	pthread_mutex_lock(&dc->lock);
+	while (!dc->scanned && pthread_cond_timedwait(&dc->found, &dc->lock, &ts) != ETIMEDOUT)
+		;
+	int ok = dc->scanned;
+	pthread_mutex_unlock(&dc->lock);
 	return ok;
 }
 
-/* Another process holds the claim: poll (100 us doubling to 10 ms) until the entry
- * appears or the claim dies; 0 when the deadline passes or cancel says stop. */
-static int wait_for(aprfs_diskcache *dc, const char *stem, int64_t deadline,
-		    const aprfs_cancel *cancel)
+/* Find h: its location, and a reference to its pack (*k, dc_pack_put when done). */
+static int find(aprfs_diskcache *dc, const dc_hash *h, dc_loc *l, dc_pack **k)
 {
-	char name[DC_NAME_MAX + 8];
-	struct stat st;
-	int64_t sleep_ns = 100000;
-
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	for (;;) {
-		struct timespec ts = {0, sleep_ns};
-		nanosleep(&ts, NULL);
-		sleep_ns = sleep_ns * 2 < WAIT_MAX_SLEEP_NS ? sleep_ns * 2 : WAIT_MAX_SLEEP_NS;
-		if (aprfs_cancelled(cancel) || dc_now_ns(CLOCK_MONOTONIC) > deadline)
-			return 0;
-		if (fstatat(dc->dirfd, name, &st, 0) == 0 || !dc_claim_alive(dc, stem))
-			return 1;
+	pthread_mutex_lock(&dc->lock);
+	int found = dc_index_find(dc, h, l);
+	if (found) {
+		*k = dc->packs[l->pack];
+		atomic_fetch_add(&(*k)->refs, 1);
+		atomic_store(&(*k)->touch, 1);
 	}
+	pthread_mutex_unlock(&dc->lock);
+	return found;
+}
+
+/* A stored (not compressed) record already in the page cache: read without waiting
+ * (RWF_NOWAIT), the payload straight into buf. 1 done (verified), 0 corrupt (*why), -1 not
+ * possible now (not all in memory, or a file system without RWF_NOWAIT: take the I/O
+ * threads' path). */
+static int read_now(const aprfs_dc_key *key, const dc_loc *l, int fd, void *buf,
+		    const char **why)
+{
+	uint8_t hdr[DC_REC];
+	struct iovec iov[2] = {{hdr, DC_REC}, {buf, l->clen}};
+
+	if (l->flags & DC_REC_LZ4)
+		return -1;
+	ssize_t r = preadv2(fd, iov, 2, (off_t)l->off, RWF_NOWAIT);
+	if (r != (ssize_t)(DC_REC + l->clen))
+		return -1;
+	return dc_rec_verify(key, l, hdr, buf, why) == 0;
+}
+
+/* The record from the pack's window, if it holds it: 1 (decoded and verified into buf), 0
+ * (corrupt: *why), -1 (not there). */
+static int from_window(const aprfs_dc_key *key, const dc_loc *l, dc_pack *k, void *buf,
+		       const char **why)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&k->wlock);
+	if (k->wbuf && l->off >= k->woff && l->off + DC_REC + l->slen <= k->woff + k->wlen)
+		rc = dc_rec_decode(key, l, k->wbuf + (l->off - k->woff), buf, why) == 0;
+	pthread_mutex_unlock(&k->wlock);
+	return rc;
+}
+
+/* At most WINDOWS packs hold a window: k gets a slot, the oldest other loses its own. */
+static void window_slot(aprfs_diskcache *dc, dc_pack *k)
+{
+	dc_pack *old = NULL;
+
+	pthread_mutex_lock(&dc->lock);
+	int have = 0;
+	for (int i = 0; i < WINDOWS; i++)
+		have |= dc->windows[i] == k;
+	if (!have) {
+		old = dc->windows[dc->next_window];
+		dc->windows[dc->next_window] = k;
+		dc->next_window = (dc->next_window + 1) % WINDOWS;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	if (old) {
+		pthread_mutex_lock(&old->wlock);
+		free(old->wbuf);
+		old->wbuf = NULL;
+		old->wlen = 0;
+		pthread_mutex_unlock(&old->wlock);
+	}
+}
+
+/* The window's bytes (n, read at off) become the pack's window. */
+static void set_window(aprfs_diskcache *dc, dc_pack *k, const uint8_t *p, uint64_t off,
+		       size_t n)
+{
+	window_slot(dc, k);
+	pthread_mutex_lock(&k->wlock);
+	uint8_t *b = n <= k->wlen && k->wbuf ? k->wbuf : realloc(k->wbuf, n);
+	if (b) {
+		memcpy(b, p, n);
+		k->wbuf = b;
+		k->woff = off;
+		k->wlen = n;
+	}
+	pthread_mutex_unlock(&k->wlock);
+}
+
+/* Through the I/O threads (with the deadline): a window of WINDOW bytes from the record on
+ * (within the pack), which later records are served from. 1, 0 (corrupt), -1 (a miss). */
+static int read_window(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
+		       dc_pack *k, void *buf, const char **why)
+{
+	uint64_t need = DC_REC + l->slen, size = k->size;
+	size_t n = (size_t)(size > l->off + WINDOW ? WINDOW : size - l->off);
+	uint8_t *rec = NULL;
+
+	n = n < need ? (size_t)need : n;
+	atomic_fetch_add(&k->refs, 1); /* (dc_io_read takes one over) */
+	int rc = dc_io_read(dc, k, l->off, n, &rec, why);
+	if (rc == 0 && (rc = dc_rec_decode(key, l, rec, buf, why) == 0) == 1 && n > need)
+		set_window(dc, k, rec, l->off, n);
+	else if (rc == -1 || rc == -2)
+		rc = rc == -1 && *why ? 0 : -1;
+	if (rec)
+		dc_io_recycle(dc, rec);
+	return rc;
+}
+
+/* Read and verify the record l says holds key (k: its pack, referenced). 1: in buf; 0:
+ * corrupt (its pack is gone now: look again); -1: a miss (set aside, or no memory). */
+static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
+		       dc_pack *k, void *buf, uint32_t *crc)
+{
+	const char *why = NULL;
+	int rc = read_now(key, l, k->fd, buf, &why);
+
+	if (rc < 0)
+		rc = from_window(key, l, k, buf, &why);
+	if (rc < 0)
+		rc = read_window(dc, key, l, k, buf, &why);
+	dc_pack_put(k);
+	if (rc == 1 && crc)
+		*crc = l->crc;
+	if (rc == 0)
+		dc_pack_corrupt(dc, l->pack, l->off, why);
+	return rc;
+}
+
+/* Tell the writers of other processes that someone waits for their records: touch
+ * DIR/wanted (a metadata write; at most every 50 ms). */
+static void want(aprfs_diskcache *dc)
+{
+	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+
+	if (now - atomic_load(&dc->want_touched) < 50000000ll)
+		return;
+	atomic_store(&dc->want_touched, now);
+	if (utimensat(dc->dirfd, "wanted", NULL, 0) != 0 && errno == ENOENT) {
+		int fd = openat(dc->dirfd, "wanted",
+				O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+/* Another process claimed the range: wait (bounded, cancellable) until key's record is in
+ * the index, or the claim dies. 1 when it came. Bounded by WAIT_NS: the owner publishes
+ * every 200 ms, so a longer wait means it is not computing this chunk now (its readers may
+ * be waiting for a range we claimed): then the range is adopted, computed here. */
+static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *range,
+			const aprfs_cancel *cancel)
+{
+	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + WAIT_NS;
+	int64_t next_check = dc_now_ns(CLOCK_MONOTONIC) + 10 * CLAIM_POLL_NS;
+	dc_loc l;
+	int found = 0;
+
+	want(dc);
+	pthread_mutex_lock(&dc->lock);
+	dc->waiters++;
+	dc_scanner_kick(dc);
+	for (;;) {
+		if ((found = dc_index_find(dc, h, &l)))
+			break;
+		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		if (now > deadline || aprfs_cancelled(cancel) || dc->stalled_until > now)
+			break;
+		if (now > next_check) {
+			pthread_mutex_unlock(&dc->lock);
+			want(dc);
+			int alive = dc_claim_alive(dc, range);
+			pthread_mutex_lock(&dc->lock);
+			if (!alive && !(found = dc_index_find(dc, h, &l)))
+				break;
+			next_check = now + 10 * CLAIM_POLL_NS;
+		}
+		int64_t at = now + CLAIM_POLL_NS;
+		struct timespec ts = {at / 1000000000, at % 1000000000};
+		pthread_cond_timedwait(&dc->found, &dc->lock, &ts);
+	}
+	dc->waiters--;
+	dc->st.claim_waits++;
+	pthread_mutex_unlock(&dc->lock);
+	if (!found)
+		dc_claim_adopt(dc, range);
+	return found;
+}
+
+/* Whether a miss should claim: only while others could compute the same. */
+static int claiming(aprfs_diskcache *dc)
+{
+	pthread_mutex_lock(&dc->lock);
+	int off = dc_writes_off_locked(dc);
+	pthread_mutex_unlock(&dc->lock);
+	return !off && atomic_load(&dc->peers) > 0;
 }
 
 int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
 			uint32_t *crc, const aprfs_cancel *cancel, int *claimed)
 {
-	char stem[DC_NAME_MAX];
-	int64_t deadline = 0;
-	uint64_t bytes = 0;
-	int waited = 0, hit = 0;
+	dc_hash h = dc_key_hash(key), range;
+	int hit = 0, waited = 0;
+	dc_pack *k;
+	dc_loc l;
 
-	dc_entry_stem(key, stem);
 	if (claimed)
 		*claimed = 0;
-	for (int round = 0; !hit && round < 8; round++) {
-		if ((hit = load(dc, key, stem, buf, len, crc, &bytes)))
-			break;
-		/* alone with the directory, a claim is only cost */
-		if (!claimed || dc_writes_off(dc) || !atomic_load(&dc->peers))
-			break;
-		dc_claim_result c = dc_claim(dc, stem);
-		if (c == DC_CLAIM_OURS) {
-			/* Published between our look and our claim? */
-			if ((hit = load(dc, key, stem, buf, len, crc, &bytes)))
-				dc_claim_release(dc, stem, 0);
+	if (dc_stalled(dc) || !ready(dc)) {
+		count_lookup(dc, key, 0, 0);
+		return 0;
+	}
+	for (int round = 0; round < 8; round++) {
+		if (find(dc, &h, &l, &k)) {
+			int r = -1;
+			if (l.clen == len)
+				r = read_record(dc, key, &l, k, buf, crc);
 			else
-				*claimed = 1;
-			break;
+				dc_pack_put(k);
+			if (r == 1)
+				hit = 1;
+			if (r != 0)
+				break;
+			continue; /* corrupt: another copy? */
 		}
-		if (c == DC_CLAIM_NONE)
+		if (waited || !claimed || !claiming(dc))
 			break;
-		/* Claims of the dead expire, so the wait is bounded; twice the claim life
-		 * also bounds a string of live claims (each daemon computes in the end). */
-		if (!deadline)
-			deadline = dc_now_ns(CLOCK_MONOTONIC) + 2000000ll * dc->claim_stale_ms;
-		if (!wait_for(dc, stem, deadline, cancel))
+		dc_claim_result c = dc_claim(dc, key, &range);
+		if (c == DC_CLAIM_OURS)
+			*claimed = 1;
+		if (c != DC_CLAIM_TAKEN || !wait_records(dc, &h, &range, cancel))
 			break;
 		waited = 1;
 	}
-	if (waited) {
-		pthread_mutex_lock(&dc->lock);
-		dc->st.claim_waits++;
-		pthread_mutex_unlock(&dc->lock);
-	}
-	count_lookup(dc, key, hit, bytes);
+	count_lookup(dc, key, hit, hit ? DC_REC + l.slen : 0);
 	return hit;
-}
-
-int aprfs_diskcache_prefetching(aprfs_diskcache *dc)
-{
-	return dc_now_ns(CLOCK_MONOTONIC) < atomic_load(&dc->prefetch_until);
-}
-
-void aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key)
-{
-	char stem[DC_NAME_MAX], name[DC_NAME_MAX + 8];
-
-	dc_entry_stem(key, stem);
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	int fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return;
-	posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-	close(fd);
 }
 
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,
 			    uint32_t *crc)
 {
-	char stem[DC_NAME_MAX], name[DC_NAME_MAX + 8];
-	uint8_t hdr[DC_HEADER];
-	struct stat st;
-	const char *why = "short read";
-	int ok = 0;
+	dc_hash h = dc_key_hash(key);
+	dc_pack *k;
+	dc_loc l;
 
-	dc_entry_stem(key, stem);
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	int fd = open_entry(dc, name, &st);
-	if (fd < 0)
+	if (dc_stalled(dc) || !ready(dc) || !find(dc, &h, &l, &k))
 		return 0;
-	if (read_all(fd, hdr, st.st_size < DC_HEADER ? (size_t)st.st_size : DC_HEADER) == 0)
-		ok = dc_check_header(key, hdr, (uint64_t)st.st_size, len, crc, &why) == 0;
-	if (ok) {
-		touch(dc, fd, &st);
-		count_lookup(dc, key, 1, DC_HEADER);
-	} else {
-		corrupt(dc, name, &st, why);
-	}
-	close(fd);
-	return ok;
+	dc_pack_put(k);
+	if (l.clen != len)
+		return 0;
+	*crc = l.crc;
+	count_lookup(dc, key, 1, 0);
+	return 1;
 }
 
 /* ---- open, close, counters -------------------------------------------------------------- */
@@ -273,35 +344,45 @@ static void write_cachedir_tag(int dirfd)
 	int fd = openat(dirfd, "CACHEDIR.TAG", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd >= 0) {
-		if (dc_write_all(fd, (const uint8_t *)tag, sizeof(tag) - 1) != 0)
+		if (dc_write_all(fd, (const uint8_t *)tag, sizeof(tag) - 1, 0) != 0)
 			unlinkat(dirfd, "CACHEDIR.TAG", 0);
 		close(fd);
 	}
 }
 
-static void set_host(aprfs_diskcache *dc)
+static void set_names(aprfs_diskcache *dc)
 {
+	uint32_t r = 0;
+
 	if (gethostname(dc->host, sizeof(dc->host) - 1) != 0 || !dc->host[0])
 		snprintf(dc->host, sizeof(dc->host), "localhost");
 	for (char *p = dc->host; *p; p++)
 		if (*p <= ' ' || *p == '/' || *p == '.' || *p > '~')
 			*p = '_';
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint32_t)dc_now_ns(CLOCK_REALTIME);
+	snprintf(dc->wid, sizeof(dc->wid), "%s.%ld.%08x", dc->host, (long)dc->pid, r);
 }
 
 static void set_opts(aprfs_diskcache *dc, const aprfs_diskcache_opts *o)
 {
 	dc->budget = o->budget;
+	dc->pack_max = o->budget / 4 < PACK_MAX ? o->budget / 4 : PACK_MAX;
+	dc->pack_max = dc->pack_max < (1u << 20) ? (1u << 20) : dc->pack_max;
 	dc->queue_cap = o->queue_bytes ? o->queue_bytes : DEFAULT_QUEUE;
 	dc->wait_when_full = o->wait_when_full;
 	dc->claim_stale_ms = o->claim_stale_ms ? o->claim_stale_ms : DEFAULT_STALE_MS;
 	dc->touch_after_s = o->touch_after_s ? o->touch_after_s : DEFAULT_TOUCH_S;
+	dc->touch_after_s = dc->touch_after_s == APRFS_DC_TOUCH_ALWAYS ? 0 : dc->touch_after_s;
+	dc->read_timeout_ms = o->read_timeout_ms ? o->read_timeout_ms : DEFAULT_TIMEOUT_MS;
+	dc->seal_idle_ms = o->seal_idle_ms ? o->seal_idle_ms : DEFAULT_IDLE_MS;
 	dc->st.budget = o->budget;
-	dc->next_scan = dc_now_ns(CLOCK_MONOTONIC) + DC_RESCAN_NS;
 	dc->pid = getpid();
-	set_host(dc);
+	dc->cur = -1;
+	set_names(dc);
 }
 
-static int init_sync(aprfs_diskcache *dc)
+static int start_threads(aprfs_diskcache *dc)
 {
 	pthread_condattr_t ca;
 
@@ -309,17 +390,38 @@ static int init_sync(aprfs_diskcache *dc)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&dc->work, &ca);
+	pthread_cond_init(&dc->found, &ca);
+	pthread_cond_init(&dc->scan, &ca);
+	pthread_cond_init(&dc->space, &ca);
+	pthread_cond_init(&dc->idle, &ca);
 	pthread_condattr_destroy(&ca);
-	pthread_cond_init(&dc->space, NULL);
-	pthread_cond_init(&dc->idle, NULL);
+	if (dc_io_start(dc) != 0)
+		return -EAGAIN;
+	dc->scanner_started = pthread_create(&dc->scanner, NULL, dc_scanner_main, dc) == 0;
 	dc->started = pthread_create(&dc->writer, NULL, dc_writer_main, dc) == 0;
-	return dc->started ? 0 : -EAGAIN;
+	return dc->started && dc->scanner_started ? 0 : -EAGAIN;
 }
 
 static void dc_free(aprfs_diskcache *dc)
 {
+	if (dc->leaked)
+		return;	   /* a thread is stuck in the storage and may still use it */
+	while (dc->head) { /* (queued after the writer stopped: a salvage racing close) */
+		dc_job *j = dc->head;
+		dc->head = j->next;
+		free(j);
+	}
+	dc_index_free(dc);
+	free(dc->cur_idx);
+	free(dc->claims);
 	if (dc->dirfd >= 0)
 		close(dc->dirfd);
+	pthread_cond_destroy(&dc->work);
+	pthread_cond_destroy(&dc->found);
+	pthread_cond_destroy(&dc->scan);
+	pthread_cond_destroy(&dc->space);
+	pthread_cond_destroy(&dc->idle);
+	pthread_mutex_destroy(&dc->lock);
 	free(dc->dir);
 	free(dc);
 }
@@ -341,18 +443,40 @@ int aprfs_diskcache_open(const aprfs_diskcache_opts *o, aprfs_diskcache **out, a
 	dc->dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dc->dirfd < 0) {
 		int e = errno;
-		dc_free(dc);
+		free(dc->dir);
+		free(dc);
 		return aprfs_fail(err, e, "%s: %s", o->dir, strerror(e));
 	}
 	set_opts(dc, o);
 	write_cachedir_tag(dc->dirfd);
+	mkdirat(dc->dirfd, "packs", 0755); /* (read-only: serves what it holds) */
 	dc_peers_join(dc);
-	if (init_sync(dc) != 0) {
-		dc_free(dc);
-		return aprfs_fail(err, EAGAIN, "disk cache: cannot start its writer thread");
+	if (start_threads(dc) != 0) {
+		aprfs_diskcache_close(dc);
+		return aprfs_fail(err, EAGAIN, "disk cache: cannot start its threads");
 	}
 	*out = dc;
 	return 0;
+}
+
+/* Join t, waiting while *progress moves (the writer drains a queue) but no longer than
+ * patience_ns past its last move; 0 joined, -1 given up (detached). */
+static int join_patiently(aprfs_diskcache *dc, pthread_t t, const int64_t *progress,
+			  int64_t patience_ns)
+{
+	for (;;) {
+		int64_t at = dc_now_ns(CLOCK_REALTIME) + 200000000ll;
+		struct timespec ts = {at / 1000000000, at % 1000000000};
+		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
+			return 0;
+		pthread_mutex_lock(&dc->lock);
+		int64_t last = progress ? *progress : 0;
+		pthread_mutex_unlock(&dc->lock);
+		if (dc_now_ns(CLOCK_MONOTONIC) - last > patience_ns) {
+			pthread_detach(t);
+			return -1;
+		}
+	}
 }
 
 void aprfs_diskcache_close(aprfs_diskcache *dc)
@@ -361,15 +485,26 @@ void aprfs_diskcache_close(aprfs_diskcache *dc)
 		return;
 	pthread_mutex_lock(&dc->lock);
 	dc->stopping = 1;
+	dc->progress = dc_now_ns(CLOCK_MONOTONIC);
 	pthread_cond_signal(&dc->work);
+	pthread_cond_signal(&dc->scan);
 	pthread_mutex_unlock(&dc->lock);
-	if (dc->started)
-		pthread_join(dc->writer, NULL);
+	if (dc->started && join_patiently(dc, dc->writer, &dc->progress, CLOSE_PATIENCE_NS))
+		dc->leaked = 1;
+	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	if (dc->scanner_started && join_patiently(dc, dc->scanner, &now, CLOSE_PATIENCE_NS / 2))
+		dc->leaked = 1;
+	if (dc_io_stop(dc, dc_now_ns(CLOCK_REALTIME) + 2000000000ll) != 0)
+		dc->leaked = 1;
+	if (dc->leaked)
+		aprfs_log(APRFS_LOG_WARN,
+			  "disk cache %s: the storage does not answer; closed without it",
+			  dc->dir);
+	else
+		dc_claims_release(dc);
+	if (!dc->leaked && dc->st.bytes_on_disk > dc->budget)
+		dc_evict(dc); /* (what the last pack added) */
 	dc_peers_leave(dc);
-	pthread_cond_destroy(&dc->work);
-	pthread_cond_destroy(&dc->space);
-	pthread_cond_destroy(&dc->idle);
-	pthread_mutex_destroy(&dc->lock);
 	dc_free(dc);
 }
 
@@ -377,7 +512,8 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 {
 	pthread_mutex_lock(&dc->lock);
 	*out = dc->st;
-	out->degraded = dc_writes_off_locked(dc);
+	out->degraded = dc->degraded_until > dc_now_ns(CLOCK_MONOTONIC);
+	out->stalled = dc->stalled_until > dc_now_ns(CLOCK_MONOTONIC);
 	out->peers = (uint64_t)atomic_load(&dc->peers);
 	pthread_mutex_unlock(&dc->lock);
 }

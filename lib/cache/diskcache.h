@@ -1,21 +1,23 @@
 /* diskcache.h - the disk tier: what aprfs computed (quantized chunks, per-tensor statistics,
- * footer CRCs) kept as immutable LZ4-framed entry files in a directory, keyed by what
+ * footer CRCs) kept as records in a few large pack files in a directory, keyed by what
  * determines their bytes, so that no daemon, later daemon or `aprfs convert` computes them
- * again.
+ * again (doc/diskcache.md has the design).
  *
  * How it fits: the in-memory chunk cache (cache.h) sits on top; aprfile.c asks this tier
  * before computing anything and offers it what it computed. Readers never wait for a write:
- * entries are written by one background thread from a bounded queue.
+ * one writer thread appends records to this process's pack in large batches from a queue
+ * bounded in bytes, and seals the pack (index + trailer, rename to .pack) at 256 MiB, when
+ * idle, on flush and close. Lookups are a probe of an in-memory index of the sealed packs;
+ * a hit is one pread, verified (header checksum, full key, payload checksum), with a
+ * deadline: a storage that does not answer is set aside and the chunk computed instead.
  *
- * The directory may be shared by several processes on one host or on many hosts over NFS or
- * CephFS. Entries are written to a temporary name and published by rename(2), never modified
- * afterwards, and verified on every read (header checksum, the full key, the LZ4 frame's
- * content checksum and size), so reading needs no lock and a torn, truncated or corrupt
- * entry is a miss (deleted, logged once), never wrong bytes. A daemon about to compute an
- * entry first creates a claim file (O_EXCL) beside it; other processes wait briefly for the
- * entry instead of computing it too (claims of dead processes expire: see diskcache_claim.c).
- * The directory is bounded: a scan evicts the least recently used entries (by mtime, which a
- * hit refreshes) when the budget would be exceeded. See README.md, "Disk cache". */
+ * The directory may be shared by several processes on one host or on many hosts (NFS,
+ * CephFS, MooseFS: close-to-open consistency and an atomic rename and O_EXCL create are
+ * enough). Sealed packs are immutable; a pack whose writer died is recovered record by record
+ * or deleted; a corrupt record is never served (its pack is deleted, logged once). Daemons
+ * reading the same view at once claim ranges of chunks (claims/) and wait for each other's
+ * sealed packs rather than computing twice. The directory is bounded: whole packs are
+ * evicted, least recently used first (by mtime, which hits refresh). */
 #ifndef APRFS_DISKCACHE_H
 #define APRFS_DISKCACHE_H
 
@@ -65,9 +67,11 @@ typedef struct aprfs_diskcache_opts {
 	uint64_t budget;    /* bytes the directory may hold (entries rounded up to 4 KiB) */
 	size_t queue_bytes; /* content bytes waiting to be written (0: 64 MiB) */
 	int wait_when_full; /* a full queue: 1 = put() waits (convert), 0 = drop (mount) */
-	unsigned claim_stale_ms; /* a claim this old is abandoned (0: 5000) */
-	unsigned touch_after_s;	 /* a hit refreshes the mtime when older than this (default 0
-				  * means 60; use APRFS_DC_TOUCH_ALWAYS for every hit) */
+	unsigned claim_stale_ms;  /* a claim this old is abandoned (0: 5000) */
+	unsigned touch_after_s;	  /* a hit refreshes its pack's mtime when older than this
+				   * (default 0 means 60; APRFS_DC_TOUCH_ALWAYS: every hit) */
+	unsigned read_timeout_ms; /* a read slower than this sets the cache aside (0: 1000) */
+	unsigned seal_idle_ms;	  /* seal our pack after this long without a write (0: 2000) */
 } aprfs_diskcache_opts;
 
 #define APRFS_DC_TOUCH_ALWAYS (~0u)
@@ -75,17 +79,24 @@ typedef struct aprfs_diskcache_opts {
 /* The counters of /.aprfs/stats.json's "disk_cache" (one struct, meant to be exported
  * as they are). Totals count every kind of entry; the per-variant arrays chunks only. */
 typedef struct aprfs_diskcache_stats {
-	uint64_t hits;		  /* entries served from disk */
+	uint64_t hits;		  /* records served from disk (or a CRC from the index) */
 	uint64_t misses;	  /* lookups that found nothing usable: computed here */
-	uint64_t claim_waits;	  /* lookups that waited for another computation's entry */
-	uint64_t bytes_read;	  /* entry file bytes read on hits */
-	uint64_t bytes_written;	  /* entry file bytes written */
-	uint64_t entries_written; /* entries published by this process */
-	uint64_t writes_dropped;  /* not written: queue full, degraded, or an error */
-	uint64_t write_errors;	  /* failed writes (each also counts as dropped) */
-	uint64_t corrupt;	  /* torn, truncated, corrupt or misfiled entries, deleted */
-	uint64_t evictions;	  /* entries this process deleted to stay in the budget */
-	uint64_t bytes_on_disk; /* the directory's entries: last scan + own writes/evictions */
+	uint64_t claim_waits;	  /* lookups that waited for another process's records */
+	uint64_t bytes_read;	  /* record bytes read on hits */
+	uint64_t bytes_written;	  /* record bytes written */
+	uint64_t entries_written; /* records written by this process */
+	uint64_t not_persisted;	  /* computed but not written: queue full, degraded, stalled,
+				   * error */
+	uint64_t write_errors;	  /* failed writes */
+	uint64_t corrupt;      /* corrupt, truncated or misfiled records or packs (deleted) */
+	uint64_t evictions;    /* packs this process deleted to stay in the budget */
+	uint64_t stalls;       /* times the cache was set aside (a read past its deadline or
+				* failing) */
+	uint64_t stalled;      /* 1 while set aside */
+	uint64_t packs;	       /* packs in the directory (as of the last scan + ours) */
+	uint64_t packs_sealed; /* packs this process sealed */
+	uint64_t packs_recovered; /* unsealed packs of dead writers recovered */
+	uint64_t bytes_on_disk;	  /* the packs' bytes (as of the last scan + ours) */
 	uint64_t budget;
 	uint64_t queued_bytes;	 /* content bytes waiting for the writer */
 	uint64_t degraded;	 /* 1 while writes are off (full or read-only disk) */
@@ -101,9 +112,11 @@ typedef struct aprfs_diskcache_stats {
  * any fork). -errno with "dir: reason" when the directory cannot be made or opened; a
  * directory that is merely read-only opens fine and serves what it holds. */
 int aprfs_diskcache_open(const aprfs_diskcache_opts *o, aprfs_diskcache **out, aprfs_err *err);
-/* Write what is queued, stop the writer and free (dc may be NULL). */
+/* Write what is queued, seal, stop the threads and free (dc may be NULL). Never hangs on a
+ * stalled disk: past a deadline it gives up (and leaks the handle to the stuck threads). */
 void aprfs_diskcache_close(aprfs_diskcache *dc);
-/* Wait until every queued write is done (tests, convert). */
+/* Wait until every queued write is done and sealed (tests, convert); gives up when the
+ * writer makes no progress for 10 s (a stalled disk). */
 void aprfs_diskcache_flush(aprfs_diskcache *dc);
 
 /* Look key up. 1: a verified entry of exactly len bytes is in buf, its CRC32 in *crc (crc
@@ -114,27 +127,21 @@ void aprfs_diskcache_flush(aprfs_diskcache *dc);
  * same entry. Never fails: any error is a miss. */
 int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
 			uint32_t *crc, const aprfs_cancel *cancel, int *claimed);
-/* Whether entries are coming from the disk rather than the page cache: 1 for a second
- * after a lookup found its entry not in the page cache. Then aprfs_diskcache_prefetch()
- * asks the kernel to start reading key's entry, without waiting (an open, posix_fadvise
- * WILLNEED, a close), so a sequential reader's entries arrive in parallel instead of one
- * synchronous small read at a time. Nothing happens if the entry is absent. */
-int aprfs_diskcache_prefetching(aprfs_diskcache *dc);
-void aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key);
-/* The CRC32 recorded in a chunk entry's header, reading nothing else (the cold footer
- * needs only the CRCs). 1 found, 0 not. */
+/* The CRC32 of a chunk's record, from the index (the cold footer needs only the CRCs):
+ * no I/O. 1 found, 0 not. */
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,
 			    uint32_t *crc);
-/* Queue the computed bytes (copied) for writing; crc is their CRC32. Releases the claim
- * once the entry is published (or dropped). */
+/* Queue the computed bytes (copied) for writing; crc is their CRC32. A full queue, a full
+ * or read-only disk or a set-aside cache: not persisted (counted, said once). */
 void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
 			 size_t len, uint32_t crc, int claimed);
-/* The computation failed or was cancelled: release the claim. */
+/* The computation failed or was cancelled (claims are per range and expire: nothing to
+ * do; kept so that callers say what happened). */
 void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed);
 
 void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out);
 const char *aprfs_diskcache_dir(const aprfs_diskcache *dc);
-/* The entry's path relative to the directory ("ab/0123...ef.ent"), for tests and logs. */
+/* The key's hash in hex (the index's key), for tests and logs. */
 void aprfs_diskcache_entry_name(const aprfs_dc_key *key, char *buf, size_t size);
 
 #endif

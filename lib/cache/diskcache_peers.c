@@ -24,7 +24,7 @@
 #include "base/cancel.h"
 #include "cache/diskcache_impl.h"
 
-#define PEER_CHECK_NS	(1000000000ll)	     /* how often the others are counted */
+#define PEER_CHECK_NS	(500000000ll)	     /* how often the others are counted */
 #define PEER_REFRESH_NS (2 * 1000000000ll)   /* how often our presence is touched */
 #define PEER_STALE_NS	(10 * 1000000000ll)  /* another host's presence counts this long */
 #define PEER_FORGET_NS	(600 * 1000000000ll) /* ... and is removed when this old */

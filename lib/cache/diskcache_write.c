@@ -1,12 +1,14 @@
-/* diskcache_write.c - writing entries: the bounded queue put() fills, the writer thread that
- * drains it (encode, make room, temporary file, rename, release the claim), its periodic
- * work (peers, rescans), and the degraded state a full or read-only disk puts writing in.
+/* diskcache_write.c - writing: the queue put() fills (bounded in bytes: the memory budget
+ * that absorbs bursts), the writer thread that drains it in batches into its pack (one
+ * large sequential write per batch) and seals the pack (size limit, idle, flush, close),
+ * and the states that stop writing: a full or read-only disk, a disk too slow to keep up.
  *
- * Why a writer thread: a cold read must not pay for compressing and writing what it just
- * computed. put() copies the bytes into a queue bounded in bytes; when the queue is full the
- * mount drops the write (the entry is simply computed again next time) and convert waits.
- * Entries are not fsync'ed: a crash or power loss can leave a torn entry, which the next
- * reader detects (sizes, checksums) and deletes, so syncing would buy nothing but latency. */
+ * Why a writer thread: a cold read must not pay for writing what it just computed. When the
+ * queue is full, the mount does not wait: the chunk is not persisted, counted and said once
+ * in the log (convert waits instead, as long as the writer makes progress). While another
+ * process waits for records (it touched DIR/wanted, diskcache.c), the pack is sealed once
+ * it is DC_PUBLISH_NS old, so that the other sees its records soon (processes load sealed
+ * packs only); otherwise packs grow to their size limit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,20 +22,30 @@
 #include "cache/diskcache_impl.h"
 
 #define NOSPACE_RETRY_NS (60 * 1000000000ll) /* a full disk may get space back */
+#define DC_PUBLISH_NS	 (100000000ll)	     /* seal this often while others wait */
+#define WANTED_FOR_NS	 (2000000000ll)	     /* DIR/wanted this young: someone waits */
+#define WANTED_CHECK_NS	 (50000000ll)	     /* how often DIR/wanted is looked at */
+#define BATCH_MAX	 (8u << 20)	     /* bytes per write */
+#define STUCK_NS	 (10 * 1000000000ll) /* convert's put() gives up on a stuck writer */
 
-/* ---- the degraded state -------------------------------------------------------------- */
+/* ---- the states that stop writing -------------------------------------------------------- */
 
 int dc_writes_off_locked(const aprfs_diskcache *dc)
 {
-	return dc->degraded_until > dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	return dc->degraded_until > now || dc->stalled_until > now;
 }
 
-int dc_writes_off(aprfs_diskcache *dc)
+void dc_not_persisted_locked(aprfs_diskcache *dc, uint64_t n, const char *why)
 {
-	pthread_mutex_lock(&dc->lock);
-	int off = dc_writes_off_locked(dc);
-	pthread_mutex_unlock(&dc->lock);
-	return off;
+	char key[600];
+
+	dc->st.not_persisted += n;
+	snprintf(key, sizeof(key), "diskcache %s: not persisted: %s", dc->dir, why);
+	aprfs_log_once(APRFS_LOG_WARN, key,
+		       "disk cache %s: %s: computed chunks are not persisted (see the "
+		       "not_persisted metric)",
+		       dc->dir, why);
 }
 
 void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
@@ -44,7 +56,6 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
 
 	pthread_mutex_lock(&dc->lock);
 	dc->st.write_errors++;
-	dc->st.writes_dropped++;
 	if (full || ro) {
 		dc->degraded_until =
 		    ro ? INT64_MAX : dc_now_ns(CLOCK_MONOTONIC) + NOSPACE_RETRY_NS;
@@ -59,27 +70,15 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
 			       dc->dir, what, strerror(e),
 			       full ? "retrying every minute" : "until restarted");
 	else
-		aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s: %s: %s; entry not written",
-			       dc->dir, what, strerror(e));
+		aprfs_log_once(APRFS_LOG_WARN, key,
+			       "disk cache %s: %s: %s; records not written", dc->dir, what,
+			       strerror(e));
 }
 
-/* ---- the writer ----------------------------------------------------------------------- */
-
-/* Give a claim up: nobody should wait for an entry that will not come. */
-static void release(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
-{
-	char stem[DC_NAME_MAX];
-
-	if (!claimed)
-		return;
-	dc_entry_stem(key, stem);
-	dc_claim_release(dc, stem, 0);
-}
-
-int dc_write_all(int fd, const uint8_t *p, size_t n)
+int dc_write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
 	for (size_t done = 0; done < n;) {
-		ssize_t w = write(fd, p + done, n - done);
+		ssize_t w = pwrite(fd, p + done, n - done, (off_t)(off + done));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
@@ -89,200 +88,165 @@ int dc_write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* A file of our own to write the entry into: the claim's (it holds our token and is linked
- * as the claim's name, see diskcache_claim.c), else a new temporary name. fd, or -errno. */
-static int open_tmp(aprfs_diskcache *dc, const char *stem, int claimed, char *tmp, size_t size)
+/* ---- the writer ----------------------------------------------------------------------------
+ */
+
+static void free_jobs(dc_job *j)
 {
-	char sub[3] = {stem[0], stem[1], 0};
-	int fd;
-
-	if (claimed) {
-		dc_claim_tmp_name(dc, stem, tmp, size);
-		fd = openat(dc->dirfd, tmp,
-			    O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-		if (fd >= 0 || errno != ENOENT)
-			return fd >= 0 ? fd : -errno;
-		/* removed as stale meanwhile: write it as if unclaimed */
-	}
-	snprintf(tmp, size, "%s/.tmp.%s.%s.%ld.%u", sub, stem + 3, dc->host, (long)dc->pid,
-		 atomic_fetch_add(&dc->seq, 1));
-	fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdirat(dc->dirfd, sub, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		fd = openat(dc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	}
-	return fd >= 0 ? fd : -errno;
-}
-
-/* Write the file under a temporary name in its subdirectory, then rename it into place:
- * readers see no entry or the whole entry, on every host (rename is atomic, and NFS's
- * close-to-open consistency makes the bytes visible to whoever opens the name after).
- * Releases the claim, whatever happens. 0, or -errno with *what naming the step. */
-static int publish(aprfs_diskcache *dc, const char *stem, int claimed, const uint8_t *buf,
-		   size_t n, const char **what)
-{
-	char tmp[DC_NAME_MAX + 128], name[DC_NAME_MAX + 8];
-	int fd, e;
-
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	*what = "create";
-	fd = open_tmp(dc, stem, claimed, tmp, sizeof(tmp));
-	if (fd < 0) {
-		if (claimed)
-			dc_claim_release(dc, stem, 0);
-		return fd;
-	}
-	*what = "write";
-	e = dc_write_all(fd, buf, n) == 0 ? 0 : errno;
-	if (close(fd) != 0 && !e)
-		e = errno;
-	*what = e ? *what : "rename";
-	if (!e && renameat(dc->dirfd, tmp, dc->dirfd, name) != 0)
-		e = errno;
-	/* (a failed claim's release removes its file too: release before unlinking tmp, or
-	 * the claim's name would stay, naming a file that is not ours any more) */
-	if (claimed)
-		dc_claim_release(dc, stem, !e);
-	if (e)
-		unlinkat(dc->dirfd, tmp, 0);
-	return -e;
-}
-
-/* Scan (and evict) when the entry would not fit our estimate, or when due. */
-static void make_room(aprfs_diskcache *dc, uint64_t charge)
-{
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
-
-	pthread_mutex_lock(&dc->lock);
-	int due =
-	    !dc->scanned || dc->st.bytes_on_disk + charge > dc->budget || now >= dc->next_scan;
-	pthread_mutex_unlock(&dc->lock);
-	if (due) {
-		dc_scan(dc, charge);
-		dc->next_scan = now + DC_RESCAN_NS;
+	while (j) {
+		dc_job *next = j->next;
+		free(j);
+		j = next;
 	}
 }
 
-static void count_written(aprfs_diskcache *dc, const dc_job *j, size_t n)
-{
-	pthread_mutex_lock(&dc->lock);
-	dc->st.entries_written++;
-	dc->st.bytes_written += n;
-	dc->st.bytes_on_disk += dc_charge(n);
-	if (j->key.kind == APRFS_DC_CHUNK && j->key.variant < APRFS_VARIANT_COUNT) {
-		dc->st.content_bytes[j->key.variant] += j->len;
-		dc->st.stored_bytes[j->key.variant] += n;
-	}
-	pthread_mutex_unlock(&dc->lock);
-}
+static void seal(aprfs_diskcache *dc);
+static int wanted(aprfs_diskcache *dc, int64_t now);
 
-static void count_dropped(aprfs_diskcache *dc)
+/* Write a batch (the writer thread, without the lock). */
+static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 {
-	pthread_mutex_lock(&dc->lock);
-	dc->st.writes_dropped++;
-	pthread_mutex_unlock(&dc->lock);
-}
-
-/* The entry file for a job, or NULL (counted) when it is not to be written. */
-static uint8_t *encode_job(aprfs_diskcache *dc, const dc_job *j, const char *stem, size_t *n)
-{
-	char name[DC_NAME_MAX + 8];
-	struct stat st;
-	uint8_t *buf = NULL;
+	const char *what = "write";
 	int rc;
 
-	snprintf(name, sizeof(name), "%s.ent", stem);
-	if (dc_writes_off(dc))
-		count_dropped(dc);
-	else if (fstatat(dc->dirfd, name, &st, 0) == 0)
-		; /* another process published it meanwhile: the same bytes */
-	else if ((rc = dc_encode(&j->key, j->data, j->len, j->crc, &buf, n)) != 0)
-		dc_write_failed(dc, "encode", -rc);
-	return buf;
-}
-
-/* One queued job, on the writer thread. */
-static void write_job(aprfs_diskcache *dc, const dc_job *j)
-{
-	char stem[DC_NAME_MAX];
-	const char *what;
-	size_t n = 0;
-	int rc;
-
-	dc_entry_stem(&j->key, stem);
-	uint8_t *buf = encode_job(dc, j, stem, &n);
-	if (buf)
-		make_room(dc, dc_charge(n));
-	if (!buf || dc_charge(n) > dc->budget) { /* (or bigger than the whole budget) */
-		if (buf)
-			count_dropped(dc);
-		release(dc, &j->key, j->claimed);
-	} else if ((rc = publish(dc, stem, j->claimed, buf, n, &what)) == 0) {
-		count_written(dc, j, n);
-	} else {
+	pthread_mutex_lock(&dc->lock);
+	int off = dc_writes_off_locked(dc);
+	if (off)
+		dc_not_persisted_locked(dc, n, "writing is off (full, read-only or stalled)");
+	pthread_mutex_unlock(&dc->lock);
+	if (off)
+		return;
+	if ((rc = dc_pack_append(dc, jobs, &what)) != 0) {
 		dc_write_failed(dc, what, -rc);
+		pthread_mutex_lock(&dc->lock);
+		dc_not_persisted_locked(dc, n, "a write failed");
+		pthread_mutex_unlock(&dc->lock);
+		seal(dc); /* what the pack holds so far (a full disk: the index is small) */
+	} else {
+		pthread_mutex_lock(&dc->lock);
+		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int due = dc->cur_off >= dc->pack_max ||
+			  (atomic_load(&dc->peers) && now - dc->cur_opened >= DC_PUBLISH_NS &&
+			   wanted(dc, now));
+		pthread_mutex_unlock(&dc->lock);
+		if (due)
+			seal(dc);
 	}
-	free(buf);
 }
 
-/* What the writer does between jobs: count the other processes, rescan when due. */
-static void periodic(aprfs_diskcache *dc)
+/* Whether another process waits for records (DIR/wanted touched recently); looked at every
+ * WANTED_CHECK_NS at most (a metadata round trip on a shared file system). Holds the lock
+ * (the writer thread's fields only). */
+static int wanted(aprfs_diskcache *dc, int64_t now)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	struct stat st;
 
-	if (now >= dc->next_peer_check)
-		dc_peers_check(dc);
-	if (now >= dc->next_scan)
-		make_room(dc, 0);
+	if (now - dc->wanted_checked >= WANTED_CHECK_NS) {
+		dc->wanted_checked = now;
+		dc->wanted =
+		    fstatat(dc->dirfd, "wanted", &st, 0) == 0 &&
+		    dc_now_ns(CLOCK_REALTIME) -
+			    ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec) <
+			WANTED_FOR_NS;
+	}
+	return dc->wanted;
 }
 
-/* Sleep (holding dc->lock) until a job comes, stop is asked, or periodic work is due. */
+/* Whether our pack should be sealed now: stop, flush, idle long enough, or others are
+ * waiting to see it. Holds the lock. */
+static int seal_due(aprfs_diskcache *dc, int64_t now)
+{
+	if (dc->cur < 0)
+		return 0;
+	if (dc->stopping || dc->flushing)
+		return 1;
+	if (atomic_load(&dc->peers) && now - dc->cur_opened >= DC_PUBLISH_NS && wanted(dc, now))
+		return 1;
+	return now - dc->last_append >= (int64_t)dc->seal_idle_ms * 1000000;
+}
+
+static void seal(aprfs_diskcache *dc)
+{
+	const char *what = "seal";
+	int rc = dc_pack_seal(dc, &what);
+
+	if (rc != 0)
+		dc_write_failed(dc, what, -rc);
+}
+
+/* Take up to BATCH_MAX bytes of jobs off the queue. Holds the lock. */
+static dc_job *take(aprfs_diskcache *dc, size_t *count, size_t *bytes)
+{
+	dc_job *first = dc->head, *last = NULL;
+
+	*count = *bytes = 0;
+	for (dc_job *j = first; j && (*bytes == 0 || *bytes + j->len <= BATCH_MAX);
+	     j = j->next) {
+		last = j;
+		*bytes += j->len;
+		(*count)++;
+	}
+	if (!last)
+		return NULL;
+	dc->head = last->next;
+	dc->tail = dc->head ? dc->tail : NULL;
+	last->next = NULL;
+	return first;
+}
+
+/* Sleep (holding the lock) until jobs come, stop or a flush is asked, or sealing is due. */
 static void wait_for_work(aprfs_diskcache *dc)
 {
-	while (!dc->head && !dc->stopping) {
-		int64_t wake =
-		    dc->next_scan < dc->next_peer_check ? dc->next_scan : dc->next_peer_check;
+	while (!dc->head && !dc->stopping && !dc->flushing) {
+		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		if (seal_due(dc, now))
+			return;
+		int64_t wake = now + (dc->cur >= 0 ? 100000000ll : 1000000000ll);
 		struct timespec ts = {wake / 1000000000, wake % 1000000000};
-		if (pthread_cond_timedwait(&dc->work, &dc->lock, &ts) == ETIMEDOUT) {
-			pthread_mutex_unlock(&dc->lock);
-			periodic(dc);
-			pthread_mutex_lock(&dc->lock);
-		}
+		pthread_cond_timedwait(&dc->work, &dc->lock, &ts);
 	}
 }
 
 void *dc_writer_main(void *arg)
 {
 	aprfs_diskcache *dc = arg;
+	size_t n, bytes;
 
-	make_room(dc, 0); /* the first scan: how much the directory holds */
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
 		wait_for_work(dc);
-		dc_job *j = dc->head;
-		if (!j)
-			break; /* stopping, and everything is written */
-		dc->head = j->next;
-		dc->tail = dc->head ? dc->tail : NULL;
+		dc_job *jobs = take(dc, &n, &bytes);
+		int stop = !jobs && dc->stopping,
+		    due = !jobs && seal_due(dc, dc_now_ns(CLOCK_MONOTONIC));
 		dc->writing = 1;
 		pthread_mutex_unlock(&dc->lock);
-		write_job(dc, j);
-		periodic(dc);
+		if (jobs)
+			write_batch(dc, jobs, n);
+		else if (due)
+			seal(dc);
+		if (stop)
+			dc_pack_compact(dc);
+		free_jobs(jobs);
 		pthread_mutex_lock(&dc->lock);
-		dc->st.queued_bytes -= j->len;
+		dc->st.queued_bytes -= bytes;
 		dc->writing = 0;
+		dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+		if (!jobs && dc->cur < 0)
+			dc->flushing = 0;
 		pthread_cond_broadcast(&dc->space);
-		if (!dc->head)
-			pthread_cond_broadcast(&dc->idle);
-		free(j);
+		pthread_cond_broadcast(&dc->idle);
+		if (stop)
+			break;
 	}
 	pthread_mutex_unlock(&dc->lock);
 	return NULL;
 }
 
-/* 1 if the job may join the queue now; waits for room or gives up (0). Holds dc->lock. */
-static int queue_room(aprfs_diskcache *dc, size_t len)
+/* ---- put, drop, flush ------------------------------------------------------------------ */
+
+/* 1 if a job of len bytes may join the queue now; convert waits for room while the writer
+ * makes progress; the mount does not. Holds the lock. */
+static int queue_room(aprfs_diskcache *dc, size_t len, int wait)
 {
 	for (;;) {
 		if (dc_writes_off_locked(dc) || dc->stopping)
@@ -290,33 +254,34 @@ static int queue_room(aprfs_diskcache *dc, size_t len)
 		/* one job larger than the whole queue still goes when the queue is empty */
 		if (dc->st.queued_bytes + len <= dc->queue_cap || !dc->st.queued_bytes)
 			return 1;
-		if (!dc->wait_when_full)
+		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		if (!wait || now - dc->progress > STUCK_NS)
 			return 0;
-		pthread_cond_wait(&dc->space, &dc->lock);
+		int64_t at = now + 100000000ll;
+		struct timespec ts = {at / 1000000000, at % 1000000000};
+		pthread_cond_timedwait(&dc->space, &dc->lock, &ts);
 	}
 }
 
-void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
-			 size_t len, uint32_t crc, int claimed)
+static void put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
+		uint32_t crc, int wait)
 {
-	dc_job *j = malloc(sizeof(*j) + len);
+	dc_job *j = len <= DC_REC_MAX ? malloc(sizeof(*j) + len) : NULL;
 
 	pthread_mutex_lock(&dc->lock);
-	if (!j || !queue_room(dc, len)) {
-		dc->st.writes_dropped++;
+	if (!dc->head && !dc->writing)
+		dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+	if (!j || !queue_room(dc, len, wait)) {
+		dc_not_persisted_locked(dc, 1,
+					dc_writes_off_locked(dc)
+					    ? "writing is off (full, read-only or stalled)"
+					    : "the disk is too slow (the write queue is full)");
 		pthread_mutex_unlock(&dc->lock);
 		free(j);
-		release(dc, key,
-			claimed); /* nobody should wait for an entry that will not come */
 		return;
 	}
-	j->next = NULL;
-	j->key = *key;
-	j->data = (uint8_t *)(j + 1);
+	*j = (dc_job){.key = *key, .data = (uint8_t *)(j + 1), .len = len, .crc = crc};
 	memcpy(j->data, data, len);
-	j->len = len;
-	j->crc = crc;
-	j->claimed = claimed;
 	if (dc->tail)
 		dc->tail->next = j;
 	else
@@ -327,15 +292,39 @@ void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const voi
 	pthread_mutex_unlock(&dc->lock);
 }
 
-void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
+void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
+			 size_t len, uint32_t crc, int claimed)
 {
-	release(dc, key, claimed);
+	(void)claimed; /* a range claim lives until it goes stale or we close */
+	put(dc, key, data, len, crc, dc->wait_when_full);
 }
 
+void dc_put_wait(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
+		 uint32_t crc)
+{
+	put(dc, key, data, len, crc, 1);
+}
+
+void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
+{
+	(void)dc;
+	(void)key;
+	(void)claimed;
+}
+
+/* Everything queued written and sealed (visible to every process), unless the writer stops
+ * making progress (a stalled disk) for STUCK_NS. */
 void aprfs_diskcache_flush(aprfs_diskcache *dc)
 {
 	pthread_mutex_lock(&dc->lock);
-	while (dc->head || dc->writing)
-		pthread_cond_wait(&dc->idle, &dc->lock);
+	dc->flushing = 1;
+	dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+	pthread_cond_signal(&dc->work);
+	while ((dc->head || dc->writing || dc->flushing) && dc->started &&
+	       dc_now_ns(CLOCK_MONOTONIC) - dc->progress < STUCK_NS) {
+		int64_t at = dc_now_ns(CLOCK_MONOTONIC) + 100000000ll;
+		struct timespec ts = {at / 1000000000, at % 1000000000};
+		pthread_cond_timedwait(&dc->idle, &dc->lock, &ts);
+	}
 	pthread_mutex_unlock(&dc->lock);
 }

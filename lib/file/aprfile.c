@@ -180,28 +180,6 @@ int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
 	return !t.g.raw;
 }
 
-/* How far ahead of the chunk a read-ahead worker warms it asks the disk tier to prefetch
- * an entry (which it does only while its entries come from the disk, not the page cache):
- * the workers read entries one at a time, so without this a cold disk would serve a
- * sequential reader one or two synchronous small reads at a time. */
-#define PREFETCH_AHEAD 128
-
-static void prefetch_entry(aprfs_file *f, aprfs_diskcache *dc, const layout_detail *d,
-			   uint64_t c)
-{
-	aprfs_dc_key key;
-	plan_tensor t;
-	plan_chunk ch;
-
-	if (!dc || c >= f->L.nchunks || !aprfs_diskcache_prefetching(dc))
-		return;
-	plan_chunk_of(&f->L, d, c, &t, &ch);
-	if (t.g.raw)
-		return;
-	file_key_chunk(f, &ch, &key);
-	aprfs_diskcache_prefetch(dc, &key);
-}
-
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err)
 {
@@ -218,7 +196,6 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 	plan_chunk_of(&f->L, d, c, &t, &ch);
 	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
 		return 0;
-	prefetch_entry(f, cache_disk(cache), d, c + PREFETCH_AHEAD);
 	int rc = file_chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc == 0)
 		file_chunk_put(cache, &r);
