@@ -1,6 +1,6 @@
 /* codec.h - one quantization scheme = one aprfs_codec: how many bytes a tensor takes,
  * how f32 elements become those bytes (encode) and back (decode). Byte layouts and
- * rounding rules are shared/apr-v2.md's. The functions here are the scalar references;
+ * rounding rules are doc/apr-format.md's. The functions here are the scalar references;
  * lib/kernels/ may swap faster ones in, byte-identical.
  *
  * lib/quant/ (above base/ and format/): the codecs, each variant's scalar reference
@@ -54,7 +54,7 @@ typedef struct aprfs_codec {
 extern const aprfs_codec aprfs_codec_f32, aprfs_codec_f16, aprfs_codec_bf16, aprfs_codec_q8,
     aprfs_codec_q4, aprfs_codec_q4k, aprfs_codec_q6k, aprfs_codec_nf4, aprfs_codec_ternary;
 
-/* The NF4 code book (apr-v2.md's 16 levels) and the 15 midpoints between neighbours,
+/* The NF4 code book (doc/apr-format.md's 16 levels) and the 15 midpoints between neighbours,
  * computed in f32: code = how many midpoints lie strictly below x / absmax. Every
  * implementation compares against these same numbers. */
 extern const float aprfs_nf4_levels[16];
@@ -72,8 +72,8 @@ uint64_t aprfs_codec_block_bytes(const aprfs_codec *c, const aprfs_qparams *p);
 uint64_t aprfs_codec_payload_size(const aprfs_codec *c, uint64_t n, const aprfs_qparams *p);
 
 /* Per-tensor statistics over n elements, scalar reference. Both look at finite values
- * only (apr-v2.md: non-finite values never spread beyond their own block): maxabs ignores
- * NaN and +-inf; sumabs accumulates the finite |x| in double in 16 interleaved lanes
+ * only (doc/apr-format.md: non-finite values never spread beyond their own block): maxabs
+ * ignores NaN and +-inf; sumabs accumulates the finite |x| in double in 16 interleaved lanes
  * (lane i takes elements i, i+16, ...) summed pairwise at the end, so SIMD versions can
  * reproduce the exact same double, and ADDS the number of finite elements to *nfinite;
  * callers sum per-chunk results in chunk order. */

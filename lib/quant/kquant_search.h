@@ -64,6 +64,18 @@ static inline float kq_sum32(const float *a)
  * finite f16 scale can represent. Copies n values from x into out. */
 void kq_sanitize(const float *x, size_t n, float *out);
 
+/* The block loops of both k-quant codecs (256 elements a block). Encoding sanitises each
+ * block into a local copy, zero-padding a short tail (the planner falls back to Q8 when n
+ * is not a multiple of 256, so none should come; nothing past n is ever read), and passes
+ * the block's importance weights (none for a padded block). Decoding writes whole blocks
+ * in place and a short tail through a local block. */
+typedef void (*kq_encode_block_fn)(const float *x, const float *weights, uint8_t *out);
+typedef void (*kq_decode_block_fn)(const uint8_t *in, float *y);
+void kq_encode_blocks(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out,
+		      size_t block_bytes, kq_encode_block_fn encode_block);
+void kq_decode_blocks(const uint8_t *in, size_t n, float *y, size_t block_bytes,
+		      kq_decode_block_fn decode_block);
+
 /* Largest |x| over n sanitised values (order-free, so no ordering rule is needed). */
 float kq_absmax(const float *x, int n);
 

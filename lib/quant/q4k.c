@@ -10,7 +10,7 @@
  * mins, [16,144) nibbles. Byte 32c+l of the nibbles holds element 64c+l in its low half
  * and element 64c+32+l in its high half (c = 0..3, l = 0..31).
  *
- * Encoder input rule (kquant_search.h, apr-v2.md): NaN is read as 0, +-inf and anything
+ * Encoder input rule (kquant_search.h, doc/apr-format.md): NaN is read as 0, +-inf and anything
  * beyond +-65504 as +-65504, per block and before any scale is chosen, so every decoded
  * value of the block is finite (|y| stays near 65504) and no other block is affected.
  * Scales and mins also saturate at 63 * 65504, a second guard that keeps d and dmin
@@ -301,31 +301,15 @@ static void q4k_decode_block(const uint8_t *in, float *y)
 	}
 }
 
-/* n is a multiple of 256 (the planner falls back to Q8 otherwise); should a short tail
- * ever come, it is zero-padded into a local block, never read past n. */
 static void q4k_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, out += Q4K_BYTES) {
-		size_t len = n - at < QK ? n - at : QK;
-		kq_sanitize(x + at, len, buf);
-		memset(buf + len, 0, (QK - len) * sizeof(float));
-		q4k_encode_block(buf, len == QK ? kq_block_weights(p, at) : NULL, out);
-	}
+	kq_encode_blocks(x, n, p, out, Q4K_BYTES, q4k_encode_block);
 }
 
 static void q4k_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
 {
 	(void)p;
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, in += Q4K_BYTES) {
-		if (n - at >= QK) {
-			q4k_decode_block(in, y + at);
-		} else {
-			q4k_decode_block(in, buf);
-			memcpy(y + at, buf, (n - at) * sizeof(float));
-		}
-	}
+	kq_decode_blocks(in, n, y, Q4K_BYTES, q4k_decode_block);
 }
 
 const aprfs_codec aprfs_codec_q4k = {

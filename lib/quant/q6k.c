@@ -12,7 +12,7 @@
  * holds l+32 and l+96, qh[l] holds the top two bits of l, l+32, l+64, l+96 at bits 0, 2,
  * 4, 6.
  *
- * Encoder input rule (kquant_search.h, apr-v2.md): NaN is read as 0, +-inf and anything
+ * Encoder input rule (kquant_search.h, doc/apr-format.md): NaN is read as 0, +-inf and anything
  * beyond +-65504 as +-65504, per block and before any scale is chosen, so every decoded
  * value of the block is finite; sub-block scales also saturate at 128 * 65504 (a second
  * guard) so d is always a finite f16.
@@ -183,31 +183,15 @@ static void q6k_decode_block(const uint8_t *in, float *y)
 	}
 }
 
-/* n is a multiple of 256 (the planner falls back to Q8 otherwise); should a short tail
- * ever come, it is zero-padded into a local block, never read past n. */
 static void q6k_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, out += Q6K_BYTES) {
-		size_t len = n - at < QK ? n - at : QK;
-		kq_sanitize(x + at, len, buf);
-		memset(buf + len, 0, (QK - len) * sizeof(float));
-		q6k_encode_block(buf, len == QK ? kq_block_weights(p, at) : NULL, out);
-	}
+	kq_encode_blocks(x, n, p, out, Q6K_BYTES, q6k_encode_block);
 }
 
 static void q6k_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
 {
 	(void)p;
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, in += Q6K_BYTES) {
-		if (n - at >= QK) {
-			q6k_decode_block(in, y + at);
-		} else {
-			q6k_decode_block(in, buf);
-			memcpy(y + at, buf, (n - at) * sizeof(float));
-		}
-	}
+	kq_decode_blocks(in, n, y, Q6K_BYTES, q6k_decode_block);
 }
 
 const aprfs_codec aprfs_codec_q6k = {
