@@ -21,6 +21,7 @@
 #include "cmd.h"
 #include "file/aprfile.h"
 #include "file/stream.h"
+#include "source/imatrix.h"
 
 #define CONVERT_BUF   (4u << 20)
 #define CONVERT_CACHE (16u << 20) /* keeps chunks that straddle two reads */
@@ -116,13 +117,18 @@ static void usage(FILE *to)
 	fprintf(
 	    to,
 	    "usage: aprfs convert [--variant V] [--nf4-block N] [--root DIR] [--threads N]\n"
-	    "                     [--cache-dir DIR [--disk-cache-mb N]] [--quiet] SOURCE "
-	    "OUTPUT\n"
+	    "                     [--cache-dir DIR [--disk-cache-mb N]] [--imatrix FILE] "
+	    "[--quiet]\n"
+	    "                     SOURCE OUTPUT\n"
 	    "  SOURCE  X.safetensors, X.safetensors.index.json or X.gguf\n"
 	    "  OUTPUT  the .apr file to write; V defaults to the V of OUTPUT's *.V.apr name\n"
 	    "  --root DIR  the source tree SOURCE belongs to, as a mount's SOURCE_DIR: the\n"
 	    "              metadata 'source' path is relative to it, and no file outside it\n"
 	    "              is read (default: SOURCE's directory, and no such limit)\n"
+	    "  --imatrix FILE  weight the k-quant views (q4k, q6k, q4km) by this llama.cpp\n"
+	    "              importance matrix (imatrix.gguf or legacy .dat; default: the first\n"
+	    "              of X.imatrix.gguf, X.imatrix.dat, imatrix.gguf, imatrix.dat beside\n"
+	    "              SOURCE, as a mount finds it)\n"
 	    "  --threads N quantize and write on N threads in all (default: every core);\n"
 	    "              the output is the same for every N\n"
 	    "  --cache-dir DIR  read what a mount or an earlier convert computed from the\n"
@@ -286,6 +292,16 @@ static int write_atomically(aprfs_file *f, aprfs_diskcache *dc, const char *outp
 	return rc;
 }
 
+/* --imatrix FILE that the source could not use: the reason, as an error. */
+static int check_imatrix(const char *path, aprfs_err *err)
+{
+	aprfs_imatrix *m = NULL;
+	int rc = aprfs_imatrix_load(path, &m, err);
+	aprfs_imatrix_free(m);
+	return rc ? rc
+		  : aprfs_fail(err, EINVAL, "%s: not usable as an importance matrix", path);
+}
+
 int aprfs_cmd_convert(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -296,6 +312,7 @@ int aprfs_cmd_convert(int argc, char **argv)
 	    {"threads", required_argument, NULL, 't'},
 	    {"cache-dir", required_argument, NULL, 'c'},
 	    {"disk-cache-mb", required_argument, NULL, 'm'},
+	    {"imatrix", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	char variant[32] = "", rel[PATH_MAX], root_real[PATH_MAX];
@@ -332,6 +349,7 @@ int aprfs_cmd_convert(int argc, char **argv)
 				return 2;
 			break;
 		case 'c': cache_dir = optarg; break;
+		case 'i': ctx.imatrix = optarg; break;
 		case 'm':
 			if (parse_disk_mb(optarg, &disk_budget) != 0)
 				return 2;
@@ -378,6 +396,8 @@ int aprfs_cmd_convert(int argc, char **argv)
 	aprfs_source *src = NULL;
 	aprfs_file *f = NULL;
 	int rc = aprfs_source_open(source, &ctx, &src, &err);
+	if (!rc && ctx.imatrix && !aprfs_source_imatrix(src)) /* asked for, so required */
+		rc = check_imatrix(ctx.imatrix, &err);
 	if (!rc)
 		rc = aprfs_file_open(src, variant, &o, &f, &err);
 	if (!rc) {

@@ -153,6 +153,56 @@ static void flags_str(uint16_t fl, char *out, size_t cap)
 			n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "|" : "", names[b]);
 }
 
+/* Tensors and payload bytes per APR dtype id. */
+typedef struct dtype_mix {
+	uint64_t tensors[256], bytes[256];
+} dtype_mix;
+
+static void mix_of(const apr_file *f, dtype_mix *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (uint32_t i = 0; i < f->nentries; i++) {
+		m->tensors[f->entries[i].dtype]++;
+		m->bytes[f->entries[i].dtype] += f->entries[i].size;
+	}
+}
+
+/* The importance matrix the metadata names (quantization.imatrix), or NULL. */
+static const cJSON *imatrix_of(const apr_file *f)
+{
+	const cJSON *q =
+	    f->meta ? cJSON_GetObjectItemCaseSensitive(f->meta, "quantization") : NULL;
+	const cJSON *im = q ? cJSON_GetObjectItemCaseSensitive(q, "imatrix") : NULL;
+	return cJSON_IsObject(im) ? im : NULL;
+}
+
+/* "dtype mix: Q4_K 112 tensors 5242880 bytes, ..." and the imatrix line. */
+static void print_mix(const apr_file *f)
+{
+	dtype_mix m;
+	mix_of(f, &m);
+	printf("dtype mix:");
+	for (int d = 0, first = 1; d < 256; d++) {
+		if (!m.tensors[d])
+			continue;
+		const char *dn = aprfs_apr_dtype_name((uint8_t)d);
+		printf("%s %s %llu tensors %llu bytes", first ? "" : ",", dn ? dn : "?",
+		       (unsigned long long)m.tensors[d], (unsigned long long)m.bytes[d]);
+		first = 0;
+	}
+	const cJSON *im = imatrix_of(f), *file = NULL, *sha = NULL, *used = NULL;
+	if (im) {
+		file = cJSON_GetObjectItemCaseSensitive(im, "file");
+		sha = cJSON_GetObjectItemCaseSensitive(im, "sha256");
+		used = cJSON_GetObjectItemCaseSensitive(im, "entries_used");
+	}
+	if (cJSON_IsString(file) && cJSON_IsString(sha) && cJSON_IsNumber(used))
+		printf("\nimatrix:  %s sha256 %s, %.0f entries used\n", file->valuestring,
+		       sha->valuestring, used->valuedouble);
+	else
+		printf("\nimatrix:  none\n");
+}
+
 static void print_text(const apr_file *f, const tensor_stats *st, int have_stats)
 {
 	char flags[256], shape[160];
@@ -169,6 +219,7 @@ static void print_text(const apr_file *f, const tensor_stats *st, int have_stats
 		printf("metadata: %s\n", m ? m : "?");
 		free(m);
 	}
+	print_mix(f);
 	printf("%-48s %-8s %-20s %12s %12s%s\n", "tensor", "dtype", "shape", "offset", "size",
 	       have_stats ? "        mse  rel_rmse  sparsity" : "");
 	for (uint32_t i = 0; i < f->nentries; i++) {
@@ -207,6 +258,21 @@ static void print_json(const apr_file *f, const tensor_stats *st, int have_stats
 	cJSON_AddNumberToObject(h, "footer_crc", f->footer_crc);
 	if (f->meta)
 		cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(f->meta, 1));
+	dtype_mix mix;
+	mix_of(f, &mix);
+	cJSON *ma = cJSON_AddArrayToObject(o, "dtype_mix");
+	for (int d = 0; d < 256; d++) {
+		if (!mix.tensors[d])
+			continue;
+		cJSON *e = cJSON_CreateObject();
+		const char *dn = aprfs_apr_dtype_name((uint8_t)d);
+		cJSON_AddStringToObject(e, "dtype", dn ? dn : "?");
+		cJSON_AddNumberToObject(e, "tensors", (double)mix.tensors[d]);
+		cJSON_AddNumberToObject(e, "bytes", (double)mix.bytes[d]);
+		cJSON_AddItemToArray(ma, e);
+	}
+	const cJSON *im = imatrix_of(f);
+	cJSON_AddItemToObject(o, "imatrix", im ? cJSON_Duplicate(im, 1) : cJSON_CreateNull());
 	cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
 	for (uint32_t i = 0; i < f->nentries; i++) {
 		const apr_entry *e = &f->entries[i];

@@ -302,8 +302,26 @@ static int serve(struct fuse *fuse, aprfs_mount *m, const struct fuse_cmdline_op
 	return rc < 0 ? 1 : 0;
 }
 
+/* The configuration's named views, compiled; a bad one is refused alone with a message
+ * naming its key (the mount serves everything else). Returns how many are in views. */
+static size_t compile_views(const aprfs_conf *conf, aprfs_view *views)
+{
+	size_t n = 0;
+	for (int i = 0; i < conf->nviews && i < APRFS_VIEW_MAX; i++) {
+		aprfs_err err = {0};
+		if (aprfs_view_parse(conf->view_name[i], conf->view_spec[i], &views[n], &err)) {
+			aprfs_log(APRFS_LOG_ERROR, "%s; that view is not served", err.msg);
+			aprfs_view_free(&views[n]);
+			continue;
+		}
+		n++;
+	}
+	return n;
+}
+
 static int mount_main(int argc, char **argv)
 {
+	aprfs_view views[APRFS_VIEW_MAX]; /* the tree's, for the mount's lifetime */
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts fo = {0};
 	cmdline c = {0};
@@ -338,6 +356,9 @@ static int mount_main(int argc, char **argv)
 	tc.nf4_block = m.conf.nf4_block;
 	tc.cache = m.cache;
 	tc.hide = fo.mountpoint;
+	tc.imatrix = m.conf.imatrix[0] ? m.conf.imatrix : NULL;
+	tc.views = views;
+	tc.nviews = compile_views(&m.conf, views);
 	if (aprfs_tree_new(c.source, &tc, &m.tree, &err) < 0) {
 		fprintf(stderr, "aprfs: source %s\n", err.msg);
 		rc = 2;
@@ -359,6 +380,8 @@ out:
 		fuse_destroy(fuse);
 	aprfs_mount_release_all(&m);
 	aprfs_tree_free(m.tree);
+	for (size_t i = 0; i < tc.nviews; i++)
+		aprfs_view_free(&views[i]);
 	aprfs_cache_free(m.cache);
 	fuse_opt_free_args(&args);
 	free(fo.mountpoint);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench-fs.sh - the filesystem's figures on a generated >= 1 GiB bf16 checkpoint: cold `cp`
-# of q4/nf4/q4k from the mount vs `aprfs convert` of the same, first-byte latency on a cold
-# mount, the daemon's peak RSS during the copy, warm re-read throughput, the disk cache's
-# compression per variant (its other figures: bench-diskcache.sh), and listing a checkpoint
-# of 200,000 tensors (time and daemon RSS).
+# of q4/nf4/q4k/q4km from the mount vs `aprfs convert` of the same (and q4km against q4k),
+# first-byte latency on a cold mount, the daemon's peak RSS during the copy, warm re-read
+# throughput, the disk cache's compression per variant (its other figures:
+# bench-diskcache.sh), and listing a checkpoint of 200,000 tensors (time and daemon RSS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +28,8 @@ mount_src=$models mount_log=$dir/daemon.log
 cat "$src" >/dev/null
 rate() { awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", b / t / 1e6 }'; }
 
-for v in q4 nf4 q4k; do
+declare -A cold=()
+for v in q4 nf4 q4k q4km; do
 	rm -f "$out"/*.apr
 	t0=$(now)
 	build/aprfs convert --quiet "$src" "$out/convert.$v.apr"
@@ -40,6 +41,7 @@ for v in q4 nf4 q4k; do
 	t0=$(now)
 	cp "$mnt/model.$v.apr" "$out/mount.$v.apr"
 	tm=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+	cold[$v]=$tm
 	rss=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")
 	t0=$(now)
 	cat "$mnt/model.$v.apr" >/dev/null
@@ -50,6 +52,10 @@ for v in q4 nf4 q4k; do
 		"$(rate "$bytes" "$tw")"
 	rm -f "$out/mount.$v.apr"
 done
+# q4km writes a sixth of its tensors in Q6_K, whose encoder is about as fast: the issue's
+# goal is a cold cp within 1.25x of q4k's.
+printf 'cold cp q4km %.2f s vs q4k %.2f s: %.2fx (goal <= 1.25x)\n' "${cold[q4km]}" \
+	"${cold[q4k]}" "$(awk -v a="${cold[q4km]}" -v b="${cold[q4k]}" 'BEGIN { print a / b }')"
 
 # First byte: open + read 64 KiB of a file nobody has touched, on a fresh mount.
 for v in q4k q8; do

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh - `make bench`: the kernel figures (bench_kernels: MB/s per kernel per ISA on a
-# 64 MiB f32 tensor, memcpy beside them), then `aprfs convert` of a >= 1 GiB bf16 checkpoint
+# 64 MiB f32 tensor, memcpy beside them), the Q4_K/Q6_K error totals beside GGML's
+# quantizers, plain and importance-weighted, and the weighted encode speed (bench_kweight),
+# a whole weighted q4km view's error beside GGML's with the same matrix (bench_kview),
+# then `aprfs convert` of a >= 1 GiB bf16 checkpoint
 # to q4, q4k and nf4 with the default ISA and with APRFS_ISA=scalar: wall time, MB/s of
 # source, peak RSS, and whether both outputs are byte-identical; then --threads 2 against
 # --threads 1 for q4k, q6k and q8.
@@ -13,6 +16,17 @@ KEEP=${BENCH_KEEP:-0}
 
 echo "=== kernels (one thread)"
 build/tools/bench_kernels 64
+
+echo "=== k-quants against GGML's quantizers (squared error totals, weighted encode speed)"
+build/tools/bench_kweight
+# A whole q4km view: a 16-layer llama with 2% outlier columns and an imatrix beside it.
+kdir=$(mktemp -d)
+build/tools/genmodel --layers 16 --hidden 512 --inter 1024 --vocab 1024 --outliers \
+	"$kdir/m" >/dev/null
+build/tools/genimatrix "$kdir/m/model.safetensors" "$kdir/m/imatrix.gguf" >/dev/null
+build/aprfs convert --quiet "$kdir/m/model.safetensors" "$kdir/m.q4km.apr"
+build/tools/bench_kview "$kdir/m.q4km.apr" "$kdir/m/model.safetensors"
+rm -rf "$kdir"
 
 echo "=== aprfs convert, ${SIZE_MB} MiB bf16 checkpoint in $DIR"
 mkdir -p "$DIR"

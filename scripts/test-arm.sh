@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# test-arm.sh - the kernel tests on AArch64: cross-compiles tests/unit/test_kernels.c with
-# the codec and kernel sources (NEON table included) as a static aarch64 binary, with the
-# GCC cross compiler and with clang, and runs both under qemu-user. Prints one "SKIP: why"
-# line and succeeds when the cross tools are absent.
+# test-arm.sh - the kernel tests on AArch64: cross-compiles tests/unit/test_kernels.c and
+# test_kweight.c (weighted k-quants) with the codec and kernel sources (NEON table
+# included) as static aarch64 binaries, with the GCC cross compiler and with clang, and
+# runs them under qemu-user. Prints one "SKIP: why" line and succeeds when the cross tools
+# are absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,15 +17,16 @@ fi
 
 OUT=build/arm
 mkdir -p "$OUT"
-SRCS=(tests/unit/test_kernels.c lib/kernels/*.c lib/kernels/arm/*.c lib/quant/*.c
-	lib/base/half.c)
+SRCS=(lib/kernels/*.c lib/kernels/arm/*.c lib/quant/*.c lib/base/half.c)
 # -ffp-contract=off: AArch64 has FMA in its base ISA and GCC contracts a*b+c by default,
 # which would make the scalar reference itself round differently from x86's.
 FLAGS=(-std=gnu11 -O2 -Wall -Wextra -Wshadow -Wno-unused-parameter -ffp-contract=off
 	-pthread -static -Ilib -Itests/unit)
 echo "arm: $CC"
-"$CC" "${FLAGS[@]}" -o "$OUT/test_kernels" "${SRCS[@]}" -lm
-"$QEMU" "$OUT/test_kernels"
+for t in test_kernels test_kweight; do
+	"$CC" "${FLAGS[@]}" -o "$OUT/$t" "tests/unit/$t.c" "${SRCS[@]}" -lm
+	"$QEMU" "$OUT/$t"
+done
 
 # The same with clang (scripts/test-clang.sh's compiler; setup.sh installs it), its
 # aarch64 target using the cross toolchain's headers, libraries and linker: the NEON
@@ -35,6 +37,8 @@ if ! command -v "$CLANG" >/dev/null; then
 	exit 1
 fi
 echo "arm: $CLANG --target=aarch64-linux-gnu"
-"$CLANG" --target=aarch64-linux-gnu -Werror "${FLAGS[@]}" -o "$OUT/test_kernels_clang" \
-	"${SRCS[@]}" -lm
-"$QEMU" "$OUT/test_kernels_clang"
+for t in test_kernels test_kweight; do
+	"$CLANG" --target=aarch64-linux-gnu -Werror "${FLAGS[@]}" -o "$OUT/${t}_clang" \
+		"tests/unit/$t.c" "${SRCS[@]}" -lm
+	"$QEMU" "$OUT/${t}_clang"
+done

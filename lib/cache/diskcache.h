@@ -57,7 +57,9 @@ typedef struct aprfs_dc_key {
 	uint8_t source[16];   /* aprfs_source_fingerprint() */
 	uint8_t extra[16];    /* FOOTER: XXH3-128 of the file's header and metadata bytes (the
 			       * metadata names the source path and config values, which the
-			       * fingerprint does not cover); else zero */
+			       * fingerprint does not cover); CHUNK: the first 16 bytes of an
+			       * importance matrix's SHA-256 (weighted views) XOR a named view's
+			       * hash (plan/view.h), else zero */
 } aprfs_dc_key;
 
 typedef struct aprfs_diskcache_opts {

@@ -38,6 +38,10 @@ static int compute_chunk(aprfs_file *f, aprfs_diskcache *dc, const plan_chunk *c
 		rc = aprfs_source_read(f->L.src, r->t, c->src_off, c->len, out, err);
 	} else {
 		aprfs_qparams q = {.scale = 1.0f, .nf4_block = f->L.opts.nf4_block};
+		if ((q.qw = layout_weights(&f->L, r->t, g))) {
+			q.qw_cols = r->t->dims[r->t->ndim - 1];
+			q.qw_col0 = c->elem0 % q.qw_cols;
+		}
 		rc = g->codec->stat != APRFS_STAT_NONE
 			 ? file_tensor_stat(f, dc, r, cancel, &q.scale, err)
 			 : 0;

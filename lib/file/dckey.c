@@ -5,6 +5,8 @@
 #include <xxhash.h>
 
 #include "file/aprfile_impl.h"
+#include "plan/view.h"
+#include "source/imatrix.h"
 
 /* What was computed once is kept by the disk cache under the memory cache (diskcache.h):
  * chunks, statistics and footers, keyed by everything that determines their bytes: the
@@ -26,6 +28,10 @@ void file_key_chunk(const aprfs_file *f, const plan_chunk *c, aprfs_dc_key *k)
 	k->nf4_block = f->L.opts.nf4_block;
 	k->chunk_elems = f->L.opts.chunk_elems;
 	k->index = c->global;
+	if (f->L.imatrix) /* a weighted view's chunks depend on the matrix too */
+		memcpy(k->extra, aprfs_imatrix_digest(f->L.imatrix), sizeof(k->extra));
+	for (size_t i = 0; f->L.opts.view && i < sizeof(k->extra); i++)
+		k->extra[i] ^= f->L.opts.view->hash[i]; /* and a named view's on its rules */
 }
 
 /* A statistic depends on the tensor and its kind only: q8's scale is the same in the q8

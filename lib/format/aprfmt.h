@@ -1,6 +1,6 @@
 /* aprfmt.h - APR v2 container constants shared by the writer (layout.c) and the reader
  * (aprread.c): section sizes, header field offsets, flags; the two functions are in
- * aprfmt.c. shared/apr-v2.md is the source.
+ * aprfmt.c. doc/apr-format.md describes them.
  *
  * lib/format/ (above base/): the APR v2 container (these constants), dtype ids (dtype.h) and
  * the strict reader `inspect` uses (aprread.h). */

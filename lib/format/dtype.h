@@ -1,6 +1,6 @@
 /* dtype.h - element types: what a source checkpoint holds (aprfs_src_dtype: safetensors'
  * plain types and GGUF's GGML block types) and the APR v2 dtype ids written in the tensor
- * index (APR_DT_*), as fixed by shared/apr-v2.md. */
+ * index (APR_DT_*), as doc/apr-format.md lists them. */
 #ifndef APRFS_DTYPE_H
 #define APRFS_DTYPE_H
 

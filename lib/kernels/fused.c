@@ -59,10 +59,16 @@ int aprfs_encode_src(const aprfs_kernels *k, aprfs_kslot slot, aprfs_src_dtype d
 	const uint16_t *h = raw;
 	if (!x)
 		return -ENOMEM;
+	aprfs_qparams tp = {0}; /* a weighted k-quant tile starts at its own column */
+	const int weighted = p && p->qw && p->qw_cols;
+	if (weighted)
+		tp = *p;
 	for (size_t at = 0; at < n; at += tile) {
 		size_t len = n - at < tile ? n - at : tile;
+		if (weighted)
+			tp.qw_col0 = (p->qw_col0 + at) % p->qw_cols;
 		aprfs_widen(k, d, h + at, len, x);
-		k->encode[slot](x, len, p, out + at / be * bb);
+		k->encode[slot](x, len, weighted ? &tp : p, out + at / be * bb);
 	}
 	if (x != stack_tile)
 		free(x);

@@ -226,7 +226,9 @@ static int check_dequant(const aprfs_kernels *k, const aprfs_kernels *r, char *w
 int aprfs_kernels_selfcheck(const aprfs_kernels *k, char *why, size_t whylen)
 {
 	const aprfs_kernels *r = aprfs_kernels_scalar();
-	static const aprfs_qparams params[] = {{0.5f, 64}, {0.0f, 6}, {3.0e-3f, 32}};
+	static const aprfs_qparams params[] = {{.scale = 0.5f, .nf4_block = 64},
+					       {.scale = 0.0f, .nf4_block = 6},
+					       {.scale = 3.0e-3f, .nf4_block = 32}};
 	float *x = malloc(PROBE_N * sizeof(float));
 	int rc = x ? 0 : -1;
 	if (rc)

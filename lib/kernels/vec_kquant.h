@@ -206,8 +206,9 @@ static kv_sums3 kv_q4k_candidate(const vf *v, const vf *w, vf lo, vf is)
 	return kv_add3(kv_add3(d[0], d[2]), kv_add3(d[1], d[3]));
 }
 
-/* q4k_search on KV_W normalised sub-blocks (v: 32 rows). */
-static void kv_q4k_search(const vf *v, vf *scale, vf *min)
+/* q4k_search on KV_W normalised sub-blocks (v: 32 rows); lanes in usew take the
+ * importance weights of wr (32 rows), the others q4k_default_weights. */
+static void kv_q4k_search(const vf *v, const vf *wr, vi usew, vf *scale, vf *min)
 {
 	vf lo = v[0], hi = v[0];
 	for (int i = 1; i < KQ4_SUB; i++) {
@@ -223,7 +224,7 @@ static void kv_q4k_search(const vf *v, vf *scale, vf *min)
 		a[i] = v[i] * v[i];
 	const vf av = kv_sqrt(kv_sum32(a) / (float)KQ4_SUB);
 	for (int i = 0; i < KQ4_SUB; i++) {
-		w[i] = av + vabs(v[i]);
+		w[i] = wr ? sel(usew, wr[i], av + vabs(v[i])) : av + vabs(v[i]);
 		b[i] = w[i] * v[i];
 	}
 	const vf sw = kv_sum32(w), sx = kv_sum32(b);
@@ -238,8 +239,9 @@ static void kv_q4k_search(const vf *v, vf *scale, vf *min)
 	*min = sel(flat, flat_min, st.min);
 }
 
-/* q4k_fit_sub on KV_W sub-blocks of sanitised values (32 rows). */
-static void kv_q4k_fit(const vf *x, vf *scale, vf *min)
+/* q4k_fit_sub on KV_W sub-blocks of sanitised values (32 rows), weights as for
+ * kv_q4k_search. */
+static void kv_q4k_fit(const vf *x, const vf *wr, vi usew, vf *scale, vf *min)
 {
 	const vf amax = kv_absmax_rows(x, KQ4_SUB);
 	const vi tiny = amax < KQ_TINY;
@@ -248,7 +250,7 @@ static void kv_q4k_fit(const vf *x, vf *scale, vf *min)
 	vf v[KQ4_SUB], s, m;
 	for (int i = 0; i < KQ4_SUB; i++)
 		v[i] = x[i] * f;
-	kv_q4k_search(v, &s, &m);
+	kv_q4k_search(v, wr, usew, &s, &m);
 	*scale = sel(tiny, splat(0.0f), kv_unscale(s, e, KQ4_CAP));
 	*min = sel(tiny, splat(0.0f), kv_unscale(m, e, KQ4_CAP));
 }
@@ -263,31 +265,81 @@ static uint8_t kv_code6(float v, float d)
 /* q4k_codes for one 32-element sub-block. */
 static void kv_q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 {
+	const float idj = 1.0f / dj;
 	for (int h = 0; h < 32 / KV_W; h++) {
 		vi q = {0};
 		if (dj != 0.0f)
 			q = __builtin_convertvector(
-			    kv_round(kv_clamp((ldf(x + KV_W * h) + mj) / dj, 0.0f, 15.0f)), vi);
+			    kv_round(kv_clamp((ldf(x + KV_W * h) + mj) * idj, 0.0f, 15.0f)),
+			    vi);
 		vb b = kv_narrow_b(q);
 		memcpy(L + KV_W * h, &b, sizeof(b));
 	}
 }
 
-/* q4k_encode_block's second half: from the eight fits to the bytes. */
-static void kv_q4k_finish(const float *x, const float *fs, const float *fm, uint8_t *out)
+/* kq_q4k_err_terms for KV_W sub-blocks at once (x, wt: 32 rows; lane j has its own dj and
+ * mj), summed by kv_sum32: each lane gets the float the scalar reference's kq_sum32 gets. */
+static vf kv_q4k_rows_err(const vf *x, const vf *wt, vf dj, vf mj)
+{
+	vf e[KQ4_SUB];
+	const vi zero = dj == 0.0f;
+	const vf idj = splat(1.0f) / dj;
+	for (int i = 0; i < KQ4_SUB; i++) {
+		const vf q =
+		    sel(zero, splat(0.0f), kv_round(kv_clamp((x[i] + mj) * idj, 0.0f, 15.0f)));
+		const vf r = (dj * q - mj) - x[i];
+		e[i] = wt[i] * (r * r);
+	}
+	return kv_sum32(e);
+}
+
+/* q4k.c's q4k_refine on KV_W sub-blocks: ls, lm are the lanes' codes (as floats), d and
+ * dmin their blocks' stored scales. */
+static void kv_q4k_refine(const vf *x, const vf *wt, vf d, vf dmin, vf *ls, vf *lm)
+{
+	vf best = kv_q4k_rows_err(x, wt, d * *ls, dmin * *lm);
+	const vf s0 = *ls, m0 = *lm;
+	for (int k = 0; k < KQ_Q4K_NMOVES; k++) {
+		const vf s = s0 + (float)kq_q4k_moves[k][0], m = m0 + (float)kq_q4k_moves[k][1];
+		const vi ok = (s >= 0.0f) & (s <= 63.0f) & (m >= 0.0f) & (m <= 63.0f);
+		const vf err = kv_q4k_rows_err(x, wt, d * s, dmin * m);
+		const vi upd = ok & (err < best);
+		best = sel(upd, err, best);
+		*ls = sel(upd, s, *ls);
+		*lm = sel(upd, m, *lm);
+	}
+}
+
+/* q4k_encode_block's middle: the stored d and dmin of a block from its eight fits, and the
+ * 6-bit codes before refinement. */
+static void kv_q4k_scales(const float *fs, const float *fm, uint16_t *dh, uint16_t *mh,
+			  float *d, float *dmin, float *ls, float *lm)
 {
 	float max_scale = 0.0f, max_min = 0.0f;
 	for (int j = 0; j < 8; j++) {
 		max_scale = fs[j] > max_scale ? fs[j] : max_scale;
 		max_min = fm[j] > max_min ? fm[j] : max_min;
 	}
-	const uint16_t dh = aprfs_f32_to_f16(max_scale / 63.0f);
-	const uint16_t mh = aprfs_f32_to_f16(max_min / 63.0f);
+	*dh = aprfs_f32_to_f16(max_scale / 63.0f);
+	*mh = aprfs_f32_to_f16(max_min / 63.0f);
+	const float dd = aprfs_f16_to_f32(*dh), dm = aprfs_f16_to_f32(*mh);
+	for (int j = 0; j < 8; j++) {
+		d[j] = dd;
+		dmin[j] = dm;
+		ls[j] = kv_code6(fs[j], dd);
+		lm[j] = kv_code6(fm[j], dm);
+	}
+}
+
+/* q4k_encode_block's end: codes and bytes from the refined 6-bit codes. */
+static void kv_q4k_pack(const float *x, uint16_t dh, uint16_t mh, const float *fls,
+			const float *flm, uint8_t *out)
+{
 	const float d = aprfs_f16_to_f32(dh), dmin = aprfs_f16_to_f32(mh);
 	uint8_t ls[8], lm[8], L[256];
 	for (int j = 0; j < 8; j++) {
-		ls[j] = kv_code6(fs[j], d);
-		lm[j] = kv_code6(fm[j], dmin);
+		ls[j] = (uint8_t)fls[j];
+		lm[j] = (uint8_t)flm[j];
 		kv_q4k_codes(x + 32 * j, d * ls[j], dmin * lm[j], L + 32 * j);
 	}
 	out[0] = (uint8_t)dh;
@@ -316,10 +368,80 @@ static void kv_q4k_finish(const float *x, const float *fs, const float *fm, uint
  * of a two-block batch is searched twice and its copy's fits are ignored. */
 enum { KQ4_BATCH = KV_W >= 8 ? KV_W / 8 : 1 };
 
+/* The normalised importance weights of nb blocks starting at element `at` of a weighted
+ * call (kq_norm_weights per sub-block; has_w 0 where a sub-block has none). */
+static void kv_block_weights(const aprfs_qparams *p, size_t at, int nb, int sub, float *w,
+			     int *has_w)
+{
+	for (int b = 0; b < nb; b++) {
+		const float *qw = kq_block_weights(p, at + 256 * (size_t)b);
+		for (int j = 0; j < 256 / sub; j++) {
+			const int k = b * (256 / sub) + j;
+			has_w[k] = qw && kq_norm_weights(qw + sub * j, sub, w + sub * k);
+		}
+	}
+}
+
+/* Lanes j of a pass over sub-blocks g .. g+KV_W-1 whose weights are used. */
+KV_INLINE vi kv_lanes(const int *has_w, int g)
+{
+	vi m = {0};
+	for (int j = 0; j < KV_W; j++)
+		m[j] = has_w[g + j] ? -1 : 0;
+	return m;
+}
+
+/* The weight rows of one pass: the lanes' importance weights where usew, else 1. */
+static void kv_weight_rows(const float *w, int sub, int weighted, vi usew, vf *wt)
+{
+	if (weighted)
+		kv_transpose(w, sub, wt);
+	for (int i = 0; i < sub; i++)
+		wt[i] = weighted ? sel(usew, wt[i], splat(1.0f)) : splat(1.0f);
+}
+
+/* One batch of fits: the search passes, then the scales, the refinement passes and the
+ * bytes of its nb real blocks. */
+static void kv_q4k_batch(const float *buf, const float *w, const int *has_w, int weighted,
+			 int nb, uint8_t *out)
+{
+	enum { NS = 8 * KQ4_BATCH };
+	float fs[NS], fm[NS], d[NS], dmin[NS], ls[NS], lm[NS];
+	uint16_t dh[KQ4_BATCH], mh[KQ4_BATCH];
+	vf rows[KQ4_SUB], wt[KQ4_SUB], s, m;
+	for (int g = 0; g < NS; g += KV_W) {
+		kv_transpose(buf + KQ4_SUB * g, KQ4_SUB, rows);
+		if (weighted)
+			kv_transpose(w + KQ4_SUB * g, KQ4_SUB, wt);
+		kv_q4k_fit(rows, weighted ? wt : NULL, kv_lanes(has_w, g), &s, &m);
+		memcpy(fs + g, &s, sizeof(s));
+		memcpy(fm + g, &m, sizeof(m));
+	}
+	for (int b = 0; b < KQ4_BATCH; b++)
+		kv_q4k_scales(fs + 8 * b, fm + 8 * b, &dh[b], &mh[b], d + 8 * b, dmin + 8 * b,
+			      ls + 8 * b, lm + 8 * b);
+	for (int g = 0; g < NS; g += KV_W) {
+		vf vsd, vm, vls, vlm;
+		kv_transpose(buf + KQ4_SUB * g, KQ4_SUB, rows);
+		kv_weight_rows(w + KQ4_SUB * g, KQ4_SUB, weighted, kv_lanes(has_w, g), wt);
+		memcpy(&vsd, d + g, sizeof(vsd));
+		memcpy(&vm, dmin + g, sizeof(vm));
+		memcpy(&vls, ls + g, sizeof(vls));
+		memcpy(&vlm, lm + g, sizeof(vlm));
+		kv_q4k_refine(rows, wt, vsd, vm, &vls, &vlm);
+		memcpy(ls + g, &vls, sizeof(vls));
+		memcpy(lm + g, &vlm, sizeof(vlm));
+	}
+	for (int b = 0; b < nb; b++)
+		kv_q4k_pack(buf + 256 * b, dh[b], mh[b], ls + 8 * b, lm + 8 * b,
+			    out + KQ4_BYTES * b);
+}
+
 static void encode_q4k_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	float buf[256 * KQ4_BATCH], fs[8 * KQ4_BATCH], fm[8 * KQ4_BATCH];
-	vf rows[KQ4_SUB], s, m;
+	float buf[256 * KQ4_BATCH], w[256 * KQ4_BATCH] = {0};
+	int has_w[8 * KQ4_BATCH] = {0};
+	const int weighted = kq_block_weights(p, 0) != NULL;
 	size_t at = 0;
 	while (at + 256 <= n) {
 		int nb = 0;
@@ -327,14 +449,12 @@ static void encode_q4k_v(const float *x, size_t n, const aprfs_qparams *p, uint8
 			kv_sanitize(x + at + 256 * nb, 256, buf + 256 * nb);
 		for (int b = nb; b < KQ4_BATCH; b++)
 			memmove(buf + 256 * b, buf, 256 * sizeof(float));
-		for (int g = 0; g < 8 * KQ4_BATCH; g += KV_W) {
-			kv_transpose(buf + KQ4_SUB * g, KQ4_SUB, rows);
-			kv_q4k_fit(rows, &s, &m);
-			memcpy(fs + g, &s, sizeof(s));
-			memcpy(fm + g, &m, sizeof(m));
+		if (weighted) {
+			kv_block_weights(p, at, nb, KQ4_SUB, w, has_w);
+			memset(has_w + 8 * nb, 0, sizeof(int) * 8 * (size_t)(KQ4_BATCH - nb));
 		}
-		for (int b = 0; b < nb; b++, out += KQ4_BYTES)
-			kv_q4k_finish(buf + 256 * b, fs + 8 * b, fm + 8 * b, out);
+		kv_q4k_batch(buf, w, has_w, weighted, nb, out);
+		out += KQ4_BYTES * (size_t)nb;
 		at += 256 * (size_t)nb;
 	}
 	if (at < n)
@@ -383,8 +503,9 @@ static void decode_q4k_v(const uint8_t *in, size_t n, const aprfs_qparams *p, fl
 enum { KQ6_SUB = 16, KQ6_STEPS = 9, KQ6_BYTES = 210 };
 #define KQ6_CAP (128.0f * 65504.0f)
 
-/* q6k_search on KV_W normalised sub-blocks (v: 16 rows). */
-static vf kv_q6k_search(const vf *v)
+/* q6k_search on KV_W normalised sub-blocks (v: 16 rows); lanes in usew take the weights
+ * of wr (16 rows), the others v*v. */
+static vf kv_q6k_search(const vf *v, const vf *wr, vi usew)
 {
 	vf amax = splat(0.0f), vmax = splat(0.0f), w[KQ6_SUB];
 	for (int i = 0; i < KQ6_SUB; i++) {
@@ -393,7 +514,7 @@ static vf kv_q6k_search(const vf *v)
 		vmax = sel(gt, v[i], vmax);
 	}
 	for (int i = 0; i < KQ6_SUB; i++)
-		w[i] = v[i] * v[i];
+		w[i] = wr ? sel(usew, wr[i], v[i] * v[i]) : v[i] * v[i];
 	vf best = splat(-FLT_MAX), scale = -vmax / 32.0f;
 	for (int k = -KQ6_STEPS; k <= KQ6_STEPS; k++) {
 		const vf iscale = -((float)(320 + k) / 10.0f) / vmax;
@@ -414,7 +535,7 @@ static vf kv_q6k_search(const vf *v)
 	return scale;
 }
 
-static vf kv_q6k_fit(const vf *x)
+static vf kv_q6k_fit(const vf *x, const vf *wr, vi usew)
 {
 	const vf amax = kv_absmax_rows(x, KQ6_SUB);
 	const vi tiny = amax < KQ_TINY;
@@ -423,7 +544,7 @@ static vf kv_q6k_fit(const vf *x)
 	vf v[KQ6_SUB];
 	for (int i = 0; i < KQ6_SUB; i++)
 		v[i] = x[i] * f;
-	return sel(tiny, splat(0.0f), kv_unscale(kv_q6k_search(v), e, KQ6_CAP));
+	return sel(tiny, splat(0.0f), kv_unscale(kv_q6k_search(v, wr, usew), e, KQ6_CAP));
 }
 
 static void kv_q6k_pack(const uint8_t *L, uint8_t *ql, uint8_t *qh)
@@ -443,20 +564,61 @@ static void kv_q6k_pack(const uint8_t *L, uint8_t *ql, uint8_t *qh)
 	}
 }
 
-/* q6k_encode_block's second half: from the sixteen signed scales to the bytes. */
-static void kv_q6k_finish(const float *x, const float *scale, uint8_t *out)
+/* kq_q6k_err for KV_W sub-blocks at once (x, wt: 16 rows; lane j's scale dj), the
+ * scalar reference's element-order sum in each lane. */
+static vf kv_q6k_rows_err(const vf *x, const vf *wt, vf dj)
 {
-	float max_scale = 0.0f;
+	vf e = splat(0.0f);
+	const vi zero = dj == 0.0f;
+	for (int i = 0; i < KQ6_SUB; i++) {
+		const vf q =
+		    sel(zero, splat(0.0f), kv_round(kv_clamp(x[i] / dj, -32.0f, 31.0f)));
+		const vf r = dj * q - x[i];
+		e += wt[i] * (r * r);
+	}
+	return e;
+}
+
+/* kq_q6k_refine on KV_W sub-blocks of one block (stored scale d != 0): sc holds the
+ * lanes' int8 codes as floats. */
+static vf kv_q6k_refine(const vf *x, const vf *wt, float d, vf sc)
+{
+	vf best = kv_q6k_rows_err(x, wt, d * sc), pick = sc;
+	for (int k = -1; k <= 1; k += 2) {
+		const vf t = sc + (float)k;
+		const vf err = kv_q6k_rows_err(x, wt, d * t);
+		const vi upd = (t >= -128.0f) & (t <= 127.0f) & (err < best);
+		best = sel(upd, err, best);
+		pick = sel(upd, t, pick);
+	}
+	return pick;
+}
+
+/* q6k_encode_block's second half: from the sixteen signed scales to the bytes (w, has_w:
+ * the block's normalised weights, as kv_block_weights gives them). */
+static void kv_q6k_finish(const float *x, const float *scale, const float *w, const int *has_w,
+			  int weighted, uint8_t *out)
+{
+	float max_scale = 0.0f, c[16];
 	for (int j = 0; j < 16; j++)
 		if (fabsf(scale[j]) > fabsf(max_scale))
 			max_scale = scale[j];
 	const uint16_t dh = aprfs_f32_to_f16(max_scale / -128.0f);
 	const float d = aprfs_f16_to_f32(dh);
+	for (int j = 0; j < 16; j++)
+		c[j] = d == 0.0f ? 0.0f : kq_round(kq_clamp(scale[j] / d, -128.0f, 127.0f));
+	for (int g = 0; d != 0.0f && g < 16; g += KV_W) {
+		vf rows[KQ6_SUB], wt[KQ6_SUB], v;
+		kv_transpose(x + KQ6_SUB * g, KQ6_SUB, rows);
+		kv_weight_rows(w + KQ6_SUB * g, KQ6_SUB, weighted, kv_lanes(has_w, g), wt);
+		memcpy(&v, c + g, sizeof(v));
+		v = kv_q6k_refine(rows, wt, d, v);
+		memcpy(c + g, &v, sizeof(v));
+	}
 	int8_t *sc = (int8_t *)(out + 192);
 	uint8_t L[256];
 	for (int j = 0; j < 16; j++) {
-		float c = d == 0.0f ? 0.0f : kq_round(kq_clamp(scale[j] / d, -128.0f, 127.0f));
-		sc[j] = (int8_t)c;
+		sc[j] = (int8_t)c[j];
 		const float dj = d * sc[j];
 		for (int h = 0; h < 16; h += KV_W) {
 			vf q = splat(0.0f);
@@ -474,18 +636,24 @@ static void kv_q6k_finish(const float *x, const float *scale, uint8_t *out)
 
 static void encode_q6k_v(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	float buf[256];
-	vf rows[KQ6_SUB];
+	float buf[256], w[256] = {0};
+	int has_w[16] = {0};
+	const int weighted = kq_block_weights(p, 0) != NULL;
+	vf rows[KQ6_SUB], wrows[KQ6_SUB];
 	size_t at = 0;
 	for (; at + 256 <= n; at += 256, out += KQ6_BYTES) {
 		float fs[16];
 		kv_sanitize(x + at, 256, buf);
+		if (weighted)
+			kv_block_weights(p, at, 1, KQ6_SUB, w, has_w);
 		for (int g = 0; g < 16; g += KV_W) {
 			kv_transpose(buf + KQ6_SUB * g, KQ6_SUB, rows);
-			vf s = kv_q6k_fit(rows);
+			if (weighted)
+				kv_transpose(w + KQ6_SUB * g, KQ6_SUB, wrows);
+			vf s = kv_q6k_fit(rows, weighted ? wrows : NULL, kv_lanes(has_w, g));
 			memcpy(fs + g, &s, sizeof(s));
 		}
-		kv_q6k_finish(buf, fs, out);
+		kv_q6k_finish(buf, fs, w, has_w, weighted, out);
 	}
 	if (at < n)
 		aprfs_codec_q6k.encode(x + at, n - at, p, out);

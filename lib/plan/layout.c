@@ -10,12 +10,75 @@
 
 #include "base/crc.h"
 #include "format/aprfmt.h"
+#include "plan/kmix.h"
+#include "plan/view.h"
+#include "source/imatrix.h"
 
 void aprfs_opts_default(aprfs_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->nf4_block = 64;
 	o->chunk_elems = 65536;
+}
+
+/* The codec of a float tensor t: a named view's first matching rule's variant (its row's
+ * rule, fallbacks included), else the plan's variant's rule. */
+static const aprfs_codec *codec_for(const layout *L, const aprfs_tensor *t)
+{
+	if (L->opts.view) {
+		int rule = -1;
+		const int v = aprfs_view_variant(L->opts.view, t->name, &rule);
+		if (rule >= 0 && v >= 0 && v < APRFS_VARIANT_COUNT) {
+			const aprfs_variant *rv = &aprfs_variants[v];
+			return rv->codec_for(rv, t, &L->ctx);
+		}
+	}
+	return L->var->codec_for(L->var, t, &L->ctx);
+}
+
+/* A view's rule may not put a 1-D float tensor in a block codec (its rows have no blocks):
+ * a configuration error, naming the key; the view is then not served for this source. */
+static int view_check(const layout *L, aprfs_err *err)
+{
+	for (size_t i = 0; i < L->ntensors; i++) {
+		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+		int rule = -1;
+		const int v = aprfs_view_variant(L->opts.view, t->name, &rule);
+		if (rule < 0 || v < 0 || v >= APRFS_VARIANT_COUNT)
+			continue;
+		const aprfs_codec *c = aprfs_variants[v].codec;
+		if (t->ndim < 2 && aprfs_src_dtype_is_float(t->dtype) &&
+		    (c == &aprfs_codec_q4 || c == &aprfs_codec_q4k || c == &aprfs_codec_q6k ||
+		     c == &aprfs_codec_nf4))
+			return aprfs_fail(
+			    err, EINVAL,
+			    "view.%s: a rule puts the 1-D tensor '%s' of %s in the "
+			    "block codec %s",
+			    L->opts.view->name, t->name, aprfs_source_path(L->src), c->name);
+	}
+	return 0;
+}
+
+/* The checkpoint facts a layer-aware rule (q4km's mix) reads: the layer count (the
+ * config's or GGUF's, else 1 + the largest layer number in a name) and whether an output
+ * matrix exists (without one the token embedding is tied). */
+static void layer_facts(layout *L)
+{
+	const aprfs_model_config *cfg = aprfs_source_config(L->src);
+	uint64_t from_names = 0;
+	int has_output = 0;
+	for (size_t i = 0; i < L->ntensors; i++) {
+		long layer;
+		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+		if (aprfs_tensor_role_of(t->name, &layer) == APRFS_ROLE_OUTPUT)
+			has_output = 1;
+		if (layer >= 0 && (uint64_t)layer + 1 > from_names)
+			from_names = (uint64_t)layer + 1;
+	}
+	L->ctx.tied_embedding = !has_output;
+	L->ctx.nlayers = cfg && (cfg->has & APRFS_CFG_LAYERS) && cfg->num_layers
+			     ? cfg->num_layers
+			     : from_names;
 }
 
 /* A GGUF tensor already in the variant's k-quant dtype is copied block for block: the
@@ -37,8 +100,7 @@ void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g)
 		g->block_elems = 1;
 		g->block_bytes = aprfs_src_dtype_size(t->dtype);
 	} else {
-		const aprfs_plan_ctx ctx = {.nf4_block = L->opts.nf4_block, .src = L->src};
-		g->codec = L->var->codec_for(L->var, t, &ctx);
+		g->codec = codec_for(L, t);
 		g->raw = passes_through(t, g->codec);
 		g->dtype = g->codec->dtype;
 		g->slot = aprfs_kslot_of(g->codec);
@@ -52,6 +114,36 @@ void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g)
 	if (g->chunk_blocks == 0)
 		g->chunk_blocks = 1;
 	g->nchunks = (g->nblocks + g->chunk_blocks - 1) / g->chunk_blocks;
+}
+
+const float *layout_weights(const layout *L, const aprfs_tensor *t, const tensor_geom *g)
+{
+	if (!L->imatrix || g->raw || t->ndim < 1 ||
+	    (g->codec != &aprfs_codec_q4k && g->codec != &aprfs_codec_q6k))
+		return NULL;
+	return aprfs_imatrix_weights(L->imatrix, t->name, t->dims[t->ndim - 1]);
+}
+
+/* A k-quant view of a source with an importance matrix is weighted where the matrix has
+ * an entry for an encoded tensor; with no entry used it stays unweighted (and says so by
+ * carrying no imatrix in its metadata). */
+static void plan_imatrix(layout *L)
+{
+	const aprfs_imatrix *m = aprfs_source_imatrix(L->src);
+	if (!m || (L->var->codec != &aprfs_codec_q4k && L->var->codec != &aprfs_codec_q6k))
+		return;
+	L->imatrix = m;
+	for (size_t i = 0; i < L->ntensors; i++) {
+		const aprfs_tensor *t = aprfs_source_tensor(L->src, i);
+		tensor_geom g;
+		layout_geom(L, t, &g);
+		if (layout_weights(L, t, &g))
+			L->imatrix_used++;
+		else if (!g.raw && (g.codec == &aprfs_codec_q4k || g.codec == &aprfs_codec_q6k))
+			aprfs_imatrix_note_missing(m, t->name);
+	}
+	if (!L->imatrix_used)
+		L->imatrix = NULL;
 }
 
 static uint64_t entry_size(const aprfs_tensor *t)
@@ -94,6 +186,15 @@ int layout_build(layout *L, aprfs_source *s, int variant, const aprfs_opts *o, a
 	L->var = &aprfs_variants[variant];
 	L->opts = *o;
 	L->ntensors = aprfs_source_count(s);
+	L->ctx.nf4_block = o->nf4_block;
+	L->ctx.src = s;
+	if (L->var->flags & APRFS_VARIANT_MIX)
+		layer_facts(L);
+	if (o->view && view_check(L, err)) {
+		memset(L, 0, sizeof(*L));
+		return -err->code;
+	}
+	plan_imatrix(L);
 	pthread_mutex_init(&L->detail_lock, NULL);
 	for (int i = 0; i < LAYOUT_STAT_LOCKS; i++)
 		pthread_mutex_init(&L->stat_lock[i], NULL);

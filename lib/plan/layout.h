@@ -3,7 +3,7 @@
  * aprfile.c reads through it; layout.c and metadata.c build it.
  *
  * Memory is the design constraint: a checkpoint may hold 10^5 tensors and is planned for
- * nine variants as soon as it is listed. So opening a plan keeps O(1) state per variant
+ * ten variants as soon as it is listed. So opening a plan keeps O(1) state per variant
  * (sizes, header, metadata); each tensor's codec and geometry are derived again when
  * needed (layout_geom: a few branches), and the per-tensor arrays a reader needs (offsets,
  * chunk numbers, index entry positions, statistics) are built on the first read only. The
@@ -57,6 +57,15 @@ typedef struct layout {
 	aprfs_source *src;
 	int variant; /* index into aprfs_variants */
 	const aprfs_variant *var;
+	/* The facts a row's rule may need beyond the tensor (aprfs_plan_ctx): for q4km the
+	 * layer count (config or GGUF keys, else the names) and whether the token embedding
+	 * serves as output (the checkpoint has no output matrix). Set once at build. */
+	aprfs_plan_ctx ctx;
+	/* k-quant views (q4k, q6k, q4km) of a source with an importance matrix: the matrix and
+	 * how many encoded tensors it weights (0 entries used: NULL, the view is unweighted).
+	 */
+	const struct aprfs_imatrix *imatrix;
+	uint64_t imatrix_used;
 	aprfs_opts opts;
 	size_t ntensors;
 	uint8_t header[64];
@@ -66,7 +75,7 @@ typedef struct layout {
 	pthread_mutex_t detail_lock;
 	layout_detail *_Atomic detail;
 	/* A statistic pass runs once per tensor; striped locks keep that without a mutex
-	 * per tensor (which alone would be 40 bytes x 10^5 tensors x 9 variants). */
+	 * per tensor (which alone would be 40 bytes x 10^5 tensors x 10 variants). */
 	pthread_mutex_t stat_lock[LAYOUT_STAT_LOCKS];
 } layout;
 
@@ -76,6 +85,10 @@ void layout_free(layout *L);
 
 /* Codec and geometry of tensor t in this plan. */
 void layout_geom(const layout *L, const aprfs_tensor *t, tensor_geom *g);
+
+/* The importance weights of tensor t with geometry g (one per column), or NULL when the
+ * plan is unweighted or has none for t (or t is not encoded by a k-quant). */
+const float *layout_weights(const layout *L, const aprfs_tensor *t, const tensor_geom *g);
 
 /* The per-tensor arrays, built on first call (thread-safe). NULL only on ENOMEM. */
 const layout_detail *layout_detail_get(layout *L, aprfs_err *err);

@@ -11,6 +11,8 @@
 
 #include "base/utf8.h"
 #include "plan/layout.h"
+#include "plan/view.h"
+#include "source/imatrix.h"
 
 /* cJSON prints large numbers through a double; u64 sizes go in as raw text instead. */
 static void add_u64(cJSON *o, const char *key, uint64_t v)
@@ -49,6 +51,13 @@ static void add_quantization(cJSON *root, const layout *L)
 	else
 		cJSON_AddNullToObject(q, "block_size");
 	cJSON_AddBoolToObject(q, "symmetric", !(v->flags & APRFS_VARIANT_ASYMMETRIC));
+	if (L->imatrix) { /* the importance matrix the encoders were weighted by */
+		cJSON *im = cJSON_AddObjectToObject(q, "imatrix");
+		const char *path = aprfs_imatrix_path(L->imatrix), *base = strrchr(path, '/');
+		aprfs_json_add_text(im, "file", base ? base + 1 : path);
+		cJSON_AddStringToObject(im, "sha256", aprfs_imatrix_sha256(L->imatrix));
+		add_u64(im, "entries_used", L->imatrix_used);
+	}
 }
 
 static void add_config(cJSON *root, const aprfs_model_config *c)
@@ -127,6 +136,11 @@ char *layout_metadata_json(const layout *L, uint64_t total, uint64_t params, apr
 	cJSON_AddNullToObject(root, "data_source");
 	cJSON_AddNullToObject(root, "data_license");
 	add_quantization(root, L);
+	if (L->opts.view) { /* a named view: its name and definition */
+		cJSON *v = cJSON_AddObjectToObject(root, "aprfs_view");
+		aprfs_json_add_text(v, "name", L->opts.view->name);
+		aprfs_json_add_text(v, "definition", L->opts.view->spec);
+	}
 	add_config(root, cfg);
 	char *json = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);

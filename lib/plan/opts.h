@@ -11,6 +11,9 @@ typedef struct aprfs_opts {
 				 * max(1, chunk_elems / block_elems) whole blocks */
 	const char *source_rel; /* metadata "source": path relative to the source root;
 				 * NULL means the source file's base name */
+	/* A named view (plan/view.h): planned as its base variant with its rules applied
+	 * first; NULL for a plain variant. Must outlive the plans. */
+	const struct aprfs_view *view;
 } aprfs_opts;
 
 void aprfs_opts_default(aprfs_opts *o);

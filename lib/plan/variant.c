@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "plan/kmix.h"
+
 /* The contract's order; new rows go at the end (disk-cache keys hold the index). */
 const aprfs_variant aprfs_variants[APRFS_VARIANT_COUNT] = {
     {"f32", &aprfs_codec_f32, NULL, aprfs_rule_default,
@@ -28,6 +30,10 @@ const aprfs_variant aprfs_variants[APRFS_VARIANT_COUNT] = {
      "NF4 (aprfs extension, dtype 130), blocks of nf4_block elements"},
     {"ternary", &aprfs_codec_ternary, NULL, aprfs_rule_default, APRFS_VARIANT_EXTENSION, 2,
      "TERNARY (aprfs extension, dtype 131): one f32 alpha, 2-bit trits"},
+    {"q4km", &aprfs_codec_q4k, &aprfs_codec_q8, aprfs_rule_q4km,
+     APRFS_VARIANT_UPSTREAM | APRFS_VARIANT_BLOCKED | APRFS_VARIANT_ASYMMETRIC |
+	 APRFS_VARIANT_MIX,
+     4, "Q4_K, and Q6_K where llama.cpp's Q4_K_M puts it"},
 };
 
 _Static_assert(sizeof(aprfs_variants) / sizeof(aprfs_variants[0]) == APRFS_VARIANT_COUNT,
@@ -96,5 +102,15 @@ const aprfs_codec *aprfs_rule_whole_blocks(const aprfs_variant *v, const aprfs_t
 
 	if (c == v->codec && t->nelem % aprfs_codec_block_elems(v->codec, &q) != 0)
 		return v->fallback;
+	return c;
+}
+
+const aprfs_codec *aprfs_rule_q4km(const aprfs_variant *v, const aprfs_tensor *t,
+				   const aprfs_plan_ctx *ctx)
+{
+	const aprfs_codec *c = aprfs_rule_rows(v, t, ctx);
+
+	if (c == v->codec && aprfs_q4km_wants_q6k(t->name, ctx->nlayers, ctx->tied_embedding))
+		return &aprfs_codec_q6k;
 	return c;
 }

@@ -11,7 +11,9 @@
  *   2. one row at the END of aprfs_variants[] in variant.c (the order is the contract's
  *      and the disk cache keys variants by index) and APRFS_VARIANT_COUNT + 1 below;
  *   3. if some tensors take another codec than the row's (a mixed variant such as
- *      "Q4_K except some tensors in Q6_K"), a rule function beside the row (codec_for).
+ *      "Q4_K except some tensors in Q6_K"), a rule function beside the row (codec_for),
+ *      and the flag APRFS_VARIANT_MIX if the rule reads the layer facts of aprfs_plan_ctx
+ *      (named views' rules then refuse the row, as they refuse q4km).
  * Nothing else: help, man page, metrics, tests and scripts follow. Bump
  * APRFS_CODEC_FORMAT_VERSION only when an existing variant's bytes change.
  *
@@ -28,20 +30,26 @@
 
 /* Rows of aprfs_variants[]; variant.c checks the two agree at compile time. Arrays of
  * per-variant counters are sized by it, and variant sets are bit masks (at most 32). */
-#define APRFS_VARIANT_COUNT 9
+#define APRFS_VARIANT_COUNT 10
 
 enum {
-	APRFS_VARIANT_UPSTREAM = 1u << 0,  /* the upstream APR reader opens it */
-	APRFS_VARIANT_EXTENSION = 1u << 1, /* an aprfs dtype: aprfs-aware readers only */
-	APRFS_VARIANT_ALL = 1u << 2,	   /* converts every floating tensor (no size rule) */
-	APRFS_VARIANT_BLOCKED = 1u << 3,   /* metadata block_size = the codec's block */
-	APRFS_VARIANT_ASYMMETRIC = 1u << 4 /* metadata symmetric = false */
+	APRFS_VARIANT_UPSTREAM = 1u << 0,   /* the upstream APR reader opens it */
+	APRFS_VARIANT_EXTENSION = 1u << 1,  /* an aprfs dtype: aprfs-aware readers only */
+	APRFS_VARIANT_ALL = 1u << 2,	    /* converts every floating tensor (no size rule) */
+	APRFS_VARIANT_BLOCKED = 1u << 3,    /* metadata block_size = the codec's block */
+	APRFS_VARIANT_ASYMMETRIC = 1u << 4, /* metadata symmetric = false */
+	APRFS_VARIANT_MIX = 1u << 5	    /* a mix: rule reads nlayers, tied_embedding */
 };
 
 /* What a per-tensor rule may look at besides the tensor. */
 typedef struct aprfs_plan_ctx {
 	uint32_t nf4_block;	 /* NF4 block size of the plan */
 	const aprfs_source *src; /* the checkpoint: its tensors, config (layer count...) */
+	/* Set for rows flagged APRFS_VARIANT_MIX (q4km's mix, plan/kmix.h): the layer
+	 * count (config or GGUF keys, else 1 + the largest layer in a name; 0 unknown) and
+	 * whether the token embedding serves as output (no output matrix of its own). */
+	uint64_t nlayers;
+	int tied_embedding;
 } aprfs_plan_ctx;
 
 typedef struct aprfs_variant aprfs_variant;
@@ -81,5 +89,9 @@ const aprfs_codec *aprfs_rule_rows(const aprfs_variant *v, const aprfs_tensor *t
 /* Default, and the tensor must be whole blocks (nf4), else the fallback. */
 const aprfs_codec *aprfs_rule_whole_blocks(const aprfs_variant *v, const aprfs_tensor *t,
 					   const aprfs_plan_ctx *ctx);
+/* q4km: rows, then Q6_K for what llama.cpp's Q4_K_M writes in Q6_K (plan/kmix.h) where the
+ * row would write its codec (Q4_K); small tensors and the fallback stay as in q4k. */
+const aprfs_codec *aprfs_rule_q4km(const aprfs_variant *v, const aprfs_tensor *t,
+				   const aprfs_plan_ctx *ctx);
 
 #endif

@@ -1,6 +1,6 @@
 /* codec.h - one quantization scheme = one aprfs_codec: how many bytes a tensor takes,
  * how f32 elements become those bytes (encode) and back (decode). Byte layouts and
- * rounding rules are shared/apr-v2.md's. The functions here are the scalar references;
+ * rounding rules are doc/apr-format.md's. The functions here are the scalar references;
  * lib/kernels/ may swap faster ones in, byte-identical.
  *
  * lib/quant/ (above base/ and format/): the codecs, each variant's scalar reference
@@ -17,7 +17,7 @@
  * (lib/cache/diskcache.h) keys every entry by it, so entries written by an older aprfs then
  * simply stop being found and age out, instead of being served as the new bytes. Forgetting
  * the bump makes a cache shared with an older aprfs serve that aprfs' bytes. */
-#define APRFS_CODEC_FORMAT_VERSION 1
+#define APRFS_CODEC_FORMAT_VERSION 2
 
 /* Per-tensor statistic a codec needs before it can encode any chunk. */
 typedef enum { APRFS_STAT_NONE, APRFS_STAT_MAXABS, APRFS_STAT_MEANABS } aprfs_stat_kind;
@@ -25,6 +25,12 @@ typedef enum { APRFS_STAT_NONE, APRFS_STAT_MAXABS, APRFS_STAT_MEANABS } aprfs_st
 typedef struct aprfs_qparams {
 	float scale;	    /* q8: maxabs/127 (1.0 if maxabs is 0); ternary: alpha = mean|x| */
 	uint32_t nf4_block; /* nf4 block size B (even); unused by the others */
+	/* Q4_K / Q6_K only: an importance weight per column (an imatrix entry, qw_cols
+	 * values, all finite and >= 0) or NULL for the unweighted search. The tensor's rows
+	 * are qw_cols elements (a multiple of 256); x[0] of an encode call is in column
+	 * qw_col0. */
+	const float *qw;
+	uint64_t qw_cols, qw_col0;
 } aprfs_qparams;
 
 /* A tensor's payload is prefix_bytes (the statistic, f32 LE; q8 and ternary only) followed
@@ -48,7 +54,7 @@ typedef struct aprfs_codec {
 extern const aprfs_codec aprfs_codec_f32, aprfs_codec_f16, aprfs_codec_bf16, aprfs_codec_q8,
     aprfs_codec_q4, aprfs_codec_q4k, aprfs_codec_q6k, aprfs_codec_nf4, aprfs_codec_ternary;
 
-/* The NF4 code book (apr-v2.md's 16 levels) and the 15 midpoints between neighbours,
+/* The NF4 code book (doc/apr-format.md's 16 levels) and the 15 midpoints between neighbours,
  * computed in f32: code = how many midpoints lie strictly below x / absmax. Every
  * implementation compares against these same numbers. */
 extern const float aprfs_nf4_levels[16];
@@ -66,8 +72,8 @@ uint64_t aprfs_codec_block_bytes(const aprfs_codec *c, const aprfs_qparams *p);
 uint64_t aprfs_codec_payload_size(const aprfs_codec *c, uint64_t n, const aprfs_qparams *p);
 
 /* Per-tensor statistics over n elements, scalar reference. Both look at finite values
- * only (apr-v2.md: non-finite values never spread beyond their own block): maxabs ignores
- * NaN and +-inf; sumabs accumulates the finite |x| in double in 16 interleaved lanes
+ * only (doc/apr-format.md: non-finite values never spread beyond their own block): maxabs
+ * ignores NaN and +-inf; sumabs accumulates the finite |x| in double in 16 interleaved lanes
  * (lane i takes elements i, i+16, ...) summed pairwise at the end, so SIMD versions can
  * reproduce the exact same double, and ADDS the number of finite elements to *nfinite;
  * callers sum per-chunk results in chunk order. */

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "quant/codec.h"
+
 /* A sub-block whose largest |x| is below this is encoded as exact zeros: no f16 scale
  * (smallest subnormal 2^-24) could bring it closer, and skipping it keeps the power-of-two
  * normaliser below within float range. */
@@ -62,6 +64,18 @@ static inline float kq_sum32(const float *a)
  * finite f16 scale can represent. Copies n values from x into out. */
 void kq_sanitize(const float *x, size_t n, float *out);
 
+/* The block loops of both k-quant codecs (256 elements a block). Encoding sanitises each
+ * block into a local copy, zero-padding a short tail (the planner falls back to Q8 when n
+ * is not a multiple of 256, so none should come; nothing past n is ever read), and passes
+ * the block's importance weights (none for a padded block). Decoding writes whole blocks
+ * in place and a short tail through a local block. */
+typedef void (*kq_encode_block_fn)(const float *x, const float *weights, uint8_t *out);
+typedef void (*kq_decode_block_fn)(const uint8_t *in, float *y);
+void kq_encode_blocks(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out,
+		      size_t block_bytes, kq_encode_block_fn encode_block);
+void kq_decode_blocks(const uint8_t *in, size_t n, float *y, size_t block_bytes,
+		      kq_decode_block_fn decode_block);
+
 /* Largest |x| over n sanitised values (order-free, so no ordering rule is needed). */
 float kq_absmax(const float *x, int n);
 
@@ -94,6 +108,92 @@ static inline float kq_unscale(float v, int e, float cap)
 {
 	const int half = e / 2;
 	return kq_clamp(v * kq_pow2(half) * kq_pow2(e - half), -cap, cap);
+}
+
+/* The 256 importance weights of the block at element `at` of an encode call, or NULL when
+ * the call is unweighted (or its geometry is not whole 256-column blocks). */
+static inline const float *kq_block_weights(const aprfs_qparams *p, size_t at)
+{
+	if (!p || !p->qw || !p->qw_cols || p->qw_cols % 256 || p->qw_col0 % 256)
+		return NULL;
+	return p->qw + (p->qw_col0 + at) % p->qw_cols;
+}
+
+/* Importance weights of one sub-block (n values, finite, >= 0) brought by a power of two
+ * (exact) to a largest weight in [0.5, 1), so the weighted sums stay within float range
+ * whatever the imatrix's scale. 0 when no weight is positive (or the largest is below
+ * KQ_TINY): the sub-block then takes the unweighted search. */
+static inline int kq_norm_weights(const float *qw, int n, float *w)
+{
+	float m = 0.0f;
+	for (int i = 0; i < n; i++)
+		m = qw[i] > m ? qw[i] : m;
+	if (!(m >= KQ_TINY) || m > 0x1p120f)
+		return 0;
+	const float f = kq_pow2(-kq_norm_exponent(m));
+	for (int i = 0; i < n; i++)
+		w[i] = qw[i] > 0.0f ? qw[i] * f : 0.0f;
+	return 1;
+}
+
+/* Q4_K's element errors of one 32-element sub-block decoded with scale dj and min mj,
+ * codes chosen as q4k_codes does (times the reciprocal of dj: no division per element)
+ * and values as the decoder computes them (dj*q - mj):
+ * e_i = w_i * r_i^2 (w NULL: weight 1). A SIMD encoder forms the same terms lane by lane
+ * and sums them with kq_sum32, so it gets the same float. */
+static inline void kq_q4k_err_terms(const float *x, const float *w, float dj, float mj,
+				    float *e)
+{
+	const float idj = 1.0f / dj;
+	for (int i = 0; i < 32; i++) {
+		const float q =
+		    dj == 0.0f ? 0.0f : kq_round(kq_clamp((x[i] + mj) * idj, 0.0f, 15.0f));
+		const float r = (dj * q - mj) - x[i];
+		e[i] = (w ? w[i] : 1.0f) * (r * r);
+	}
+}
+
+/* The order in which the Q4_K refinement tries (scale, min) code moves after (0, 0):
+ * the first strictly better one at each step is kept. */
+static const signed char kq_q4k_moves[][2] = {{-1, 0},	{1, 0}, {0, -1}, {0, 1},
+					      {-1, -1}, {1, 1}, {-1, 1}, {1, -1}};
+#define KQ_Q4K_NMOVES ((int)(sizeof(kq_q4k_moves) / sizeof(kq_q4k_moves[0])))
+
+/* Q6_K's error of one 16-element sub-block decoded with scale dj = d * sc (the decoder's
+ * (d*sc)*q), codes chosen as q6k_codes does: the sum of w_i * (y_i - x_i)^2 in element
+ * order (w NULL: weight 1). */
+static inline float kq_q6k_err(const float *x, const float *w, float dj)
+{
+	float e = 0.0f;
+	for (int i = 0; i < 16; i++) {
+		const float q =
+		    dj == 0.0f ? 0.0f : kq_round(kq_clamp(x[i] / dj, -32.0f, 31.0f));
+		const float r = dj * q - x[i];
+		e += (w ? w[i] : 1.0f) * (r * r);
+	}
+	return e;
+}
+
+/* The int8 sub-block scale among sc, sc - 1, sc + 1 (in that order, a later one only if
+ * strictly better) whose codes give the smallest kq_q6k_err against the stored d: the
+ * rounding of the scale to 8 bits is corrected by the error it actually causes. Shared by
+ * the scalar and SIMD encoders, so both pick the same byte. */
+static inline int kq_q6k_refine(const float *x, const float *w, float d, int sc)
+{
+	if (d == 0.0f)
+		return sc;
+	float best = kq_q6k_err(x, w, d * (float)sc);
+	int pick = sc;
+	for (int t = sc - 1; t <= sc + 1; t += 2) {
+		if (t < -128 || t > 127)
+			continue;
+		const float e = kq_q6k_err(x, w, d * (float)t);
+		if (e < best) {
+			best = e;
+			pick = t;
+		}
+	}
+	return pick;
 }
 
 #endif

@@ -10,7 +10,7 @@
  * mins, [16,144) nibbles. Byte 32c+l of the nibbles holds element 64c+l in its low half
  * and element 64c+32+l in its high half (c = 0..3, l = 0..31).
  *
- * Encoder input rule (kquant_search.h, apr-v2.md): NaN is read as 0, +-inf and anything
+ * Encoder input rule (kquant_search.h, doc/apr-format.md): NaN is read as 0, +-inf and anything
  * beyond +-65504 as +-65504, per block and before any scale is chosen, so every decoded
  * value of the block is finite (|y| stays near 65504) and no other block is affected.
  * Scales and mins also saturate at 63 * 65504, a second guard that keeps d and dmin
@@ -84,13 +84,13 @@ static float q4k_solve(q4k_sums c, float sw, float sx, float *scale, float *offs
 	return s * c.slx + m * sx;
 }
 
-/* The scale search on one normalised sub-block v (max |v| in [0.5, 1)). Weights are
- * GGML's: rms(v) + |v_i|, favouring large elements. Candidate k puts the range [lo, max v]
+/* The scale search on one normalised sub-block v (max |v| in [0.5, 1)) with element
+ * weights w (q4k_default_weights, or an imatrix's). Candidate k puts the range [lo, max v]
  * on 14.0 + k/10 steps (k = 0..20, codes clamped to 15) and takes the exact least-squares
  * fit of those codes; the first best gain wins. lo starts at min(v, 0) and, as in GGML's
  * make_qkx2_quants, moves to the best fit's offset each time one improves, so later
  * candidates are laid on the refined grid: that refinement is worth ~0.5% RMSE. */
-static q4k_fit q4k_search(const float *v)
+static q4k_fit q4k_search(const float *v, const float *w)
 {
 	float lo = v[0], hi = v[0];
 	for (int i = 1; i < SUB; i++) {
@@ -102,17 +102,15 @@ static q4k_fit q4k_search(const float *v)
 	if (hi == lo) /* constant non-positive block: the min alone represents it */
 		return r;
 
-	float w[SUB], dv[SUB], a[SUB], b[SUB];
-	for (int i = 0; i < SUB; i++)
-		a[i] = v[i] * v[i];
-	const float av = sqrtf(kq_sum32(a) / (float)SUB);
+	float dv[SUB], a[SUB], b[SUB];
 	for (int i = 0; i < SUB; i++) {
-		w[i] = av + fabsf(v[i]);
 		dv[i] = v[i] - lo;
 		a[i] = w[i];
 		b[i] = w[i] * v[i];
 	}
 	const float sw = kq_sum32(a), sx = kq_sum32(b);
+	if (!(sw > 0.0f)) /* no weight on any element: the plain min/max fit */
+		return (q4k_fit){(hi - lo) / 15.0f, -lo};
 
 	r.scale = (hi - lo) / 15.0f; /* plain min/max, should no candidate be solvable */
 	float best = -FLT_MAX;
@@ -132,8 +130,20 @@ static q4k_fit q4k_search(const float *v)
 	return r;
 }
 
-/* Fit one sub-block of sanitised values in its own power-of-two frame. */
-static q4k_fit q4k_fit_sub(const float *x)
+/* GGML's weights for the unweighted search: rms(v) + |v_i|, favouring large elements. */
+static void q4k_default_weights(const float *v, float *w)
+{
+	float a[SUB];
+	for (int i = 0; i < SUB; i++)
+		a[i] = v[i] * v[i];
+	const float av = sqrtf(kq_sum32(a) / (float)SUB);
+	for (int i = 0; i < SUB; i++)
+		w[i] = av + fabsf(v[i]);
+}
+
+/* Fit one sub-block of sanitised values in its own power-of-two frame, with normalised
+ * importance weights qw or (NULL) the default ones. */
+static q4k_fit q4k_fit_sub(const float *x, const float *qw)
 {
 	q4k_fit r = {0.0f, 0.0f};
 	const float amax = kq_absmax(x, SUB);
@@ -141,10 +151,14 @@ static q4k_fit q4k_fit_sub(const float *x)
 		return r;
 	const int e = kq_norm_exponent(amax);
 	const float f = kq_pow2(-e);
-	float v[SUB];
+	float v[SUB], w[SUB];
 	for (int i = 0; i < SUB; i++)
 		v[i] = x[i] * f;
-	r = q4k_search(v);
+	if (qw)
+		memcpy(w, qw, sizeof(w));
+	else
+		q4k_default_weights(v, w);
+	r = q4k_search(v, w);
 	r.scale = kq_unscale(r.scale, e, Q4K_CAP);
 	r.min = kq_unscale(r.min, e, Q4K_CAP);
 	return r;
@@ -197,22 +211,53 @@ static uint16_t get16(const uint8_t *p)
 }
 
 /* Final 4-bit codes of one sub-block with the stored scale dj and min mj, as the decoder
- * will apply them. A zero scale leaves codes 0 (the decoder then yields -mj whatever the
- * code). The quotient is clamped before rounding so kq_round's range always holds. */
+ * will apply them: (x + mj) times 1/dj, one division per sub-block (a non-zero dj is an f16
+ * times 1..63, >= 2^-24, so 1/dj is finite). A zero scale leaves codes 0 (the decoder then
+ * yields -mj whatever the code). The product is clamped before rounding so kq_round's
+ * range always holds. */
 static void q4k_codes(const float *x, float dj, float mj, uint8_t *L)
 {
+	const float idj = 1.0f / dj;
 	for (int i = 0; i < SUB; i++)
-		L[i] =
-		    dj == 0.0f ? 0 : (uint8_t)kq_round(kq_clamp((x[i] + mj) / dj, 0.0f, 15.0f));
+		L[i] = dj == 0.0f ? 0
+				  : (uint8_t)kq_round(kq_clamp((x[i] + mj) * idj, 0.0f, 15.0f));
 }
 
-/* Encode one super-block of 256 sanitised values. */
-static void q4k_encode_block(const float *x, uint8_t *out)
+/* Move a sub-block's 6-bit scale and min codes by at most one (kq_q4k_moves, in order)
+ * where that lowers the sub-block's (weighted; w NULL: plain) squared error against the
+ * stored d and dmin: the rounding of the fit to 6 bits, corrected by the error it actually
+ * causes. vec_kquant.h repeats it with the terms formed lane by lane. */
+static void q4k_refine(const float *x, const float *w, float d, float dmin, uint8_t *ls,
+		       uint8_t *lm)
+{
+	float e[SUB];
+	kq_q4k_err_terms(x, w, d * *ls, dmin * *lm, e);
+	float best = kq_sum32(e);
+	const int s0 = *ls, m0 = *lm;
+	for (int k = 0; k < KQ_Q4K_NMOVES; k++) {
+		const int s = s0 + kq_q4k_moves[k][0], m = m0 + kq_q4k_moves[k][1];
+		if (s < 0 || s > 63 || m < 0 || m > 63)
+			continue;
+		kq_q4k_err_terms(x, w, d * (float)s, dmin * (float)m, e);
+		const float err = kq_sum32(e);
+		if (err < best) {
+			best = err;
+			*ls = (uint8_t)s;
+			*lm = (uint8_t)m;
+		}
+	}
+}
+
+/* Encode one super-block of 256 sanitised values; qw: its 256 importance weights, or
+ * NULL for the unweighted encoder. */
+static void q4k_encode_block(const float *x, const float *qw, uint8_t *out)
 {
 	q4k_fit fit[NSUB];
-	float max_scale = 0.0f, max_min = 0.0f;
+	float max_scale = 0.0f, max_min = 0.0f, w[QK];
+	int has_w[NSUB] = {0};
 	for (int j = 0; j < NSUB; j++) {
-		fit[j] = q4k_fit_sub(x + SUB * j);
+		has_w[j] = qw && kq_norm_weights(qw + SUB * j, SUB, w + SUB * j);
+		fit[j] = q4k_fit_sub(x + SUB * j, has_w[j] ? w + SUB * j : NULL);
 		max_scale = fit[j].scale > max_scale ? fit[j].scale : max_scale;
 		max_min = fit[j].min > max_min ? fit[j].min : max_min;
 	}
@@ -224,6 +269,7 @@ static void q4k_encode_block(const float *x, uint8_t *out)
 	for (int j = 0; j < NSUB; j++) {
 		ls[j] = q4k_code6(fit[j].scale, d);
 		lm[j] = q4k_code6(fit[j].min, dmin);
+		q4k_refine(x + SUB * j, has_w[j] ? w + SUB * j : NULL, d, dmin, &ls[j], &lm[j]);
 		q4k_codes(x + SUB * j, d * ls[j], dmin * lm[j], L + SUB * j);
 	}
 	put16(out, dh);
@@ -255,32 +301,15 @@ static void q4k_decode_block(const uint8_t *in, float *y)
 	}
 }
 
-/* n is a multiple of 256 (the planner falls back to Q8 otherwise); should a short tail
- * ever come, it is zero-padded into a local block, never read past n. */
 static void q4k_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	(void)p;
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, out += Q4K_BYTES) {
-		size_t len = n - at < QK ? n - at : QK;
-		kq_sanitize(x + at, len, buf);
-		memset(buf + len, 0, (QK - len) * sizeof(float));
-		q4k_encode_block(buf, out);
-	}
+	kq_encode_blocks(x, n, p, out, Q4K_BYTES, q4k_encode_block);
 }
 
 static void q4k_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
 {
 	(void)p;
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, in += Q4K_BYTES) {
-		if (n - at >= QK) {
-			q4k_decode_block(in, y + at);
-		} else {
-			q4k_decode_block(in, buf);
-			memcpy(y + at, buf, (n - at) * sizeof(float));
-		}
-	}
+	kq_decode_blocks(in, n, y, Q4K_BYTES, q4k_decode_block);
 }
 
 const aprfs_codec aprfs_codec_q4k = {

@@ -12,7 +12,7 @@
  * holds l+32 and l+96, qh[l] holds the top two bits of l, l+32, l+64, l+96 at bits 0, 2,
  * 4, 6.
  *
- * Encoder input rule (kquant_search.h, apr-v2.md): NaN is read as 0, +-inf and anything
+ * Encoder input rule (kquant_search.h, doc/apr-format.md): NaN is read as 0, +-inf and anything
  * beyond +-65504 as +-65504, per block and before any scale is chosen, so every decoded
  * value of the block is finite; sub-block scales also saturate at 128 * 65504 (a second
  * guard) so d is always a finite f16.
@@ -52,12 +52,12 @@ static float q6k_candidate(const float *v, const float *w, float iscale, float *
 	return *scale * slx;
 }
 
-/* The scale search on one normalised sub-block v (max |v| in [0.5, 1)), weights v*v as
- * GGML's make_qx_quants uses for Q6_K. The element of largest magnitude (the first, on
- * ties) fixes the sign: it maps to -32, the end of the asymmetric range [-32, 31] that
- * has room for it. Candidates scale it to -(32 + k/10) for k = -9..9 in that order; the
- * first best gain wins. */
-static float q6k_search(const float *v)
+/* The scale search on one normalised sub-block v (max |v| in [0.5, 1)) with element
+ * weights w: v*v as GGML's make_qx_quants uses for Q6_K, or an imatrix's. The element of
+ * largest magnitude (the first, on ties) fixes the sign: it maps to -32, the end of the
+ * asymmetric range [-32, 31] that has room for it. Candidates scale it to -(32 + k/10)
+ * for k = -9..9 in that order; the first best gain wins. */
+static float q6k_search(const float *v, const float *w)
 {
 	float amax = 0.0f, vmax = 0.0f;
 	for (int i = 0; i < SUB; i++) {
@@ -66,9 +66,6 @@ static float q6k_search(const float *v)
 			vmax = v[i];
 		}
 	}
-	float w[SUB];
-	for (int i = 0; i < SUB; i++)
-		w[i] = v[i] * v[i];
 
 	float best = -FLT_MAX, scale = -vmax / 32.0f;
 	for (int k = -NSTEP; k <= NSTEP; k++) {
@@ -84,18 +81,20 @@ static float q6k_search(const float *v)
 }
 
 /* Signed scale of one sub-block of sanitised values, searched in its own power-of-two
- * frame; 0 for a (near) zero sub-block. */
-static float q6k_fit_sub(const float *x)
+ * frame with weights qw (normalised, or NULL: v*v); 0 for a (near) zero sub-block. */
+static float q6k_fit_sub(const float *x, const float *qw)
 {
 	const float amax = kq_absmax(x, SUB);
 	if (amax < KQ_TINY)
 		return 0.0f;
 	const int e = kq_norm_exponent(amax);
 	const float f = kq_pow2(-e);
-	float v[SUB];
-	for (int i = 0; i < SUB; i++)
+	float v[SUB], w[SUB];
+	for (int i = 0; i < SUB; i++) {
 		v[i] = x[i] * f;
-	return kq_unscale(q6k_search(v), e, Q6K_CAP);
+		w[i] = qw ? qw[i] : v[i] * v[i];
+	}
+	return kq_unscale(q6k_search(v, w), e, Q6K_CAP);
 }
 
 static void put16(uint8_t *p, uint16_t v)
@@ -135,12 +134,16 @@ static void q6k_pack(const uint8_t *L, uint8_t *ql, uint8_t *qh)
 
 /* The super-block scale maps the largest-magnitude sub-block scale (first on ties) to
  * -128, the int8 end with room for it; sub-block scales are coded against the stored f16
- * d, the value the decoder uses. A d that rounds to 0 in f16 makes the whole block 0. */
-static void q6k_encode_block(const float *x, uint8_t *out)
+ * d, the value the decoder uses, then moved by one where that lowers the sub-block's
+ * (weighted) error (kq_q6k_refine). A d that rounds to 0 in f16 makes the whole block 0.
+ * qw: the block's 256 importance weights, or NULL. */
+static void q6k_encode_block(const float *x, const float *qw, uint8_t *out)
 {
-	float scale[NSUB], max_scale = 0.0f;
+	float scale[NSUB], max_scale = 0.0f, w[QK];
+	int has_w[NSUB] = {0};
 	for (int j = 0; j < NSUB; j++) {
-		scale[j] = q6k_fit_sub(x + SUB * j);
+		has_w[j] = qw && kq_norm_weights(qw + SUB * j, SUB, w + SUB * j);
+		scale[j] = q6k_fit_sub(x + SUB * j, has_w[j] ? w + SUB * j : NULL);
 		if (fabsf(scale[j]) > fabsf(max_scale))
 			max_scale = scale[j];
 	}
@@ -150,7 +153,8 @@ static void q6k_encode_block(const float *x, uint8_t *out)
 	uint8_t L[QK];
 	for (int j = 0; j < NSUB; j++) {
 		float c = d == 0.0f ? 0.0f : kq_round(kq_clamp(scale[j] / d, -128.0f, 127.0f));
-		sc[j] = (int8_t)c;
+		sc[j] = (int8_t)kq_q6k_refine(x + SUB * j, has_w[j] ? w + SUB * j : NULL, d,
+					      (int)c);
 		q6k_codes(x + SUB * j, d * sc[j], L + SUB * j);
 	}
 	q6k_pack(L, out, out + 128);
@@ -179,32 +183,15 @@ static void q6k_decode_block(const uint8_t *in, float *y)
 	}
 }
 
-/* n is a multiple of 256 (the planner falls back to Q8 otherwise); should a short tail
- * ever come, it is zero-padded into a local block, never read past n. */
 static void q6k_encode(const float *x, size_t n, const aprfs_qparams *p, uint8_t *out)
 {
-	(void)p;
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, out += Q6K_BYTES) {
-		size_t len = n - at < QK ? n - at : QK;
-		kq_sanitize(x + at, len, buf);
-		memset(buf + len, 0, (QK - len) * sizeof(float));
-		q6k_encode_block(buf, out);
-	}
+	kq_encode_blocks(x, n, p, out, Q6K_BYTES, q6k_encode_block);
 }
 
 static void q6k_decode(const uint8_t *in, size_t n, const aprfs_qparams *p, float *y)
 {
 	(void)p;
-	float buf[QK];
-	for (size_t at = 0; at < n; at += QK, in += Q6K_BYTES) {
-		if (n - at >= QK) {
-			q6k_decode_block(in, y + at);
-		} else {
-			q6k_decode_block(in, buf);
-			memcpy(y + at, buf, (n - at) * sizeof(float));
-		}
-	}
+	kq_decode_blocks(in, n, y, Q6K_BYTES, q6k_decode_block);
 }
 
 const aprfs_codec aprfs_codec_q6k = {

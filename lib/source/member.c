@@ -111,6 +111,14 @@ static int add_watch(aprfs_source *s, const char *path, const aprfs_file_id *id,
 	return 0;
 }
 
+int src_watch_path(aprfs_source *s, const char *path, const struct stat *st, aprfs_err *err)
+{
+	aprfs_file_id id;
+	if (st)
+		aprfs_file_id_of(st, &id);
+	return add_watch(s, path, st ? &id : NULL, err);
+}
+
 /* The identity recorded is the one read before the contents: a change during the read
  * shows up as stale later, never the reverse. */
 int src_read_small(aprfs_source *s, const char *path, size_t limit, int optional, char **buf,

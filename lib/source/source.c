@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "kernels/kernels.h"
+#include "source/imatrix.h"
 #include "source/source_impl.h"
 
 /* Priority order: an index claims its stem before a single file does; safetensors before
@@ -39,6 +40,9 @@ static const src_format *format_of(const char *name, size_t *stem_len)
 
 	base = base ? base + 1 : name;
 	n = strlen(base);
+	/* an importance matrix beside a checkpoint (source/imatrix.h) is not a model */
+	if (strcmp(base, "imatrix.gguf") == 0 || ends_with(base, n, ".imatrix.gguf"))
+		return NULL;
 	for (size_t i = 0; i < NFORMATS; i++) {
 		if (ends_with(base, n, formats[i]->suffix)) {
 			if (stem_len)
@@ -70,6 +74,7 @@ static void source_free(aprfs_source *s)
 	free(s->watch);
 	aprfs_tensors_free(s->tensors, s->count);
 	free(s->by_name);
+	aprfs_imatrix_free(s->imatrix);
 	XXH3_freeState(s->fp);
 	free(s->root);
 	free(s->path);
@@ -167,6 +172,8 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	rc = fmt->open(s, err);
 	if (rc == 0)
 		rc = order_by_name(s, err);
+	if (rc == 0)
+		rc = src_imatrix_find(s, ctx, err);
 	if (rc == 0 && !(s->cfg.has & APRFS_CFG_NAME) &&
 	    hub_repo_id(path, s->cfg.name, sizeof(s->cfg.name)))
 		s->cfg.has |= APRFS_CFG_NAME;
@@ -180,6 +187,11 @@ int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_sourc
 	s->fp = NULL;
 	*out = s;
 	return 0;
+}
+
+const struct aprfs_imatrix *aprfs_source_imatrix(const aprfs_source *s)
+{
+	return s->imatrix;
 }
 
 const uint8_t *aprfs_source_fingerprint(const aprfs_source *s)

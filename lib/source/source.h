@@ -38,6 +38,13 @@ typedef struct aprfs_source aprfs_source;
  * on. With root set, a file that resolves outside root is refused too. */
 typedef struct aprfs_source_ctx {
 	const char *root; /* a canonical directory (realpath), or NULL: anywhere */
+	/* An importance matrix to use, or NULL: the first of X.imatrix.gguf, X.imatrix.dat,
+	 * imatrix.gguf, imatrix.dat beside checkpoint X (source/imatrix.h). Either way a
+	 * matrix that cannot be read is logged and the views stay unweighted. */
+	const char *imatrix;
+	/* Without imatrix: a file name looked for beside the checkpoint instead of those four
+	 * (an absolute path: that file for every checkpoint); NULL: the four. */
+	const char *imatrix_name;
 } aprfs_source_ctx;
 
 /* Open and validate a checkpoint: X.safetensors, X.safetensors.index.json or X.gguf.
@@ -74,6 +81,9 @@ const uint32_t *aprfs_source_name_order(const aprfs_source *s);
 /* Model facts for the metadata: from config.json beside a safetensors checkpoint, or from
  * a GGUF file's keys. */
 const aprfs_model_config *aprfs_source_config(const aprfs_source *s);
+/* The importance matrix found for the checkpoint (aprfs_source_ctx.imatrix), or NULL. Its
+ * file is watched: a change, appearance or removal makes the source stale. */
+const struct aprfs_imatrix *aprfs_source_imatrix(const aprfs_source *s);
 /* The data files (shards; 1 for a single file), as opened. */
 size_t aprfs_source_shard_count(const aprfs_source *s);
 const char *aprfs_source_shard_path(const aprfs_source *s, size_t i);

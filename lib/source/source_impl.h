@@ -56,8 +56,9 @@ struct aprfs_source {
 	size_t count;
 	uint32_t *by_name; /* see aprfs_source_name_order */
 	aprfs_model_config cfg;
-	struct XXH3_state_s *fp; /* while opening: the fingerprint being hashed */
-	uint8_t fingerprint[16]; /* see aprfs_source_fingerprint */
+	struct XXH3_state_s *fp;       /* while opening: the fingerprint being hashed */
+	uint8_t fingerprint[16];       /* see aprfs_source_fingerprint */
+	struct aprfs_imatrix *imatrix; /* see aprfs_source_imatrix */
 };
 
 /* One checkpoint format. open() fills s->files, s->tensors (data order within each file,
@@ -108,6 +109,14 @@ void aprfs_tensors_free(aprfs_tensor *t, size_t n);
 /* Sort one file's tensors into data order (offset, then name) and refuse any two whose
  * bytes overlap ("file: tensor 'b': data overlaps tensor 'a'"). */
 int src_order_tensors(const char *path, aprfs_tensor *t, size_t n, aprfs_err *err);
+
+/* Watch path as it is now (st NULL: absent): a change later makes the source stale. */
+int src_watch_path(aprfs_source *s, const char *path, const struct stat *st, aprfs_err *err);
+
+/* The importance matrix for s into s->imatrix (beside.c): explicit (a path) or looked for
+ * beside s->path; every candidate watched; unreadable ones logged, never an error but
+ * ENOMEM. */
+int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, aprfs_err *err);
 
 /* config.json beside s->path into s->cfg (config.c): optional, watched. */
 int aprfs_config_beside(aprfs_source *s, aprfs_err *err);

@@ -28,7 +28,7 @@ uint64_t tree_hash(const char *s)
 
 void ckpt_destroy(aprfs_tree *t, ckpt *c)
 {
-	for (int v = 0; v < APRFS_VARIANT_COUNT; v++) {
+	for (int v = 0; v < TREE_SLOTS; v++) {
 		if (!c->files[v])
 			continue;
 		/* Its chunks can only serve handles still open on this snapshot; new
@@ -156,6 +156,15 @@ static void plan_variants(aprfs_tree *t, ckpt *c)
 			aprfs_log_once(APRFS_LOG_WARN, err.msg, "%s: variant %s not served: %s",
 				       c->rel, aprfs_variant_name(v), err.msg);
 	}
+	for (size_t k = 0; k < t->conf.nviews && k < APRFS_VIEW_MAX; k++) {
+		aprfs_err err = {0};
+		const aprfs_view *view = &t->conf.views[k];
+		o.view = view;
+		if (aprfs_file_open(c->src, aprfs_variant_name(view->base), &o,
+				    &c->files[APRFS_VARIANT_COUNT + k], &err) < 0)
+			aprfs_log_once(APRFS_LOG_ERROR, err.msg, "%s: view %s not served: %s",
+				       c->rel, view->name, err.msg);
+	}
 }
 
 static void dir_mtime(const char *real, struct timespec *out)
@@ -193,7 +202,7 @@ static ckpt *ckpt_build(aprfs_tree *t, const char *rel, const char *real, const 
 		return NULL;
 	}
 	char full[PATH_MAX];
-	aprfs_source_ctx ctx = {.root = t->root};
+	aprfs_source_ctx ctx = {.root = t->root, .imatrix_name = t->conf.imatrix};
 
 	/* By its path in the tree, not the file a link resolves to: the files beside it
 	 * (config.json, shards) are looked up there, as in a Hugging Face hub snapshot. */

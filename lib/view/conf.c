@@ -16,9 +16,9 @@
 
 #define ALL_VARIANTS APRFS_VARIANT_MASK_ALL
 
-static const char *const our_keys[] = {"variants",  "cache_mb",	    "threads",
-				       "nf4_block", "readahead_mb", "log_level",
-				       "cache_dir", "disk_cache_mb"};
+static const char *const our_keys[] = {"variants",  "cache_mb",	     "threads",
+				       "nf4_block", "readahead_mb",  "log_level",
+				       "cache_dir", "disk_cache_mb", "imatrix"};
 
 void aprfs_conf_default(aprfs_conf *c)
 {
@@ -35,6 +35,8 @@ void aprfs_conf_default(aprfs_conf *c)
 
 int aprfs_conf_is_ours(const char *key)
 {
+	if (strncmp(key, "view.", 5) == 0)
+		return 1;
 	for (size_t i = 0; i < sizeof(our_keys) / sizeof(our_keys[0]); i++)
 		if (strcmp(key, our_keys[i]) == 0)
 			return 1;
@@ -93,8 +95,27 @@ static int parse_variants(const char *s, uint32_t *out, aprfs_err *err)
 	return 0;
 }
 
+/* view.NAME = definition: stored as written (a later line for NAME replaces it). */
+static int set_view(aprfs_conf *c, const char *name, const char *value, aprfs_err *err)
+{
+	int i = 0;
+	if (strlen(name) >= sizeof(c->view_name[0]) || strlen(value) >= sizeof(c->view_spec[0]))
+		return aprfs_fail(err, EINVAL, "view.%s: name or definition too long", name);
+	while (i < c->nviews && strcmp(c->view_name[i], name) != 0)
+		i++;
+	if (i == APRFS_VIEW_MAX)
+		return aprfs_fail(err, EINVAL, "view.%s: more than %d named views", name,
+				  APRFS_VIEW_MAX);
+	snprintf(c->view_name[i], sizeof(c->view_name[i]), "%s", name);
+	snprintf(c->view_spec[i], sizeof(c->view_spec[i]), "%s", value);
+	c->nviews = i == c->nviews ? i + 1 : c->nviews;
+	return 0;
+}
+
 int aprfs_conf_set(aprfs_conf *c, const char *key, const char *value, aprfs_err *err)
 {
+	if (strncmp(key, "view.", 5) == 0)
+		return set_view(c, key + 5, value, err);
 	if (strcmp(key, "variants") == 0)
 		return parse_variants(value, &c->variants, err);
 	if (strcmp(key, "cache_mb") == 0)
@@ -122,6 +143,13 @@ int aprfs_conf_set(aprfs_conf *c, const char *key, const char *value, aprfs_err 
 			return aprfs_fail(err, EINVAL, "cache_dir: '%s' is not a usable path",
 					  value);
 		snprintf(c->cache_dir, sizeof(c->cache_dir), "%s", value);
+		return 0;
+	}
+	if (strcmp(key, "imatrix") == 0) {
+		if (!value[0] || strlen(value) >= sizeof(c->imatrix))
+			return aprfs_fail(err, EINVAL,
+					  "imatrix: '%s' is not a usable file name", value);
+		snprintf(c->imatrix, sizeof(c->imatrix), "%s", value);
 		return 0;
 	}
 	if (strcmp(key, "log_level") == 0) {

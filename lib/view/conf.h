@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "plan/view.h"
 
 typedef struct aprfs_conf {
 	uint32_t variants;  /* bit i = aprfs_variant_name(i) is served (default all) */
@@ -18,6 +19,13 @@ typedef struct aprfs_conf {
 	    readahead_mb;     /* warmed ahead of a sequential reader; 0 disables (default 16) */
 	int log_level;	      /* APRFS_LOG_* (default warn) */
 	char cache_dir[4096]; /* the disk cache's directory; "" = no disk cache (default) */
+	char imatrix[4096];   /* the importance matrix looked for beside each checkpoint (a
+			       * name, or an absolute path for all); "" = the default names */
+	/* Named views, view.NAME = definition (plan/view.h), kept as written: a bad one is
+	 * refused when the mount starts, by itself, naming its key. */
+	char view_name[APRFS_VIEW_MAX][40];
+	char view_spec[APRFS_VIEW_MAX][1024];
+	int nviews;
 	uint32_t disk_cache_mb; /* its budget; 0 = not given: APRFS_DISKCACHE_DEFAULT_MB */
 	char fuse_opts[1024]; /* "fuse_options" from the config file: handed to libfuse as -o */
 	int variants_open;    /* the previous -o item was variants=...: libfuse splits

@@ -53,13 +53,31 @@ static int link_target(const aprfs_tree *t, const char *rel, const char *real, c
 	return at >= cap ? -ENAMETOOLONG : 0;
 }
 
-/* "stem.q8.apr" -> stem and variant index, if that variant is served. */
+const char *tree_slot_name(const aprfs_tree *t, int slot)
+{
+	return slot < APRFS_VARIANT_COUNT ? aprfs_variant_name(slot)
+					  : t->conf.views[slot - APRFS_VARIANT_COUNT].name;
+}
+
+/* The slot of a variant or named view served by this tree, or -1. */
+static int slot_of(const aprfs_tree *t, const char *var)
+{
+	int v = aprfs_variant_index(var);
+	if (v >= 0)
+		return t->conf.variants & (1u << v) ? v : -1;
+	for (size_t k = 0; k < t->conf.nviews && k < APRFS_VIEW_MAX; k++)
+		if (strcmp(t->conf.views[k].name, var) == 0)
+			return APRFS_VARIANT_COUNT + (int)k;
+	return -1;
+}
+
+/* "stem.q8.apr" -> stem and slot (variant index, or a named view's), if served. */
 int tree_parse_apr_name(const aprfs_tree *t, const char *name, char *stem, size_t size,
 			int *variant)
 {
 	size_t n = strlen(name), sl = strlen(APR_SUFFIX);
 	const char *dot;
-	char var[16];
+	char var[48];
 	int v;
 
 	if (!tree_ends_with(name, APR_SUFFIX) || n - sl >= size)
@@ -70,8 +88,8 @@ int tree_parse_apr_name(const aprfs_tree *t, const char *name, char *stem, size_
 	if (!dot || dot == stem || strlen(dot + 1) >= sizeof(var))
 		return 0;
 	strcpy(var, dot + 1);
-	v = aprfs_variant_index(var);
-	if (v < 0 || !(t->conf.variants & (1u << v)))
+	v = slot_of(t, var);
+	if (v < 0)
 		return 0;
 	stem[dot - stem] = '\0';
 	*variant = v;

@@ -28,6 +28,9 @@ typedef struct aprfs_tree_conf {
 			       * NULL; must outlive the tree */
 	const char *hide;     /* a directory never shown, e.g. the mountpoint when it lies
 			       * inside the root; may be NULL */
+	const char *imatrix;  /* aprfs_source_ctx.imatrix_name for every checkpoint, or NULL */
+	const struct aprfs_view *views; /* named views, listed as X.NAME.apr; must outlive */
+	size_t nviews;			/* the tree; at most APRFS_VIEW_MAX */
 } aprfs_tree_conf;
 
 /* root must be a directory. -errno with a message otherwise. */

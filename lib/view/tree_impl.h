@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "plan/view.h"
 #include "view/tree.h"
 
 #define APR_SUFFIX   ".apr"
@@ -22,6 +23,9 @@
 
 /* One checkpoint as last seen: opened and planned per variant, or broken with a reason.
  * Immutable once in the table. */
+/* File slots of a checkpoint: the variants, then the mount's named views (plan/view.h). */
+#define TREE_SLOTS (APRFS_VARIANT_COUNT + APRFS_VIEW_MAX)
+
 typedef struct ckpt {
 	struct ckpt *next;	   /* hash chain */
 	int refs;		   /* under the tree lock: the table's plus borrowers' */
@@ -32,8 +36,8 @@ typedef struct ckpt {
 	int is_index;		   /* an index (APRFS_CKPT_INDEX): its shards are not models */
 	aprfs_source *src;	   /* NULL when broken ... */
 	char *why;		   /* ... and then the reason, "file: reason" */
-	aprfs_file *files[APRFS_VARIANT_COUNT];
-	char **shards; /* base names of its shard files */
+	aprfs_file *files[TREE_SLOTS]; /* by variant index, then the named views' */
+	char **shards;		       /* base names of its shard files */
 	size_t nshards;
 	struct stat st; /* attributes of its .apr files, size aside */
 	uint64_t used;	/* LRU tick */
@@ -84,6 +88,8 @@ char *tree_join(const char *dir, const char *name); /* "a" + "b" -> "a/b"; NULL 
 int tree_inside_root(const aprfs_tree *t, const char *real);
 int tree_hidden(const aprfs_tree *t, const char *path); /* the mountpoint, inside the root */
 int tree_resolve(const aprfs_tree *t, const char *rel, char *real, struct stat *st);
+/* The name of file slot v in X.<name>.apr: a variant's, or a named view's. */
+const char *tree_slot_name(const aprfs_tree *t, int slot);
 int tree_parse_apr_name(const aprfs_tree *t, const char *name, char *stem, size_t size,
 			int *variant);
 int tree_lookup(aprfs_tree *t, const char *path, node *n);

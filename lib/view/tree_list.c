@@ -144,7 +144,7 @@ static int shadowed(aprfs_tree *t, const listing *l, const char *name)
 	return 0;
 }
 
-static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
+static int fill_virtual(const aprfs_tree *t, const listing *l, aprfs_tree_fill fill, void *ctx)
 {
 	char name[NAME_MAX + 1];
 	struct stat st;
@@ -152,10 +152,10 @@ static int fill_virtual(const listing *l, aprfs_tree_fill fill, void *ctx)
 	for (size_t i = 0; i < l->ncps; i++) {
 		const ckpt *c = l->cps[i];
 
-		for (int v = 0; c->src && v < APRFS_VARIANT_COUNT; v++) {
+		for (int v = 0; c->src && v < TREE_SLOTS; v++) {
 			if (!c->files[v] ||
 			    (size_t)snprintf(name, sizeof(name), "%s.%s%s", l->stems[i],
-					     aprfs_variant_name(v), APR_SUFFIX) >= sizeof(name))
+					     tree_slot_name(t, v), APR_SUFFIX) >= sizeof(name))
 				continue;
 			ckpt_apr_stat(c, v, &st);
 			if (fill(name, &st, ctx))
@@ -230,7 +230,7 @@ int aprfs_tree_list(aprfs_tree *t, const char *path, aprfs_tree_fill fill, void 
 	}
 	if (rc == 0)
 		rc = find_ckpts(t, rel, &l);
-	if (rc < 0 || fill_virtual(&l, fill, ctx))
+	if (rc < 0 || fill_virtual(t, &l, fill, ctx))
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		if ((*rel == '\0' && strcmp(l.e[i].name, META_DIR) == 0) ||

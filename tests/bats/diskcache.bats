@@ -231,7 +231,10 @@ read_all() {
 	[ "$(disk "$MNT" budget)" -eq 2097152 ]
 	stop "$MNT" "$APRFS_PID"
 	[ "$(charged "$CD")" -le 2097152 ]
-	[ "$(charged "$CD")" -gt 1048576 ]
+	# eviction goes by pack and stops below 90 % of the budget: the last pack it took held at
+	# most pack_max (budget / 4, at least 1 MiB) plus one record, so more than 0.8 MiB - 1 record
+	# stays. How much more depends on where packs were sealed (timing): only the bound is checked.
+	[ "$(charged "$CD")" -gt 524288 ]
 	# budgets are per mount: the same directory under a larger one keeps everything
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD",disk_cache_mb=64
 	read_all "$MNT"

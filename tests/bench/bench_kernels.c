@@ -105,7 +105,8 @@ int main(int argc, char **argv)
 	printf(" %8s %8s %9s %10s %s\n", "picked", "fastest", "best/sc", "rel.RMSE", "bytes");
 
 	const aprfs_kernels *sc = tabs[0];
-	aprfs_qparams p = {aprfs_q8_scale_from_maxabs(sc->maxabs(x, n)), 64};
+	aprfs_qparams p = {.scale = aprfs_q8_scale_from_maxabs(sc->maxabs(x, n)),
+			   .nf4_block = 64};
 	for (int s = APRFS_K_F16; s < APRFS_K_COUNT; s++) {
 		aprfs_qparams q = p;
 		if (s == APRFS_K_TERNARY) {

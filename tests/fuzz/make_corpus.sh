@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make_corpus.sh - regenerates the committed seed corpora tests/fuzz/corpus/NAME/ from the
-# project's own tools (genmodel, aprfs convert, special_st.py, apr_mutate.py): a few valid
-# and nearly-valid inputs per harness, a few KiB each. Needs `make all` first.
+# project's own tools (genmodel, genimatrix, aprfs convert, special_st.py, apr_mutate.py): a
+# few valid and nearly-valid inputs per harness, a few KiB each. Needs `make all` first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,7 +14,7 @@ gen() { "$B/tools/genmodel" "$@" >/dev/null; }
 tiny=(--layers 1 --hidden 16 --inter 32 --vocab 32 --heads 2 --kv-heads 1)
 
 rm -rf "$C"
-mkdir -p "$C"/{st_header,st_index,config,apr_reader,conf,gguf}
+mkdir -p "$C"/{st_header,st_index,config,apr_reader,conf,gguf,imatrix}
 
 gen "${tiny[@]}" "$T/tiny"
 gen "${tiny[@]}" --dtype f16 --seed 2 --no-config "$T/tiny16"
@@ -113,5 +113,18 @@ for f in ok tensor-count-huge array-length-overflow arrays-too-deep elements-ove
 	offset-misaligned overlap duplicate-name unsupported-type bad-utf8-name; do
 	cp "$T/gguf-hostile/$f.gguf" "$C/gguf/hostile-$f.gguf"
 done
+
+# imatrix: matrices of the tiny model in both formats (genimatrix), and broken ones.
+im_seed() { # NAME [genimatrix options]
+	local n=$1
+	shift
+	"$B/tools/genimatrix" "$@" "$T/tiny/model.safetensors" "$C/imatrix/$n" >/dev/null
+}
+im_seed ok.gguf
+im_seed ok.dat --dat
+im_seed nan.gguf --break nan
+im_seed zero-count.dat --dat --break zero-count
+im_seed columns.gguf --break columns
+im_seed truncated.dat --dat --break truncate
 
 du -sh "$C"/*

@@ -156,7 +156,7 @@ typedef struct model {
 
 typedef struct opts {
 	aprfs_src_dtype type;
-	int mixed, odd, all_kv, vocab_key, write_alignment;
+	int mixed, odd, all_kv, vocab_key, write_alignment, tied;
 	uint64_t layers, hidden, inter, vocab, heads, kv_heads, size_mb, seed;
 	uint32_t version, alignment;
 	const char *stem, *outdir;
@@ -267,7 +267,8 @@ static void build_model(model *m, const opts *o)
 		weight(m, o, o->inter, h, "blk.%" PRIu64 ".ffn_down.weight", i);
 	}
 	norm(m, h, "output_norm.weight");
-	weight(m, o, h, o->vocab, "output.weight");
+	if (!o->tied)
+		weight(m, o, h, o->vocab, "output.weight");
 	if (o->odd)
 		add_odd(m);
 }
@@ -663,6 +664,7 @@ static void usage(FILE *f)
 	    "  --gguf-version 1|2|3   format version (default 3; v1 has u32 counts/lengths)\n"
 	    "  --alignment N          data alignment, a power of two (default 32)\n"
 	    "  --write-alignment      write general.alignment even when it is 32\n"
+	    "  --tied                 no output.weight (token_embd serves as output)\n"
 	    "  --vocab-size-key       add llama.vocab_size\n"
 	    "  --all-kv-types         add aprfs.test.* keys of every GGUF value type\n"
 	    "  --odd                  add edge-case tensors (3-D, 4-D, ne [32,1], I32, F64, "
@@ -735,25 +737,17 @@ static void check(const opts *o)
 
 static void parse_opts(opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {{"type", 1, 0, 't'},
-					   {"mixed", 0, 0, 'm'},
-					   {"layers", 1, 0, 'L'},
-					   {"hidden", 1, 0, 'H'},
-					   {"inter", 1, 0, 'I'},
-					   {"vocab", 1, 0, 'V'},
-					   {"heads", 1, 0, 'A'},
-					   {"kv-heads", 1, 0, 'K'},
-					   {"size-mb", 1, 0, 'S'},
-					   {"name", 1, 0, 'n'},
-					   {"seed", 1, 0, 'r'},
-					   {"gguf-version", 1, 0, 'v'},
-					   {"alignment", 1, 0, 'a'},
-					   {"write-alignment", 0, 0, 'w'},
-					   {"vocab-size-key", 0, 0, 'k'},
-					   {"all-kv-types", 0, 0, 'x'},
-					   {"odd", 0, 0, 'o'},
-					   {"help", 0, 0, 'h'},
-					   {0, 0, 0, 0}};
+	static const struct option lo[] = {
+	    {"type", 1, 0, 't'},	 {"mixed", 0, 0, 'm'},
+	    {"layers", 1, 0, 'L'},	 {"hidden", 1, 0, 'H'},
+	    {"inter", 1, 0, 'I'},	 {"vocab", 1, 0, 'V'},
+	    {"heads", 1, 0, 'A'},	 {"kv-heads", 1, 0, 'K'},
+	    {"size-mb", 1, 0, 'S'},	 {"name", 1, 0, 'n'},
+	    {"seed", 1, 0, 'r'},	 {"gguf-version", 1, 0, 'v'},
+	    {"alignment", 1, 0, 'a'},	 {"write-alignment", 0, 0, 'w'},
+	    {"tied", 0, 0, 'T'},	 {"vocab-size-key", 0, 0, 'k'},
+	    {"all-kv-types", 0, 0, 'x'}, {"odd", 0, 0, 'o'},
+	    {"help", 0, 0, 'h'},	 {0, 0, 0, 0}};
 	int c;
 	uint64_t v;
 
@@ -792,6 +786,7 @@ static void parse_opts(opts *o, int argc, char **argv)
 			o->alignment = (uint32_t)v;
 			break;
 		case 'w': o->write_alignment = 1; break;
+		case 'T': o->tied = 1; break;
 		case 'k': o->vocab_key = 1; break;
 		case 'x': o->all_kv = 1; break;
 		case 'o': o->odd = 1; break;

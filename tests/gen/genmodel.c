@@ -101,6 +101,7 @@ typedef struct gtensor {
 	uint64_t nelem, nbytes;
 	uint32_t shard;
 	uint64_t begin; /* within its shard's data section */
+	int outliers;	/* every 50th column 8x larger (--outliers) */
 } gtensor;
 
 typedef struct model {
@@ -116,6 +117,8 @@ typedef struct opts {
 	int odd, config, hostile;
 	uint64_t seed;
 	uint64_t experts; /* extra small tensors, as a mixture of experts has by the 10^5 */
+	int tied;	  /* no lm_head.weight: the embedding serves as output */
+	int outliers;	  /* 2-D weights: every 50th column (2%) 8x larger */
 } opts;
 
 static void add(model *m, enum kind k, aprfs_src_dtype dt, int ndim, uint64_t d0, uint64_t d1,
@@ -185,7 +188,10 @@ static void build_model(model *m, const opts *o)
 	for (uint64_t i = 0; i < o->layers; i++)
 		add_layer(m, o, i);
 	add(m, K_NORM, o->dtype, 1, o->hidden, 0, "model.norm.weight");
-	add(m, K_WEIGHT, o->dtype, 2, o->vocab, o->hidden, "lm_head.weight");
+	if (!o->tied)
+		add(m, K_WEIGHT, o->dtype, 2, o->vocab, o->hidden, "lm_head.weight");
+	for (size_t i = 0; o->outliers && i < m->n; i++)
+		m->t[i].outliers = m->t[i].kind == K_WEIGHT && m->t[i].ndim == 2;
 	if (o->odd)
 		add_odd(m, o->dtype);
 	for (uint64_t e = 0; e < o->experts; e++)
@@ -233,7 +239,11 @@ static void put_value(uint8_t *p, const gtensor *t, rng *r, uint64_t i)
 	float f = 0;
 
 	switch (t->kind) {
-	case K_WEIGHT: f = gauss(r, 0.02f); break;
+	case K_WEIGHT:
+		f = gauss(r, 0.02f);
+		if (t->outliers && i % t->dims[1] % 50 == 7)
+			f *= 8.0f;
+		break;
 	case K_NORM: f = 1.0f + gauss(r, 0.01f); break;
 	case K_IOTA: {
 		int64_t v = (int64_t)i;
@@ -398,8 +408,8 @@ static void write_config(const opts *o)
 	sb_printf(&b, "  \"num_hidden_layers\": %" PRIu64 ",\n", o->layers);
 	sb_printf(&b, "  \"num_key_value_heads\": %" PRIu64 ",\n", o->kv_heads);
 	sb_printf(&b, "  \"rms_norm_eps\": 1e-05,\n  \"rope_theta\": 10000.0,\n");
-	sb_printf(&b, "  \"tie_word_embeddings\": false,\n  \"torch_dtype\": \"%s\",\n",
-		  torch_dtype(o->dtype));
+	sb_printf(&b, "  \"tie_word_embeddings\": %s,\n  \"torch_dtype\": \"%s\",\n",
+		  o->tied ? "true" : "false", torch_dtype(o->dtype));
 	sb_printf(&b, "  \"transformers_version\": \"4.40.0\",\n");
 	sb_printf(&b, "  \"vocab_size\": %" PRIu64 "\n}\n", o->vocab);
 	write_text(o->outdir, "config.json", b.p);
@@ -602,6 +612,8 @@ static void usage(FILE *f)
 	    "  --experts N            add N small [4, 16] expert tensors (MoE-sized tables)\n"
 	    "  --seed S               PRNG seed (default 1)\n"
 	    "  --no-config            no config.json\n"
+	    "  --tied                 no lm_head.weight (tie_word_embeddings true)\n"
+	    "  --outliers             2-D weights: every 50th column (2%) 8x larger\n"
 	    "  --hostile              write broken checkpoints and OUTDIR/EXPECTED instead\n",
 	    f);
 }
@@ -660,12 +672,14 @@ static void parse_opts(opts *o, int argc, char **argv)
 					   {"no-config", 0, 0, 'c'},
 					   {"hostile", 0, 0, 'x'},
 					   {"experts", 1, 0, 'E'},
+					   {"tied", 0, 0, 't'},
+					   {"outliers", 0, 0, 'O'},
 					   {"help", 0, 0, 'h'},
 					   {0, 0, 0, 0}};
 	int c;
 
-	*o =
-	    (opts){APRFS_SRC_BF16, 2, 256, 512, 1000, 4, 2, 0, 0, "model", NULL, 0, 1, 0, 1, 0};
+	*o = (opts){APRFS_SRC_BF16, 2,	  256, 512, 1000, 4, 2, 0, 0,
+		    "model",	    NULL, 0,   1,   0,	  1, 0, 0, 0};
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd': parse_dtype(o, optarg); break;
@@ -683,6 +697,8 @@ static void parse_opts(opts *o, int argc, char **argv)
 		case 'c': o->config = 0; break;
 		case 'x': o->hostile = 1; break;
 		case 'E': o->experts = num(optarg, "--experts"); break;
+		case 't': o->tied = 1; break;
+		case 'O': o->outliers = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}

@@ -28,6 +28,7 @@ Exit 0 printing "OK: N tensors" when everything holds, else 1 printing the reaso
 import json
 import math
 import os
+import re
 import struct
 import sys
 import zlib
@@ -50,12 +51,13 @@ DTYPE_NAMES = {
     14: "Q6_K", 30: "BF16", 128: "APR_Q4", 129: "APR_Q8", 130: "NF4", 131: "TERNARY",
 }
 QUANT_DTYPES = {DT_Q4, DT_Q8, DT_Q4K, DT_Q6K, DT_NF4, DT_TERN}
-VARIANTS = ("f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary")
-QUANT_VARIANTS = ("q8", "q4", "q4k", "q6k", "nf4", "ternary")
+VARIANTS = ("f32", "f16", "bf16", "q8", "q4", "q4k", "q6k", "nf4", "ternary", "q4km")
+QUANT_VARIANTS = ("q8", "q4", "q4k", "q6k", "nf4", "ternary", "q4km")
 VARIANT_DTYPE = {"f32": DT_F32, "f16": DT_F16, "bf16": DT_BF16, "q8": DT_Q8, "q4": DT_Q4,
-                 "q4k": DT_Q4K, "q6k": DT_Q6K, "nf4": DT_NF4, "ternary": DT_TERN}
+                 "q4k": DT_Q4K, "q6k": DT_Q6K, "nf4": DT_NF4, "ternary": DT_TERN,
+                 "q4km": DT_Q4K}
 VARIANT_BITS = {"f16": 16, "bf16": 16, "q8": 8, "q4": 4, "q4k": 4, "q6k": 6, "nf4": 4,
-                "ternary": 2}
+                "ternary": 2, "q4km": 4}
 
 NF4_LEVELS = [
     -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
@@ -339,8 +341,10 @@ def check_metadata(meta, errors):
         if not isinstance(q, dict):
             raise Fail("metadata: quantization is not an object")
         want = {"quant_type", "bits", "block_size", "symmetric"}
-        if set(q) != want:
+        if set(q) - {"imatrix"} != want:
             errors.append("metadata: quantization keys %s, want %s" % (sorted(q), sorted(want)))
+        if "imatrix" in q:
+            check_imatrix_meta(q["imatrix"], q.get("quant_type"), errors)
         if not isinstance(q.get("quant_type"), str):
             raise Fail("metadata: quantization.quant_type must be a string")
         variant = q["quant_type"]
@@ -355,7 +359,7 @@ def check_metadata(meta, errors):
         if not (bs is None or is_uint(bs)):
             errors.append("metadata: quantization.block_size must be a non-negative integer "
                           "or null, not %s" % json.dumps(bs))
-        want_bs = {"q4": 32, "q4k": 256, "q6k": 256}.get(variant)
+        want_bs = {"q4": 32, "q4k": 256, "q6k": 256, "q4km": 256}.get(variant)
         if want_bs is not None and bs != want_bs:
             errors.append("metadata: quantization.block_size %s for %s (want %d)"
                           % (json.dumps(bs), variant, want_bs))
@@ -365,6 +369,21 @@ def check_metadata(meta, errors):
         if not isinstance(q.get("symmetric"), bool):
             errors.append("metadata: quantization.symmetric must be a bool")
     return variant
+
+
+def check_imatrix_meta(im, variant, errors):
+    """quantization.imatrix (issue 19): the importance matrix a k-quant view was weighted by."""
+    if variant not in ("q4k", "q6k", "q4km"):
+        errors.append("metadata: quantization.imatrix on a %r view" % variant)
+    if not isinstance(im, dict) or set(im) != {"file", "sha256", "entries_used"}:
+        errors.append("metadata: quantization.imatrix must be {file, sha256, entries_used}")
+        return
+    if not isinstance(im["file"], str) or not im["file"]:
+        errors.append("metadata: quantization.imatrix.file must be a non-empty string")
+    if not (isinstance(im["sha256"], str) and re.fullmatch(r"[0-9a-f]{64}", im["sha256"])):
+        errors.append("metadata: quantization.imatrix.sha256 must be 64 lowercase hex digits")
+    if not (is_uint(im["entries_used"]) and im["entries_used"] > 0):
+        errors.append("metadata: quantization.imatrix.entries_used must be a positive integer")
 
 
 class Entry:
@@ -741,17 +760,60 @@ def enc_bf16(xs):
 # ---------------------------------------------------------------- per-tensor checks
 
 
-def want_dtype(st, variant, nf4_b):
+# q4km (llama.cpp's Q4_K_M choice, issue 19): Q6_K for the output matrix, for the token
+# embedding when no output matrix exists (tied), and for attn_v / ffn_down in the layers
+# where llama.cpp's use_more_bits(i, n) holds; Q4_K elsewhere q4k writes Q4_K.
+LAYER_RE = re.compile(r"^(?:blk\.|layers\.|.*\.layers\.)(\d{1,9})\.(.*)$")
+
+
+def q4km_role(name):
+    m = LAYER_RE.match(name)
+    if m:
+        rest = m.group(2)
+        if rest in ("attn_v.weight", "self_attn.v_proj.weight"):
+            return "attn_v", int(m.group(1))
+        if rest in ("ffn_down.weight", "mlp.down_proj.weight"):
+            return "ffn_down", int(m.group(1))
+        return None, int(m.group(1))
+    if name in ("output.weight", "lm_head.weight") or name.endswith(".lm_head.weight"):
+        return "output", None
+    if name in ("token_embd.weight", "embed_tokens.weight") or \
+            name.endswith(".embed_tokens.weight"):
+        return "token_embd", None
+    return None, None
+
+
+def use_more_bits(i, n):
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def q4km_facts(meta, names):
+    """(layer count, tied): num_layers from the metadata, else from the names."""
+    roles = [q4km_role(n) for n in names]
+    tied = not any(r == "output" for r, _ in roles)
+    layers = meta.get("num_layers")
+    if not isinstance(layers, int) or layers <= 0:
+        layers = 1 + max([i for _, i in roles if i is not None], default=-1)
+    return layers, tied
+
+
+def want_dtype(st, variant, nf4_b, mix=None):
     if st.dtype not in ST_FLOAT:
         return ST_PASSTHROUGH.get(st.dtype)
     if variant in ("f32", "f16", "bf16"):
         return VARIANT_DTYPE[variant]
     if len(st.shape) < 2 or st.n < 4096:
         return DT_F32
-    if variant in ("q4k", "q6k") and st.shape[-1] % 256:
+    if variant in ("q4k", "q6k", "q4km") and st.shape[-1] % 256:
         return DT_Q8
     if variant == "nf4" and st.n % nf4_b:
         return DT_Q8
+    if variant == "q4km":
+        layers, tied = mix
+        role, i = q4km_role(st.name)
+        if role == "output" or (role == "token_embd" and tied) or \
+                (role in ("attn_v", "ffn_down") and i < layers and use_more_bits(i, layers)):
+            return DT_Q6K
     return VARIANT_DTYPE[variant]
 
 
@@ -779,7 +841,7 @@ def check_tensor(e, st, blob, ctx, errs):
     if e.shape != st.shape:
         errs.append("%s: shape %s, source %s" % (name, e.shape, st.shape))
         return
-    want = want_dtype(st, ctx["variant"], ctx["nf4_b"])
+    want = want_dtype(st, ctx["variant"], ctx["nf4_b"], ctx.get("mix"))
     if want is None:
         errs.append("%s: source dtype %s has no APR mapping" % (name, st.dtype))
         return
@@ -943,7 +1005,7 @@ def check_tensor(e, st, blob, ctx, errs):
             if (dd & 0x7C00) == 0x7C00 or (dm & 0x7C00) == 0x7C00:
                 errs.append("%s: q4k block %d has a non-finite d/dmin" % (name, i))
                 return
-        check_rmse(name, d, xs, ys_all, errs)
+        check_rmse(name, d, xs, ys_all, errs, 1.5 if ctx.get("weighted") else 1.0)
         return
     if d == DT_Q6K:
         for i in range(n // 256):
@@ -951,7 +1013,7 @@ def check_tensor(e, st, blob, ctx, errs):
             if (dd & 0x7C00) == 0x7C00:
                 errs.append("%s: q6k block %d has a non-finite d" % (name, i))
                 return
-        check_rmse(name, d, xs, ys_all, errs)
+        check_rmse(name, d, xs, ys_all, errs, 1.5 if ctx.get("weighted") else 1.0)
         return
     errs.append("%s: unexpected dtype %s" % (name, DTYPE_NAMES[d]))
 
@@ -980,16 +1042,18 @@ def decode_any(e, blob, nf4_b):
     return None
 
 
-def check_rmse(name, d, xs, ys, errs):
-    """errs None: only note a bound exceeded (the bytes were checked exactly)."""
+def check_rmse(name, d, xs, ys, errs, slack=1.0):
+    """errs None: only note a bound exceeded (the bytes were checked exactly). slack: an
+    importance-weighted view trades plain error on the columns its matrix calls unimportant
+    for less where it matters, so its plain error may be half again as large (1.5)."""
     sink = NOTES if errs is None else errs
     if any(not math.isfinite(y) for y in ys):
         sink.append("%s: %s decodes to non-finite values" % (name, DTYPE_NAMES[d]))
         return
     r = rel_rmse(xs, ys)
-    if not r < RMSE_BOUND[d]:
+    if not r < RMSE_BOUND[d] * slack:
         sink.append("%s: %s relative RMSE %.4f >= %.3f" % (name, DTYPE_NAMES[d], r,
-                                                           RMSE_BOUND[d]))
+                                                           RMSE_BOUND[d] * slack))
 
 
 def check_config(meta, source, errs):
@@ -1099,7 +1163,9 @@ def main(argv):
                 if meta.get("source") != rel:
                     errors.append("metadata: source %r, want %r" % (meta.get("source"), rel))
             ctx = {"variant": variant, "nf4_b": c["nf4_b"] or 64,
-                   "exact": not args.tolerance_check, "exact_limit": args.exact_limit}
+                   "exact": not args.tolerance_check, "exact_limit": args.exact_limit,
+                   "mix": q4km_facts(meta, list(src)),
+                   "weighted": "imatrix" in (meta.get("quantization") or {})}
             d0 = c["data_offset"]
             stats = {}
             for e in entries:

@@ -10,6 +10,7 @@ with each tensor's dtype chosen by the contract's variant rules (apr_reader.want
 its size from the dtype table.
 """
 
+import json
 import os
 import sys
 
@@ -18,15 +19,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import apr_reader as R  # noqa: E402
 
 
+def config_layers(source):
+    """q4km's layer count as the metadata carries it: config.json's num_hidden_layers."""
+    try:
+        with open(os.path.join(os.path.dirname(source) or ".", "config.json")) as f:
+            return {"num_layers": json.load(f).get("num_hidden_layers")}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def predict(source, variant, meta_size, nf4_b=64):
     src = R.read_source(source)
+    mix = R.q4km_facts(config_layers(source), list(src))
     index = 0
     data = 0
     for name in sorted(src, key=lambda s: s.encode("utf-8")):
         st = src[name]
         e = R.Entry()
         e.name, e.shape, e.ndim, e.n = name, st.shape, len(st.shape), st.n
-        e.dtype = R.want_dtype(st, variant, nf4_b)
+        e.dtype = R.want_dtype(st, variant, nf4_b, mix)
         size = R.expected_size(e, nf4_b)
         if size is None:
             raise SystemExit("apr_size.py: %s: no size for %s %s" % (name, e.dtype, st.shape))

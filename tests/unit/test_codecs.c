@@ -555,7 +555,7 @@ static void test_ternary_vectors(void)
 	CHECK(y[0] == 0.0f && y[3] == 0.0f, "in %s", __func__);
 }
 
-/* ---- non-finite and out-of-range values: they never spread (apr-v2.md) ---- */
+/* ---- non-finite and out-of-range values: they never spread (doc/apr-format.md) ---- */
 
 /* The contract's input rule of the block codecs, written out here independently of
  * codec.h: NaN reads as 0, +-inf and anything beyond +-65504 as +-65504. */

@@ -200,7 +200,8 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 		snprintf(what, sizeof(what), "data %d", kind);
 		for (size_t j = 0; j < NLENS; j++) {
 			size_t n = lens[j];
-			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(X, n)), 64};
+			aprfs_qparams p = {.scale = aprfs_q8_scale_from_maxabs(r->maxabs(X, n)),
+					   .nf4_block = 64};
 			for (int s = 0; s < APRFS_K_COUNT; s++) {
 				if (s == APRFS_K_TERNARY) {
 					uint64_t nf = 0;
@@ -226,7 +227,7 @@ static void test_codecs(const aprfs_kernels *k, const aprfs_kernels *r)
 	/* Decoders on arbitrary bytes: NaN scales, denormal scales, code 3 trits. */
 	for (size_t i = 0; i < MAXN * 4; i++)
 		EB[i] = (uint8_t)rnd();
-	aprfs_qparams p = {0.75f, 32};
+	aprfs_qparams p = {.scale = 0.75f, .nf4_block = 32};
 	for (int s = 0; s < APRFS_K_COUNT; s++) {
 		k->decode[s](EB, MAXN, &p, DA);
 		r->decode[s](EB, MAXN, &p, DB);
@@ -257,7 +258,7 @@ static void test_specials(const aprfs_kernels *k)
 	for (size_t si = 0; si < 4; si++) {
 		const aprfs_codec *c = aprfs_codecs[slots[si]];
 		for (uint32_t bsz = 6; bsz <= 64; bsz += 58) { /* nf4 B = 6 and 64 */
-			aprfs_qparams p = {1.0f, bsz};
+			aprfs_qparams p = {.scale = 1.0f, .nf4_block = bsz};
 			size_t be = (size_t)aprfs_codec_block_elems(c, &p),
 			       bb = (size_t)aprfs_codec_block_bytes(c, &p), n = N / be * be;
 			k->encode[slots[si]](clean, n, &p, ec);
@@ -293,7 +294,7 @@ static void test_specials(const aprfs_kernels *k)
 	      k->isa, md, mc);
 	CHECK(sd == sc && nd == N - NPOS && nc == N, "%s sumabs %.17g/%llu vs %.17g/%llu",
 	      k->isa, sd, (unsigned long long)nd, sc, (unsigned long long)nc);
-	aprfs_qparams p = {aprfs_q8_scale_from_maxabs(md), 64};
+	aprfs_qparams p = {.scale = aprfs_q8_scale_from_maxabs(md), .nf4_block = 64};
 	k->encode[APRFS_K_Q8](clean, N, &p, ec);
 	k->encode[APRFS_K_Q8](x, N, &p, ed);
 	size_t other = 0, wrong = 0;
@@ -350,7 +351,7 @@ static void test_decode_edges(const aprfs_kernels *k, const aprfs_kernels *r)
 	    0x7fc00000, 0xffc00001, 0x7f800001, 0xff800000, 0x7f800000, 0x00000000, 0x80000000,
 	    0x00000001, 0x80000001, 0x7f7fffff, 0x3f800000, 0xbf800000, 0x00800000, 0x7fa00005};
 	static const size_t ns[] = {MAXN, MAXN - 7, 256 * 3 + 40, 33};
-	aprfs_qparams p = {0.75f, 32};
+	aprfs_qparams p = {.scale = 0.75f, .nf4_block = 32};
 	for (size_t t = 0; t < sizeof(ns) / sizeof(ns[0]); t++) {
 		size_t n = ns[t];
 		for (size_t i = 0; i < MAXN * 4; i++)
@@ -551,7 +552,8 @@ static void test_fused(const aprfs_kernels *k, const aprfs_kernels *r)
 		for (size_t j = 0; j < sizeof(fl) / sizeof(fl[0]); j++) {
 			size_t n = fl[j];
 			aprfs_widen(r, dt, h, n, w);
-			aprfs_qparams p = {aprfs_q8_scale_from_maxabs(r->maxabs(w, n)), 6000};
+			aprfs_qparams p = {.scale = aprfs_q8_scale_from_maxabs(r->maxabs(w, n)),
+					   .nf4_block = 6000};
 			for (int s = 0; s < APRFS_K_COUNT; s++) {
 				p.nf4_block = s == APRFS_K_NF4 && j % 2 ? 6000 : 64;
 				const aprfs_codec *c = aprfs_codecs[s];

@@ -403,7 +403,7 @@ static void test_edges(const aprfs_codec *c)
 	edge_block(c, x, y, "all NaN");
 	CHECK(max_abs_diff(y, (float[QK]){0}) == 0.0f, "%s all-NaN block not zero", c->name);
 
-	/* +-inf read as +-65504 (apr-v2.md): they decode near it, never beyond ~1%. */
+	/* +-inf read as +-65504 (doc/apr-format.md): they decode near it, never beyond ~1%. */
 	gaussian(x, QK, 8);
 	x[10] = INFINITY;
 	x[200] = -INFINITY;
@@ -435,7 +435,8 @@ static void test_edges(const aprfs_codec *c)
 	edge_block(c, x, y, "mixed magnitudes");
 }
 
-/* ---- non-finite and out-of-range values never spread (apr-v2.md) --------------------- */
+/* ---- non-finite and out-of-range values never spread (doc/apr-format.md)
+ * --------------------- */
 
 /* The contract's rule, written out independently of the codec: NaN reads as 0, +-inf and
  * anything beyond +-65504 as +-65504, before the block's scales are chosen. */

@@ -150,7 +150,7 @@ static void test_naming(void)
 
 	CHECK(list(t, "sub", &l) == 0);
 	CHECK(has(&l, "tiny.q8.apr") && has(&l, "tiny.ternary.apr") &&
-		  l.n == 1 + APRFS_VARIANT_COUNT,
+		  has(&l, "tiny.q4km.apr") && l.n == 1 + APRFS_VARIANT_COUNT,
 	      "sub: %d entries", l.n);
 	CHECK(list(t, "/.aprfs", &l) == 0 && l.n == 2 && has(&l, "stats.json") &&
 	      has(&l, "metrics"));
