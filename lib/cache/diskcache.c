@@ -332,7 +332,7 @@ int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf
 	dc_pack *k;
 	dc_loc l;
 
-	if (dc_stalled(dc) || !atomic_load(&dc->scanned) || !find(dc, &h, &l, &k))
+	if (dc_stalled(dc) || !ready(dc) || !find(dc, &h, &l, &k))
 		return 0;
 	if (l.clen != len) {
 		dc_pack_put(k);

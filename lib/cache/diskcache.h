@@ -127,9 +127,10 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 			uint32_t *crc, const aprfs_cancel *cancel, int *claimed);
 /* The entry's bytes straight into buf (a reader's own buffer: nothing is allocated), when
  * this tier holds a verified record of exactly len bytes: 1 (its CRC32 in *crc, which may be
- * NULL; counted as a hit). 0 otherwise, with nothing counted, claimed or waited for: not held,
- * corrupt (its pack is deleted), or the storage too slow (set aside); the caller goes on
- * with aprfs_diskcache_get(), which counts the miss. */
+ * NULL; counted as a hit). 0 otherwise, with nothing counted, claimed or waited for (but,
+ * as for any lookup, the directory's first listing): not held, corrupt (its pack is deleted),
+ * or the storage too slow (set aside); the caller goes on with aprfs_diskcache_get(), which
+ * counts the miss. */
 int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
 			 uint32_t *crc);
 /* Whether this tier holds key's record (len bytes), and if so have it read ahead into the
