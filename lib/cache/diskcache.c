@@ -98,15 +98,19 @@ static int find(aprfs_diskcache *dc, const dc_hash *h, dc_loc *l, dc_pack **k)
  * (RWF_NOWAIT), the payload straight into buf. 1 done (verified), 0 corrupt (*why), -1 not
  * possible now (not all in memory, or a file system without RWF_NOWAIT: take the I/O
  * threads' path). */
-static int read_now(const aprfs_dc_key *key, const dc_loc *l, int fd, void *buf,
-		    const char **why)
+static int read_now(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l, int fd,
+		    void *buf, const char **why)
 {
 	uint8_t hdr[DC_REC];
 	struct iovec iov[2] = {{hdr, DC_REC}, {buf, l->clen}};
 
-	if (l->flags & DC_REC_LZ4)
+	if ((l->flags & DC_REC_LZ4) || atomic_load(&dc->nowait) < 0)
 		return -1;
 	ssize_t r = preadv2(fd, iov, 2, (off_t)l->off, RWF_NOWAIT);
+	if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+		atomic_store(&dc->nowait, -1); /* (never will: FUSE file systems) */
+	else if (!atomic_load(&dc->nowait))
+		atomic_store(&dc->nowait, 1);
 	if (r != (ssize_t)(DC_REC + l->clen))
 		return -1;
 	return dc_rec_verify(key, l, hdr, buf, why) == 0;
@@ -143,43 +147,44 @@ static void window_slot(aprfs_diskcache *dc, dc_pack *k)
 	pthread_mutex_unlock(&dc->lock);
 	if (old) {
 		pthread_mutex_lock(&old->wlock);
-		free(old->wbuf);
+		uint8_t *b = old->wbuf;
 		old->wbuf = NULL;
 		old->wlen = 0;
 		pthread_mutex_unlock(&old->wlock);
+		if (b)
+			dc_io_recycle(dc, b);
 	}
 }
 
-/* The window's bytes (n, read at off) become the pack's window. */
-static void set_window(aprfs_diskcache *dc, dc_pack *k, const uint8_t *p, uint64_t off,
-		       size_t n)
+/* The window's bytes (n, read at off into *p, an I/O buffer) become the pack's window: the
+ * buffers are swapped (no copy), *p is the old window's buffer now, or NULL. */
+static void set_window(aprfs_diskcache *dc, dc_pack *k, uint8_t **p, uint64_t off, size_t n)
 {
 	window_slot(dc, k);
 	pthread_mutex_lock(&k->wlock);
-	uint8_t *b = n <= k->wlen && k->wbuf ? k->wbuf : realloc(k->wbuf, n);
-	if (b) {
-		memcpy(b, p, n);
-		k->wbuf = b;
-		k->woff = off;
-		k->wlen = n;
-	}
+	uint8_t *old = k->wbuf;
+	k->wbuf = *p;
+	k->woff = off;
+	k->wlen = n;
+	*p = old;
 	pthread_mutex_unlock(&k->wlock);
 }
 
-/* Through the I/O threads (with the deadline): a window of WINDOW bytes from the record on
- * (within the pack), which later records are served from. 1, 0 (corrupt), -1 (a miss). */
+/* Through the I/O threads (with the deadline): the record, or a window of `window` bytes
+ * from the record on (within the pack), which later records are served from. 1, 0
+ * (corrupt), -1 (a miss). */
 static int read_window(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
-		       dc_pack *k, void *buf, const char **why)
+		       dc_pack *k, void *buf, uint64_t window, const char **why)
 {
 	uint64_t need = DC_REC + l->slen, size = k->size;
-	size_t n = (size_t)(size > l->off + WINDOW ? WINDOW : size - l->off);
+	size_t n = (size_t)(size > l->off + window ? window : size - l->off);
 	uint8_t *rec = NULL;
 
 	n = n < need ? (size_t)need : n;
 	atomic_fetch_add(&k->refs, 1); /* (dc_io_read takes one over) */
 	int rc = dc_io_read(dc, k, l->off, n, &rec, why);
 	if (rc == 0 && (rc = dc_rec_decode(key, l, rec, buf, why) == 0) == 1 && n > need)
-		set_window(dc, k, rec, l->off, n);
+		set_window(dc, k, &rec, l->off, n);
 	else if (rc == -1 || rc == -2)
 		rc = rc == -1 && *why ? 0 : -1;
 	if (rec)
@@ -193,12 +198,16 @@ static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_lo
 		       dc_pack *k, void *buf, uint32_t *crc)
 {
 	const char *why = NULL;
-	int rc = read_now(key, l, k->fd, buf, &why);
+	int rc = read_now(dc, key, l, k->fd, buf, &why);
 
+	/* Where RWF_NOWAIT works, a record not in memory yet is read alone (the pack is being
+	 * read ahead: aprfs_diskcache_prefetch, and the reads after it find it in memory);
+	 * where it does not (FUSE file systems), a window serves the records after it. */
 	if (rc < 0)
 		rc = from_window(key, l, k, buf, &why);
 	if (rc < 0)
-		rc = read_window(dc, key, l, k, buf, &why);
+		rc = read_window(dc, key, l, k, buf, atomic_load(&dc->nowait) > 0 ? 0 : WINDOW,
+				 &why);
 	dc_pack_put(k);
 	if (rc == 1 && crc)
 		*crc = l->crc;
@@ -314,6 +323,41 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 	}
 	count_lookup(dc, key, hit, hit ? DC_REC + l.slen : 0);
 	return hit;
+}
+
+int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
+			 uint32_t *crc)
+{
+	dc_hash h = dc_key_hash(key);
+	dc_pack *k;
+	dc_loc l;
+
+	if (dc_stalled(dc) || !ready(dc) || !find(dc, &h, &l, &k))
+		return 0;
+	if (l.clen != len) {
+		dc_pack_put(k);
+		return 0;
+	}
+	if (read_record(dc, key, &l, k, buf, crc) != 1)
+		return 0;
+	count_lookup(dc, key, 1, DC_REC + l.slen);
+	return 1;
+}
+
+int aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len)
+{
+	dc_hash h = dc_key_hash(key);
+	dc_pack *k;
+	dc_loc l;
+
+	if (dc_stalled(dc) || !atomic_load(&dc->scanned) || !find(dc, &h, &l, &k))
+		return 0;
+	if (l.clen != len) {
+		dc_pack_put(k);
+		return 0;
+	}
+	dc_io_prefetch(dc, k, l.off, l.off + DC_REC + l.slen);
+	return 1;
 }
 
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,

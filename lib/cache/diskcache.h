@@ -127,6 +127,18 @@ void aprfs_diskcache_flush(aprfs_diskcache *dc);
  * same entry. Never fails: any error is a miss. */
 int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
 			uint32_t *crc, const aprfs_cancel *cancel, int *claimed);
+/* The entry's bytes straight into buf (a reader's own buffer: nothing is allocated), when
+ * this tier holds a verified record of exactly len bytes: 1 (its CRC32 in *crc, which may be
+ * NULL; counted as a hit). 0 otherwise, with nothing counted, claimed or waited for (but,
+ * as for any lookup, the directory's first listing): not held, corrupt (its pack is deleted),
+ * or the storage too slow (set aside); the caller goes on with aprfs_diskcache_get(), which
+ * counts the miss. */
+int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
+			 uint32_t *crc);
+/* Whether this tier holds key's record (len bytes), and if so have it read ahead into the
+ * page cache, asynchronously, on an I/O thread (nothing waits for it): a reader coming
+ * soon then finds it in memory. 1 held, 0 not. No I/O on the caller's thread. */
+int aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len);
 /* The CRC32 of a chunk's record, from the index (the cold footer needs only the CRCs):
  * no I/O. 1 found, 0 not. */
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,

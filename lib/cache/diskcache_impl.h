@@ -100,7 +100,7 @@ typedef struct dc_pack {
 	/* the last window read from it through the I/O threads (a file system without
 	 * RWF_NOWAIT, e.g. FUSE: one large read serves the records after it too) */
 	pthread_mutex_t wlock;
-	uint8_t *wbuf;
+	uint8_t *wbuf; /* (an I/O buffer: dc_io_recycle, dc_io_buf_free) */
 	uint64_t woff, wlen;
 } dc_pack;
 
@@ -162,6 +162,12 @@ void dc_pack_compact(aprfs_diskcache *dc);
 int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t **out,
 	       const char **why);
 void dc_io_recycle(aprfs_diskcache *dc, uint8_t *buf);
+/* Free such a buffer after the I/O threads are gone (a pack's window). */
+void dc_io_buf_free(uint8_t *buf);
+/* The record of pack k at [off, end) will be read soon: unless the pack is already read
+ * ahead well past it, have an I/O thread ask the kernel to read the pack from there to
+ * RA_WINDOW past it (the caller never waits; takes over the caller's reference to k). */
+void dc_io_prefetch(aprfs_diskcache *dc, dc_pack *k, uint64_t off, uint64_t end);
 /* 1 while the cache is set aside (a read stalled): no lookups, no writes. */
 int dc_stalled(aprfs_diskcache *dc);
 /* Set the cache aside for the back-off period, one log line, a metric. */
@@ -234,6 +240,7 @@ struct aprfs_diskcache {
 	dc_io *io;
 	int leaked;	     /* threads stuck in the storage: the handle is not freed */
 	dc_pack *windows[4]; /* the packs holding a read window (diskcache.c) */
+	atomic_int nowait;   /* RWF_NOWAIT reads: 1 work, -1 unsupported, 0 not known yet */
 	int next_window;
 };
 

@@ -168,7 +168,7 @@ void dc_index_free(aprfs_diskcache *dc)
 	for (uint32_t i = 0; i < dc->npacks; i++) {
 		if (dc->packs[i]->fd >= 0)
 			close(dc->packs[i]->fd);
-		free(dc->packs[i]->wbuf);
+		dc_io_buf_free(dc->packs[i]->wbuf);
 		pthread_mutex_destroy(&dc->packs[i]->wlock);
 		free(dc->packs[i]);
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #define IO_THREADS  4
 #define RA_WINDOW   (16ull << 20) /* a read from the disk asks for this much ahead */
 #define SPARE_BUFS  16
+#define MAPPED_BUF  (256u << 10)	/* buffers this large are mapped, populated */
 #define DC_ASIDE_NS (30 * 1000000000ll) /* a stalled cache is retried after this */
 
 typedef struct io_req {
@@ -29,6 +31,7 @@ typedef struct io_req {
 	uint64_t off;
 	size_t n;
 	uint8_t *buf;
+	int advise; /* a read-ahead hint (posix_fadvise), not a read: nobody waits for it */
 	int done, err, refs; /* refs: the waiter and the I/O thread, whoever is last frees */
 } io_req;
 
@@ -45,9 +48,13 @@ struct dc_io {
 
 /* ---- buffers: kept for reuse (a fresh buffer per read would fault its pages in) ---- */
 
-/* A buffer of n bytes; its capacity is stored just before it. */
+/* A buffer of n bytes; its capacity is stored just before it. A large one (a window) is
+ * mapped with its pages populated at once: faulting them in one by one as the read fills it
+ * costs more than the read (each fault is an exit on a VM). */
 static uint8_t *buf_get(dc_io *io, size_t n)
 {
+	uint8_t *base;
+
 	for (int i = 0; i < io->nspare; i++) {
 		size_t cap;
 		memcpy(&cap, io->spare[i] - 16, sizeof(cap));
@@ -57,11 +64,30 @@ static uint8_t *buf_get(dc_io *io, size_t n)
 			return b;
 		}
 	}
-	uint8_t *base = malloc(n + 16);
+	if (n + 16 >= MAPPED_BUF) {
+		base = mmap(NULL, n + 16, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		base = base == MAP_FAILED ? NULL : base;
+	} else {
+		base = malloc(n + 16);
+	}
 	if (!base)
 		return NULL;
 	memcpy(base, &n, sizeof(n));
 	return base + 16;
+}
+
+void dc_io_buf_free(uint8_t *buf)
+{
+	size_t cap;
+
+	if (!buf)
+		return;
+	memcpy(&cap, buf - 16, sizeof(cap));
+	if (cap + 16 >= MAPPED_BUF)
+		munmap(buf - 16, cap + 16);
+	else
+		free(buf - 16);
 }
 
 static void buf_put(dc_io *io, uint8_t *b)
@@ -71,7 +97,7 @@ static void buf_put(dc_io *io, uint8_t *b)
 	if (io->nspare < SPARE_BUFS)
 		io->spare[io->nspare++] = b;
 	else
-		free(b - 16);
+		dc_io_buf_free(b);
 }
 
 static void req_unref(dc_io *io, io_req *r)
@@ -122,6 +148,15 @@ static void *io_main(void *arg)
 		io->head = r->next;
 		io->tail = io->head ? io->tail : NULL;
 		pthread_mutex_unlock(&io->lock);
+		if (r->advise) {
+			if (!io->stop)
+				posix_fadvise(r->fd, (off_t)r->off, (off_t)r->n,
+					      POSIX_FADV_WILLNEED);
+			dc_pack_put(r->pack);
+			pthread_mutex_lock(&io->lock);
+			req_unref(io, r);
+			continue;
+		}
 		int err = io->stop ? ECANCELED : read_all(r->fd, r->buf, r->n, r->off);
 		if (!err)
 			read_ahead(r->pack, r->fd, r->off + r->n);
@@ -178,7 +213,7 @@ int dc_io_stop(aprfs_diskcache *dc, int64_t deadline)
 	if (stuck)
 		return -1;
 	while (io->nspare)
-		free(io->spare[--io->nspare] - 16);
+		dc_io_buf_free(io->spare[--io->nspare]);
 	pthread_cond_destroy(&io->work);
 	pthread_cond_destroy(&io->done);
 	pthread_mutex_destroy(&io->lock);
@@ -216,17 +251,23 @@ void dc_set_aside(aprfs_diskcache *dc, const char *why)
 
 /* ---- a read ---------------------------------------------------------------------------- */
 
-/* Queue the read (the pack's reference is the request's now). */
-static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n)
+/* Queue the read, or with advise the read-ahead hint (the pack's reference is the
+ * request's now). */
+static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n, int advise)
 {
 	io_req *r = calloc(1, sizeof(*r));
 
 	if (!r)
 		return NULL;
 	pthread_mutex_lock(&io->lock);
-	*r = (io_req){
-	    .fd = k->fd, .pack = k, .off = off, .n = n, .buf = buf_get(io, n), .refs = 2};
-	if (!r->buf) {
+	*r = (io_req){.fd = k->fd,
+		      .pack = k,
+		      .off = off,
+		      .n = n,
+		      .buf = advise ? NULL : buf_get(io, n),
+		      .advise = advise,
+		      .refs = advise ? 1 : 2};
+	if (!r->buf && !advise) {
 		pthread_mutex_unlock(&io->lock);
 		free(r);
 		return NULL;
@@ -239,6 +280,19 @@ static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n)
 	pthread_cond_signal(&io->work);
 	pthread_mutex_unlock(&io->lock);
 	return r;
+}
+
+void dc_io_prefetch(aprfs_diskcache *dc, dc_pack *k, uint64_t off, uint64_t end)
+{
+	uint64_t ra = atomic_load(&k->ra_end), to = end + RA_WINDOW, from;
+
+	to = to < k->size ? to : k->size;
+	from = ra > off ? ra : off; /* (what lies before ra was asked for already) */
+	/* (far enough ahead already, or another reader just moved it) */
+	if (end + RA_WINDOW / 2 <= ra || from >= to ||
+	    !atomic_compare_exchange_strong(&k->ra_end, &ra, to) ||
+	    !submit(dc->io, k, from, (size_t)(to - from), 1))
+		dc_pack_put(k);
 }
 
 void dc_io_recycle(aprfs_diskcache *dc, uint8_t *buf)
@@ -254,7 +308,7 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	dc_io *io = dc->io;
 	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
 	struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
-	io_req *r = submit(io, k, off, n);
+	io_req *r = submit(io, k, off, n, 0);
 
 	*why = NULL;
 	if (!r) {
