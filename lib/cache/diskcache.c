@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -27,14 +28,6 @@
 #define WAIT_NS		   (600 * 1000000ll)
 #define WINDOW		   (4u << 20) /* bytes a read through the I/O threads asks for */
 #define WINDOWS		   4	      /* packs holding such a window at most */
-
-int64_t dc_now_ns(int clock_id)
-{
-	struct timespec ts;
-
-	clock_gettime(clock_id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void dc_count_corrupt(aprfs_diskcache *dc)
 {
@@ -69,7 +62,8 @@ static int ready(aprfs_diskcache *dc)
 {
 	if (atomic_load(&dc->scanned))
 		return 1;
-	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
+	int64_t deadline =
+	    aprfs_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
 	struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
 
 	pthread_mutex_lock(&dc->lock);
@@ -220,7 +214,7 @@ static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_lo
  * DIR/wanted (a metadata write; at most every 50 ms). */
 static void want(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 
 	if (now - atomic_load(&dc->want_touched) < 50000000ll)
 		return;
@@ -240,8 +234,8 @@ static void want(aprfs_diskcache *dc)
 static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *range,
 			const aprfs_cancel *cancel)
 {
-	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + WAIT_NS;
-	int64_t next_check = dc_now_ns(CLOCK_MONOTONIC) + 10 * CLAIM_POLL_NS;
+	int64_t deadline = aprfs_now_ns(CLOCK_MONOTONIC) + WAIT_NS;
+	int64_t next_check = aprfs_now_ns(CLOCK_MONOTONIC) + 10 * CLAIM_POLL_NS;
 	dc_loc l;
 	int found = 0;
 
@@ -252,7 +246,7 @@ static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *ra
 	for (;;) {
 		if ((found = dc_index_find(dc, h, &l)))
 			break;
-		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 		if (now > deadline || aprfs_cancelled(cancel) || dc->stalled_until > now)
 			break;
 		if (now > next_check) {
@@ -404,7 +398,7 @@ static void set_names(aprfs_diskcache *dc)
 		if (*p <= ' ' || *p == '/' || *p == '.' || *p > '~')
 			*p = '_';
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint32_t)dc_now_ns(CLOCK_REALTIME);
+		r = (uint32_t)aprfs_now_ns(CLOCK_REALTIME);
 	snprintf(dc->wid, sizeof(dc->wid), "%s.%ld.%08x", dc->host, (long)dc->pid, r);
 }
 
@@ -509,14 +503,14 @@ static int join_patiently(aprfs_diskcache *dc, pthread_t t, const int64_t *progr
 			  int64_t patience_ns)
 {
 	for (;;) {
-		int64_t at = dc_now_ns(CLOCK_REALTIME) + 200000000ll;
+		int64_t at = aprfs_now_ns(CLOCK_REALTIME) + 200000000ll;
 		struct timespec ts = {at / 1000000000, at % 1000000000};
 		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
 			return 0;
 		pthread_mutex_lock(&dc->lock);
 		int64_t last = progress ? *progress : 0;
 		pthread_mutex_unlock(&dc->lock);
-		if (dc_now_ns(CLOCK_MONOTONIC) - last > patience_ns) {
+		if (aprfs_now_ns(CLOCK_MONOTONIC) - last > patience_ns) {
 			pthread_detach(t);
 			return -1;
 		}
@@ -529,16 +523,16 @@ void aprfs_diskcache_close(aprfs_diskcache *dc)
 		return;
 	pthread_mutex_lock(&dc->lock);
 	dc->stopping = 1;
-	dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+	dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 	pthread_cond_signal(&dc->work);
 	pthread_cond_signal(&dc->scan);
 	pthread_mutex_unlock(&dc->lock);
 	if (dc->started && join_patiently(dc, dc->writer, &dc->progress, CLOSE_PATIENCE_NS))
 		dc->leaked = 1;
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	if (dc->scanner_started && join_patiently(dc, dc->scanner, &now, CLOSE_PATIENCE_NS / 2))
 		dc->leaked = 1;
-	if (dc_io_stop(dc, dc_now_ns(CLOCK_REALTIME) + 2000000000ll) != 0)
+	if (dc_io_stop(dc, aprfs_now_ns(CLOCK_REALTIME) + 2000000000ll) != 0)
 		dc->leaked = 1;
 	if (dc->leaked)
 		aprfs_log(APRFS_LOG_WARN,
@@ -556,8 +550,8 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 {
 	pthread_mutex_lock(&dc->lock);
 	*out = dc->st;
-	out->degraded = dc->degraded_until > dc_now_ns(CLOCK_MONOTONIC);
-	out->stalled = dc->stalled_until > dc_now_ns(CLOCK_MONOTONIC);
+	out->degraded = dc->degraded_until > aprfs_now_ns(CLOCK_MONOTONIC);
+	out->stalled = dc->stalled_until > aprfs_now_ns(CLOCK_MONOTONIC);
 	out->peers = (uint64_t)atomic_load(&dc->peers);
 	pthread_mutex_unlock(&dc->lock);
 }

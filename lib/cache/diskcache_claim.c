@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "base/cancel.h"
+#include "base/clock.h"
 #include "cache/diskcache_impl.h"
 
 #define SWEEP_NS (60 * 1000000000ll)
@@ -114,7 +115,7 @@ int dc_claim_alive(aprfs_diskcache *dc, const dc_hash *range)
 	claim_name(range, name, sizeof(name));
 	if (fstatat(dc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return 0;
-	int64_t age = dc_now_ns(CLOCK_REALTIME) -
+	int64_t age = aprfs_now_ns(CLOCK_REALTIME) -
 		      ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
 	if (age > (int64_t)dc->claim_stale_ms * 1000000 || owner_dead(dc, name)) {
 		unlinkat(dc->dirfd, name,
@@ -159,12 +160,12 @@ void dc_claims_release(aprfs_diskcache *dc)
 
 void dc_claims_sweep(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_REALTIME);
+	int64_t now = aprfs_now_ns(CLOCK_REALTIME);
 	struct stat st;
 
-	if (dc_now_ns(CLOCK_MONOTONIC) < dc->next_sweep)
+	if (aprfs_now_ns(CLOCK_MONOTONIC) < dc->next_sweep)
 		return;
-	dc->next_sweep = dc_now_ns(CLOCK_MONOTONIC) + SWEEP_NS;
+	dc->next_sweep = aprfs_now_ns(CLOCK_MONOTONIC) + SWEEP_NS;
 	int fd = openat(dc->dirfd, "claims", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {

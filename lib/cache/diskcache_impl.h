@@ -244,7 +244,6 @@ struct aprfs_diskcache {
 	int next_window;
 };
 
-int64_t dc_now_ns(int clock_id);
 void dc_count_corrupt(aprfs_diskcache *dc);
 
 /* ---- writing (diskcache_write.c) ---- */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/cancel.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -334,7 +335,7 @@ static int writer_dead(aprfs_diskcache *dc, const char *name, const struct stat 
 
 	if (sscanf(name, "packs/%63[^.].%ld.", host, &pid) == 2 && strcmp(host, dc->host) == 0)
 		return pid != (long)dc->pid && aprfs_pid_gone((pid_t)pid);
-	return dc_now_ns(CLOCK_REALTIME) - mtime_ns(st) > TMP_FORGOTTEN_NS;
+	return aprfs_now_ns(CLOCK_REALTIME) - mtime_ns(st) > TMP_FORGOTTEN_NS;
 }
 
 static void scan_name(aprfs_diskcache *dc, const char *d_name)
@@ -352,7 +353,7 @@ static void scan_name(aprfs_diskcache *dc, const char *d_name)
 		 dc_pack_recover(dc, name, sealed, sizeof(sealed)) == 0)
 		load_pack(dc, sealed);
 	else if (strstr(name, ".tmp.rec.") && fstatat(dc->dirfd, name, &st, 0) == 0 &&
-		 dc_now_ns(CLOCK_REALTIME) - mtime_ns(&st) > TMP_FORGOTTEN_NS)
+		 aprfs_now_ns(CLOCK_REALTIME) - mtime_ns(&st) > TMP_FORGOTTEN_NS)
 		unlinkat(dc->dirfd, name, 0); /* its recoverer died too */
 }
 
@@ -391,7 +392,7 @@ static void rescan(aprfs_diskcache *dc)
  * touch_after_s per pack), outside the lock (a metadata write may be slow). */
 static void touch_used(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_REALTIME);
+	int64_t now = aprfs_now_ns(CLOCK_REALTIME);
 	dc_pack *due[32];
 	int n = 0;
 
@@ -456,7 +457,7 @@ void dc_scanner_kick(aprfs_diskcache *dc)
  * eviction. asked: a lookup waits for records, or the writer is over the budget. */
 static void scanner_pass(aprfs_diskcache *dc, int asked)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 
 	if (!dc_stalled(dc)) {
 		if (now >= dc->next_peer_check)
@@ -490,7 +491,7 @@ static void scanner_pass(aprfs_diskcache *dc, int asked)
 /* When to wake (holding the lock): soon while someone waits, else at the next due work. */
 static int64_t next_wake(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	int64_t at =
 	    dc->next_rescan < dc->next_peer_check ? dc->next_rescan : dc->next_peer_check;
 

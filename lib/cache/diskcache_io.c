@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -226,7 +227,7 @@ int dc_io_stop(aprfs_diskcache *dc, int64_t deadline)
 
 int dc_stalled(aprfs_diskcache *dc)
 {
-	return atomic_load(&dc->stalled_until) > dc_now_ns(CLOCK_MONOTONIC);
+	return atomic_load(&dc->stalled_until) > aprfs_now_ns(CLOCK_MONOTONIC);
 }
 
 void dc_set_aside(aprfs_diskcache *dc, const char *why)
@@ -234,7 +235,7 @@ void dc_set_aside(aprfs_diskcache *dc, const char *why)
 	char key[600];
 
 	pthread_mutex_lock(&dc->lock);
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	int fresh = atomic_load(&dc->stalled_until) <= now;
 	if (fresh) {
 		atomic_store(&dc->stalled_until, now + DC_ASIDE_NS);
@@ -306,7 +307,8 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	       const char **why)
 {
 	dc_io *io = dc->io;
-	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
+	int64_t deadline =
+	    aprfs_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
 	struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
 	io_req *r = submit(io, k, off, n, 0);
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -41,7 +42,7 @@ static int open_pack(aprfs_diskcache *dc)
 		return -e;
 	}
 	pthread_mutex_lock(&dc->lock);
-	int p = dc_pack_add(dc, name, fd, DC_PACK_HEAD, dc_now_ns(CLOCK_REALTIME), 1);
+	int p = dc_pack_add(dc, name, fd, DC_PACK_HEAD, aprfs_now_ns(CLOCK_REALTIME), 1);
 	if (p >= 0) {
 		dc->st.packs++;
 		dc->st.bytes_on_disk += dc_charge(DC_PACK_HEAD);
@@ -58,7 +59,7 @@ static int open_pack(aprfs_diskcache *dc)
 	dc->cur = p;
 	dc->cur_off = DC_PACK_HEAD;
 	dc->cur_n = 0;
-	dc->cur_opened = dc_now_ns(CLOCK_MONOTONIC);
+	dc->cur_opened = aprfs_now_ns(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -177,7 +178,7 @@ int dc_pack_append(aprfs_diskcache *dc, dc_job *jobs, const char **what)
 		} else {
 			index_batch(dc, locs, n, jobs, used);
 			dc->cur_off += used;
-			dc->last_append = dc_now_ns(CLOCK_MONOTONIC);
+			dc->last_append = aprfs_now_ns(CLOCK_MONOTONIC);
 		}
 	}
 	free(buf);
@@ -427,7 +428,7 @@ static int copy_pack(aprfs_diskcache *dc, dc_pack *k)
 			tail = &head;
 			bytes = 0;
 			pthread_mutex_lock(&dc->lock);
-			dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+			dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 			pthread_mutex_unlock(&dc->lock);
 		}
 		if (i == count || l.clen > DC_REC_MAX || l.slen > DC_REC_MAX)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/cancel.h"
+#include "base/clock.h"
 #include "cache/diskcache_impl.h"
 
 #define PEER_CHECK_NS	(500000000ll)	     /* how often the others are counted */
@@ -38,7 +39,7 @@ void dc_peers_join(aprfs_diskcache *dc)
 			O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd >= 0)
 		close(fd);
-	dc->next_refresh = dc_now_ns(CLOCK_MONOTONIC) + PEER_REFRESH_NS;
+	dc->next_refresh = aprfs_now_ns(CLOCK_MONOTONIC) + PEER_REFRESH_NS;
 	dc_peers_check(dc);
 }
 
@@ -71,7 +72,7 @@ static int alive(aprfs_diskcache *dc, int fd, const char *name, int64_t now)
 
 void dc_peers_check(aprfs_diskcache *dc)
 {
-	int64_t mono = dc_now_ns(CLOCK_MONOTONIC), now = dc_now_ns(CLOCK_REALTIME);
+	int64_t mono = aprfs_now_ns(CLOCK_MONOTONIC), now = aprfs_now_ns(CLOCK_REALTIME);
 	int n = 0;
 
 	if (mono >= dc->next_refresh) {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -32,7 +33,7 @@
 
 int dc_writes_off_locked(const aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	return dc->degraded_until > now || dc->stalled_until > now;
 }
 
@@ -58,7 +59,7 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
 	dc->st.write_errors++;
 	if (full || ro) {
 		dc->degraded_until =
-		    ro ? INT64_MAX : dc_now_ns(CLOCK_MONOTONIC) + NOSPACE_RETRY_NS;
+		    ro ? INT64_MAX : aprfs_now_ns(CLOCK_MONOTONIC) + NOSPACE_RETRY_NS;
 		dc->st.degraded_errno = (uint64_t)e;
 	}
 	pthread_mutex_unlock(&dc->lock);
@@ -124,7 +125,7 @@ static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 		seal(dc); /* what the pack holds so far (a full disk: the index is small) */
 	} else {
 		pthread_mutex_lock(&dc->lock);
-		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 		int due = dc->cur_off >= dc->pack_max ||
 			  (atomic_load(&dc->peers) && now - dc->cur_opened >= DC_PUBLISH_NS &&
 			   wanted(dc, now));
@@ -145,7 +146,7 @@ static int wanted(aprfs_diskcache *dc, int64_t now)
 		dc->wanted_checked = now;
 		dc->wanted =
 		    fstatat(dc->dirfd, "wanted", &st, 0) == 0 &&
-		    dc_now_ns(CLOCK_REALTIME) -
+		    aprfs_now_ns(CLOCK_REALTIME) -
 			    ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec) <
 			WANTED_FOR_NS;
 	}
@@ -198,7 +199,7 @@ static dc_job *take(aprfs_diskcache *dc, size_t *count, size_t *bytes)
 static void wait_for_work(aprfs_diskcache *dc)
 {
 	while (!dc->head && !dc->stopping && !dc->flushing) {
-		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 		if (seal_due(dc, now))
 			return;
 		int64_t wake = now + (dc->cur >= 0 ? 100000000ll : 1000000000ll);
@@ -217,7 +218,7 @@ void *dc_writer_main(void *arg)
 		wait_for_work(dc);
 		dc_job *jobs = take(dc, &n, &bytes);
 		int stop = !jobs && dc->stopping,
-		    due = !jobs && seal_due(dc, dc_now_ns(CLOCK_MONOTONIC));
+		    due = !jobs && seal_due(dc, aprfs_now_ns(CLOCK_MONOTONIC));
 		dc->writing = 1;
 		pthread_mutex_unlock(&dc->lock);
 		if (jobs)
@@ -230,7 +231,7 @@ void *dc_writer_main(void *arg)
 		pthread_mutex_lock(&dc->lock);
 		dc->st.queued_bytes -= bytes;
 		dc->writing = 0;
-		dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+		dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 		if (!jobs && dc->cur < 0)
 			dc->flushing = 0;
 		pthread_cond_broadcast(&dc->space);
@@ -254,7 +255,7 @@ static int queue_room(aprfs_diskcache *dc, size_t len, int wait)
 		/* one job larger than the whole queue still goes when the queue is empty */
 		if (dc->st.queued_bytes + len <= dc->queue_cap || !dc->st.queued_bytes)
 			return 1;
-		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 		if (!wait || now - dc->progress > STUCK_NS)
 			return 0;
 		int64_t at = now + 100000000ll;
@@ -270,7 +271,7 @@ static void put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, 
 
 	pthread_mutex_lock(&dc->lock);
 	if (!dc->head && !dc->writing)
-		dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+		dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 	if (!j || !queue_room(dc, len, wait)) {
 		dc_not_persisted_locked(dc, 1,
 					dc_writes_off_locked(dc)
@@ -318,11 +319,11 @@ void aprfs_diskcache_flush(aprfs_diskcache *dc)
 {
 	pthread_mutex_lock(&dc->lock);
 	dc->flushing = 1;
-	dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+	dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 	pthread_cond_signal(&dc->work);
 	while ((dc->head || dc->writing || dc->flushing) && dc->started &&
-	       dc_now_ns(CLOCK_MONOTONIC) - dc->progress < STUCK_NS) {
-		int64_t at = dc_now_ns(CLOCK_MONOTONIC) + 100000000ll;
+	       aprfs_now_ns(CLOCK_MONOTONIC) - dc->progress < STUCK_NS) {
+		int64_t at = aprfs_now_ns(CLOCK_MONOTONIC) + 100000000ll;
 		struct timespec ts = {at / 1000000000, at % 1000000000};
 		pthread_cond_timedwait(&dc->idle, &dc->lock, &ts);
 	}
