@@ -21,6 +21,7 @@
 
 #include "base/cancel.h"
 #include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -217,19 +218,6 @@ void dc_pack_corrupt(aprfs_diskcache *dc, uint32_t p, uint64_t off, const char *
 
 /* ---- loading a sealed pack ------------------------------------------------------------ */
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 static void bad_pack(aprfs_diskcache *dc, const char *name, const char *why)
 {
 	char key[700];
@@ -247,14 +235,15 @@ uint8_t *dc_read_index(int fd, uint64_t size, uint64_t *count, const char **why)
 	uint64_t off, sum;
 
 	*why = "unreadable";
-	if (size < DC_PACK_HEAD + DC_TRAILER || pread_all(fd, h, sizeof(h), 0) != 0 ||
-	    !dc_pack_header_ok(h) || pread_all(fd, t, sizeof(t), size - DC_TRAILER) != 0 ||
+	if (size < DC_PACK_HEAD + DC_TRAILER || aprfs_pread_full(fd, h, sizeof(h), 0) != 0 ||
+	    !dc_pack_header_ok(h) ||
+	    aprfs_pread_full(fd, t, sizeof(t), size - DC_TRAILER) != 0 ||
 	    dc_trailer_parse(t, size, &off, count, &sum) != 0) {
 		*why = "bad pack header or trailer (truncated or not a pack)";
 		return NULL;
 	}
 	uint8_t *idx = malloc(*count * DC_IDX + 1);
-	if (!idx || pread_all(fd, idx, *count * DC_IDX, off) != 0 ||
+	if (!idx || aprfs_pread_full(fd, idx, *count * DC_IDX, off) != 0 ||
 	    dc_sum64(idx, *count * DC_IDX) != sum) {
 		*why = idx ? "index checksum mismatch" : NULL;
 		free(idx);

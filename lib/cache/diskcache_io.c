@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -109,17 +110,14 @@ static void req_unref(dc_io *io, io_req *r)
 	}
 }
 
-static int read_all(int fd, uint8_t *buf, size_t n, uint64_t off)
+/* Read the request's bytes: 0, an errno, or ENODATA when the file ends first (truncated). */
+static int read_all(const io_req *r)
 {
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? errno : ENODATA; /* (the file is shorter: truncated) */
-		done += (size_t)r;
-	}
-	return 0;
+	ssize_t n = aprfs_pread_upto(r->fd, r->buf, r->n, r->off);
+
+	if (n < 0)
+		return (int)-n;
+	return (size_t)n < r->n ? ENODATA : 0;
 }
 
 /* A read that went to the storage: the records after it are likely next (a view is read
@@ -158,7 +156,7 @@ static void *io_main(void *arg)
 			req_unref(io, r);
 			continue;
 		}
-		int err = io->stop ? ECANCELED : read_all(r->fd, r->buf, r->n, r->off);
+		int err = io->stop ? ECANCELED : read_all(r);
 		if (!err)
 			read_ahead(r->pack, r->fd, r->off + r->n);
 		dc_pack_put(r->pack);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -249,19 +250,6 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 
 /* ---- recovery ---------------------------------------------------------------------------- */
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 /* Walk the records from the pack header on: the good ones' index entries into *idx, the
  * offset where the good records end. */
 static uint64_t walk(int fd, uint64_t size, uint8_t **idx, size_t *count)
@@ -273,12 +261,12 @@ static uint64_t walk(int fd, uint64_t size, uint8_t **idx, size_t *count)
 
 	*idx = NULL;
 	*count = 0;
-	if (pread_all(fd, h, DC_PACK_HEAD, 0) != 0 || !dc_pack_header_ok(h))
+	if (aprfs_pread_full(fd, h, DC_PACK_HEAD, 0) != 0 || !dc_pack_header_ok(h))
 		return 0;
-	while (off + DC_REC <= size && pread_all(fd, h, DC_REC, off) == 0 &&
+	while (off + DC_REC <= size && aprfs_pread_full(fd, h, DC_REC, off) == 0 &&
 	       dc_rec_parse(h, &l) == 0 && off + DC_REC + l.slen <= size) {
 		uint8_t *p = malloc(l.slen + 1);
-		int ok = p && pread_all(fd, p, l.slen, off + DC_REC) == 0 &&
+		int ok = p && aprfs_pread_full(fd, p, l.slen, off + DC_REC) == 0 &&
 			 dc_rec_payload_ok(h, p, l.slen);
 		free(p);
 		if (!ok)
@@ -357,7 +345,7 @@ static void salvage_one(aprfs_diskcache *dc, int fd, const dc_loc *l)
 	aprfs_dc_key k;
 	const char *why;
 
-	if (rec && out && pread_all(fd, rec, DC_REC + l->slen, l->off) == 0 &&
+	if (rec && out && aprfs_pread_full(fd, rec, DC_REC + l->slen, l->off) == 0 &&
 	    dc_key_parse(rec + 8, &k) == 0 && dc_rec_decode(&k, l, rec, out, &why) == 0)
 		dc_put_wait(dc, &k, out, l->clen, l->crc);
 	free(rec);
@@ -435,7 +423,7 @@ static int copy_pack(aprfs_diskcache *dc, dc_pack *k)
 			continue;
 		dc_job *j = malloc(sizeof(*j) + l.clen);
 		uint8_t *rec = malloc(DC_REC + (size_t)l.slen);
-		if (j && rec && pread_all(k->fd, rec, DC_REC + l.slen, l.off) == 0 &&
+		if (j && rec && aprfs_pread_full(k->fd, rec, DC_REC + l.slen, l.off) == 0 &&
 		    dc_key_parse(rec + 8, &j->key) == 0 &&
 		    dc_rec_decode(&j->key, &l, rec, (uint8_t *)(j + 1), &why) == 0) {
 			j->next = NULL;
