@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
 #include "cache/diskcache_impl.h"
 
@@ -382,7 +383,7 @@ static void write_cachedir_tag(int dirfd)
 	int fd = openat(dirfd, "CACHEDIR.TAG", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd >= 0) {
-		if (dc_write_all(fd, (const uint8_t *)tag, sizeof(tag) - 1, 0) != 0)
+		if (aprfs_pwrite_full(fd, tag, sizeof(tag) - 1, 0) != 0)
 			unlinkat(dirfd, "CACHEDIR.TAG", 0);
 		close(fd);
 	}

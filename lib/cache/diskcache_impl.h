@@ -251,7 +251,6 @@ void dc_count_corrupt(aprfs_diskcache *dc);
 void *dc_writer_main(void *arg);
 int dc_writes_off_locked(const aprfs_diskcache *dc);
 void dc_write_failed(aprfs_diskcache *dc, const char *what, int e);
-int dc_write_all(int fd, const uint8_t *p, size_t n, uint64_t off);
 /* Queue a record, waiting for room while the writer makes progress (salvage). */
 void dc_put_wait(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
 		 uint32_t crc);

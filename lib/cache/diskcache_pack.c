@@ -36,11 +36,11 @@ static int open_pack(aprfs_diskcache *dc)
 	if (fd < 0)
 		return -errno;
 	dc_pack_header(dc->wid, h);
-	if (dc_write_all(fd, h, sizeof(h), 0) != 0) {
-		int e = errno;
+	int rc = aprfs_pwrite_full(fd, h, sizeof(h), 0);
+	if (rc != 0) {
 		close(fd);
 		unlinkat(dc->dirfd, name, 0);
-		return -e;
+		return rc;
 	}
 	pthread_mutex_lock(&dc->lock);
 	int p = dc_pack_add(dc, name, fd, DC_PACK_HEAD, aprfs_now_ns(CLOCK_REALTIME), 1);
@@ -171,8 +171,7 @@ int dc_pack_append(aprfs_diskcache *dc, dc_job *jobs, const char **what)
 	rc = buf && tmp && locs ? 0 : -ENOMEM;
 	if (rc == 0) {
 		size_t used = lay_out(dc, jobs, buf, locs, tmp, tcap);
-		if (dc_write_all(dc->curp->fd, buf, used, dc->cur_off) != 0) {
-			rc = -errno;
+		if ((rc = aprfs_pwrite_full(dc->curp->fd, buf, used, dc->cur_off)) != 0) {
 			/* (the batch's partial bytes go: the pack can still be sealed) */
 			if (ftruncate(dc->curp->fd, (off_t)dc->cur_off) != 0)
 				rc = rc ? rc : -EIO;
@@ -217,10 +216,8 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 	}
 	dc_trailer(dc->cur_off, dc->cur_n, dc->cur_idx, t);
 	*what = "write the index";
-	int e = dc_write_all(k->fd, dc->cur_idx, dc->cur_n * DC_IDX, dc->cur_off) != 0 ||
-			dc_write_all(k->fd, t, sizeof(t), dc->cur_off + dc->cur_n * DC_IDX) != 0
-		    ? errno
-		    : 0;
+	int e = -aprfs_pwrite_full(k->fd, dc->cur_idx, dc->cur_n * DC_IDX, dc->cur_off);
+	e = e ? e : -aprfs_pwrite_full(k->fd, t, sizeof(t), dc->cur_off + dc->cur_n * DC_IDX);
 	pthread_mutex_lock(&dc->lock);
 	snprintf(k->name, sizeof(k->name), "%s", name); /* before: a rescan must not load it */
 	pthread_mutex_unlock(&dc->lock);
@@ -294,8 +291,8 @@ static int reseal(int fd, uint64_t size, size_t *count)
 
 	if (*count && ftruncate(fd, (off_t)end) == 0) {
 		dc_trailer(end, *count, idx, t);
-		if (dc_write_all(fd, idx, *count * DC_IDX, end) == 0 &&
-		    dc_write_all(fd, t, sizeof(t), end + *count * DC_IDX) == 0)
+		if (aprfs_pwrite_full(fd, idx, *count * DC_IDX, end) == 0 &&
+		    aprfs_pwrite_full(fd, t, sizeof(t), end + *count * DC_IDX) == 0)
 			rc = 0;
 	}
 	free(idx);

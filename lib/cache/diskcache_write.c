@@ -76,19 +76,6 @@ void dc_write_failed(aprfs_diskcache *dc, const char *what, int e)
 			       strerror(e));
 }
 
-int dc_write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t w = pwrite(fd, p + done, n - done, (off_t)(off + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
 /* ---- the writer ----------------------------------------------------------------------------
  */
 
