@@ -30,13 +30,6 @@
 #define WINDOW		   (4u << 20) /* bytes a read through the I/O threads asks for */
 #define WINDOWS		   4	      /* packs holding such a window at most */
 
-void dc_count_corrupt(aprfs_diskcache *dc)
-{
-	pthread_mutex_lock(&dc->lock);
-	dc->st.corrupt++;
-	pthread_mutex_unlock(&dc->lock);
-}
-
 static void count_lookup(aprfs_diskcache *dc, const aprfs_dc_key *key, int hit, uint64_t bytes)
 {
 	pthread_mutex_lock(&dc->lock);
@@ -450,6 +443,10 @@ static void dc_free(aprfs_diskcache *dc)
 		dc->head = j->next;
 		free(j);
 	}
+	while (dc->nsalvage)
+		close(dc->salvage[--dc->nsalvage]);
+	for (uint32_t i = 0; i < dc->npacks; i++)
+		dc_io_buf_free(dc->packs[i]->wbuf); /* (the read windows) */
 	dc_index_free(dc);
 	free(dc->cur_idx);
 	free(dc->claims);

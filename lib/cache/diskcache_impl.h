@@ -1,9 +1,10 @@
 /* diskcache_impl.h - internal: the parts of the disk tier share this. diskcache.c owns the
  * handle, lookups and counters; diskcache_record.c the bytes of records, indexes and
- * trailers; diskcache_pack.c the writer's pack and crash recovery; diskcache_index.c the
- * in-memory index and the scanner thread (rescans, eviction, peers); diskcache_io.c reads
- * with a deadline and the set-aside state; diskcache_write.c the queue and the writer
- * thread; diskcache_claim.c range claims; diskcache_peers.c who else uses the directory. */
+ * trailers; diskcache_pack.c the writer's pack and crash recovery; diskcache_table.c the
+ * in-memory pack table and index; diskcache_scan.c the scanner thread (rescans, eviction,
+ * peers); diskcache_io.c reads with a deadline and the set-aside state; diskcache_write.c
+ * the queue and the writer thread; diskcache_claim.c range claims; diskcache_peers.c who
+ * else uses the directory. */
 #ifndef APRFS_DISKCACHE_IMPL_H
 #define APRFS_DISKCACHE_IMPL_H
 
@@ -83,7 +84,7 @@ int dc_trailer_parse(const uint8_t t[DC_TRAILER], uint64_t size, uint64_t *idx_o
 		     uint64_t *count, uint64_t *idx_sum);
 uint64_t dc_sum64(const void *p, size_t n);
 
-/* ---- the pack table and index (diskcache_index.c) ---- */
+/* ---- the pack table and index (diskcache_table.c; the scanner: diskcache_scan.c) ---- */
 
 typedef struct dc_pack {
 	char name[128];	  /* "packs/<writer>.pack" (or ".tmp" while ours is being written) */
@@ -280,7 +281,7 @@ void dc_peers_join(aprfs_diskcache *dc);
 void dc_peers_leave(aprfs_diskcache *dc);
 void dc_peers_check(aprfs_diskcache *dc);
 
-/* ---- eviction (diskcache_index.c, the scanner) ---- */
+/* ---- eviction (diskcache_table.c charges, diskcache_scan.c evicts) ---- */
 uint64_t dc_charge(uint64_t n);
 /* Over the budget: delete the least recently used packs (not ours) down to 90% of it. */
 void dc_evict(aprfs_diskcache *dc);
