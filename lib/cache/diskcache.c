@@ -365,6 +365,27 @@ int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t
 	return 1;
 }
 
+/* ---- writing --------------------------------------------------------------------------- */
+
+void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
+			 size_t len, uint32_t crc, int claimed)
+{
+	(void)claimed; /* a range claim lives until it goes stale or we close */
+	dc_queue_put(dc, key, data, len, crc, dc->wait_when_full);
+}
+
+void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
+{
+	(void)dc;
+	(void)key;
+	(void)claimed;
+}
+
+void aprfs_diskcache_flush(aprfs_diskcache *dc)
+{
+	dc_queue_flush(dc);
+}
+
 /* ---- open, close, counters -------------------------------------------------------------- */
 
 /* The standard tag (bford.info/cachedir) that tells backup tools to skip the directory. */

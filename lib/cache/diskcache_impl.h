@@ -2,9 +2,9 @@
  * handle, lookups and counters; diskcache_record.c the bytes of records, indexes and
  * trailers; diskcache_pack.c the writer's pack and crash recovery; diskcache_table.c the
  * in-memory pack table and index; diskcache_scan.c the scanner thread (rescans, eviction,
- * peers); diskcache_io.c reads with a deadline and the set-aside state; diskcache_write.c
- * the queue and the writer thread; diskcache_claim.c range claims; diskcache_peers.c who
- * else uses the directory. */
+ * peers); diskcache_io.c reads with a deadline and the set-aside state; diskcache_queue.c
+ * the write queue and the states that stop writing; diskcache_write.c the writer thread;
+ * diskcache_claim.c range claims; diskcache_peers.c who else uses the directory. */
 #ifndef APRFS_DISKCACHE_IMPL_H
 #define APRFS_DISKCACHE_IMPL_H
 
@@ -247,14 +247,18 @@ struct aprfs_diskcache {
 
 void dc_count_corrupt(aprfs_diskcache *dc);
 
-/* ---- writing (diskcache_write.c) ---- */
+/* ---- writing (diskcache_queue.c; the writer thread: diskcache_write.c) ---- */
 
 void *dc_writer_main(void *arg);
 int dc_writes_off_locked(const aprfs_diskcache *dc);
 void dc_write_failed(aprfs_diskcache *dc, const char *what, int e);
-/* Queue a record, waiting for room while the writer makes progress (salvage). */
-void dc_put_wait(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
-		 uint32_t crc);
+/* Queue a record (copied) for the writer; wait: wait for room while the writer makes
+ * progress (convert, salvage), else a full queue drops it (not persisted). */
+void dc_queue_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data, size_t len,
+		  uint32_t crc, int wait);
+/* Everything queued written and sealed (visible to every process), unless the writer stops
+ * making progress (a stalled disk) for 10 s. */
+void dc_queue_flush(aprfs_diskcache *dc);
 /* Chunks computed but not written: count and say so once (the disk is too slow or gone). */
 void dc_not_persisted_locked(aprfs_diskcache *dc, uint64_t n, const char *why);
 

@@ -344,7 +344,7 @@ static void salvage_one(aprfs_diskcache *dc, int fd, const dc_loc *l)
 
 	if (rec && out && aprfs_pread_full(fd, rec, DC_REC + l->slen, l->off) == 0 &&
 	    dc_key_parse(rec + 8, &k) == 0 && dc_rec_decode(&k, l, rec, out, &why) == 0)
-		dc_put_wait(dc, &k, out, l->clen, l->crc);
+		dc_queue_put(dc, &k, out, l->clen, l->crc, 1);
 	free(rec);
 	free(out);
 }
