@@ -1,6 +1,6 @@
-/* diskcache.c - the disk tier's handle and its lookups: opening and closing the directory,
- * finding a record in the index and reading it (with a deadline, verified, its pack deleted
- * when corrupt), waiting for records another process claimed, and the counters. */
+/* diskcache.c - the disk tier's API (diskcache.h): opening and closing the directory (the
+ * handle, its threads), lookups (a probe of the index, the record read by diskcache_read.c),
+ * waiting for records another process claimed, put and flush (the queue), the counters. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +26,6 @@
 #define CLOSE_PATIENCE_NS  (10 * 1000000000ll) /* close waits while the writer progresses */
 #define CLAIM_POLL_NS	   (20 * 1000000ll)
 #define WAIT_NS		   (600 * 1000000ll)
-#define WINDOW		   (4u << 20) /* bytes a read through the I/O threads asks for */
-#define WINDOWS		   4	      /* packs holding such a window at most */
 
 static void count_lookup(aprfs_diskcache *dc, const aprfs_dc_key *key, int hit, uint64_t bytes)
 {
@@ -80,128 +77,6 @@ static int find(aprfs_diskcache *dc, const dc_hash *h, dc_loc *l, dc_pack **k)
 	}
 	pthread_mutex_unlock(&dc->lock);
 	return found;
-}
-
-/* A stored (not compressed) record already in the page cache: read without waiting
- * (RWF_NOWAIT), the payload straight into buf. 1 done (verified), 0 corrupt (*why), -1 not
- * possible now (not all in memory, or a file system without RWF_NOWAIT: take the I/O
- * threads' path). */
-static int read_now(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l, int fd,
-		    void *buf, const char **why)
-{
-	uint8_t hdr[DC_REC];
-	struct iovec iov[2] = {{hdr, DC_REC}, {buf, l->clen}};
-
-	if ((l->flags & DC_REC_LZ4) || atomic_load(&dc->nowait) < 0)
-		return -1;
-	ssize_t r = preadv2(fd, iov, 2, (off_t)l->off, RWF_NOWAIT);
-	if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
-		atomic_store(&dc->nowait, -1); /* (never will: FUSE file systems) */
-	else if (!atomic_load(&dc->nowait))
-		atomic_store(&dc->nowait, 1);
-	if (r != (ssize_t)(DC_REC + l->clen))
-		return -1;
-	return dc_rec_verify(key, l, hdr, buf, why) == 0;
-}
-
-/* The record from the pack's window, if it holds it: 1 (decoded and verified into buf), 0
- * (corrupt: *why), -1 (not there). */
-static int from_window(const aprfs_dc_key *key, const dc_loc *l, dc_pack *k, void *buf,
-		       const char **why)
-{
-	int rc = -1;
-
-	pthread_mutex_lock(&k->wlock);
-	if (k->wbuf && l->off >= k->woff && l->off + DC_REC + l->slen <= k->woff + k->wlen)
-		rc = dc_rec_decode(key, l, k->wbuf + (l->off - k->woff), buf, why) == 0;
-	pthread_mutex_unlock(&k->wlock);
-	return rc;
-}
-
-/* At most WINDOWS packs hold a window: k gets a slot, the oldest other loses its own. */
-static void window_slot(aprfs_diskcache *dc, dc_pack *k)
-{
-	dc_pack *old = NULL;
-
-	pthread_mutex_lock(&dc->lock);
-	int have = 0;
-	for (int i = 0; i < WINDOWS; i++)
-		have |= dc->windows[i] == k;
-	if (!have) {
-		old = dc->windows[dc->next_window];
-		dc->windows[dc->next_window] = k;
-		dc->next_window = (dc->next_window + 1) % WINDOWS;
-	}
-	pthread_mutex_unlock(&dc->lock);
-	if (old) {
-		pthread_mutex_lock(&old->wlock);
-		uint8_t *b = old->wbuf;
-		old->wbuf = NULL;
-		old->wlen = 0;
-		pthread_mutex_unlock(&old->wlock);
-		if (b)
-			dc_io_recycle(dc, b);
-	}
-}
-
-/* The window's bytes (n, read at off into *p, an I/O buffer) become the pack's window: the
- * buffers are swapped (no copy), *p is the old window's buffer now, or NULL. */
-static void set_window(aprfs_diskcache *dc, dc_pack *k, uint8_t **p, uint64_t off, size_t n)
-{
-	window_slot(dc, k);
-	pthread_mutex_lock(&k->wlock);
-	uint8_t *old = k->wbuf;
-	k->wbuf = *p;
-	k->woff = off;
-	k->wlen = n;
-	*p = old;
-	pthread_mutex_unlock(&k->wlock);
-}
-
-/* Through the I/O threads (with the deadline): the record, or a window of `window` bytes
- * from the record on (within the pack), which later records are served from. 1, 0
- * (corrupt), -1 (a miss). */
-static int read_window(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
-		       dc_pack *k, void *buf, uint64_t window, const char **why)
-{
-	uint64_t need = DC_REC + l->slen, size = k->size;
-	size_t n = (size_t)(size > l->off + window ? window : size - l->off);
-	uint8_t *rec = NULL;
-
-	n = n < need ? (size_t)need : n;
-	atomic_fetch_add(&k->refs, 1); /* (dc_io_read takes one over) */
-	int rc = dc_io_read(dc, k, l->off, n, &rec, why);
-	if (rc == 0 && (rc = dc_rec_decode(key, l, rec, buf, why) == 0) == 1 && n > need)
-		set_window(dc, k, &rec, l->off, n);
-	else if (rc == -1 || rc == -2)
-		rc = rc == -1 && *why ? 0 : -1;
-	if (rec)
-		dc_io_recycle(dc, rec);
-	return rc;
-}
-
-/* Read and verify the record l says holds key (k: its pack, referenced). 1: in buf; 0:
- * corrupt (its pack is gone now: look again); -1: a miss (set aside, or no memory). */
-static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
-		       dc_pack *k, void *buf, uint32_t *crc)
-{
-	const char *why = NULL;
-	int rc = read_now(dc, key, l, k->fd, buf, &why);
-
-	/* Where RWF_NOWAIT works, a record not in memory yet is read alone (the pack is being
-	 * read ahead: aprfs_diskcache_prefetch, and the reads after it find it in memory);
-	 * where it does not (FUSE file systems), a window serves the records after it. */
-	if (rc < 0)
-		rc = from_window(key, l, k, buf, &why);
-	if (rc < 0)
-		rc = read_window(dc, key, l, k, buf, atomic_load(&dc->nowait) > 0 ? 0 : WINDOW,
-				 &why);
-	dc_pack_put(k);
-	if (rc == 1 && crc)
-		*crc = l->crc;
-	if (rc == 0)
-		dc_pack_corrupt(dc, l->pack, l->off, why);
-	return rc;
 }
 
 /* Tell the writers of other processes that someone waits for their records: touch
@@ -291,7 +166,7 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 		if (find(dc, &h, &l, &k)) {
 			int r = -1;
 			if (l.clen == len)
-				r = read_record(dc, key, &l, k, buf, crc);
+				r = dc_read_record(dc, key, &l, k, buf, crc);
 			else
 				dc_pack_put(k);
 			if (r == 1)
@@ -326,7 +201,7 @@ int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf
 		dc_pack_put(k);
 		return 0;
 	}
-	if (read_record(dc, key, &l, k, buf, crc) != 1)
+	if (dc_read_record(dc, key, &l, k, buf, crc) != 1)
 		return 0;
 	count_lookup(dc, key, 1, DC_REC + l.slen);
 	return 1;
@@ -466,8 +341,7 @@ static void dc_free(aprfs_diskcache *dc)
 	}
 	while (dc->nsalvage)
 		close(dc->salvage[--dc->nsalvage]);
-	for (uint32_t i = 0; i < dc->npacks; i++)
-		dc_io_buf_free(dc->packs[i]->wbuf); /* (the read windows) */
+	dc_windows_free(dc);
 	dc_index_free(dc);
 	free(dc->cur_idx);
 	free(dc->claims);
@@ -578,4 +452,13 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 const char *aprfs_diskcache_dir(const aprfs_diskcache *dc)
 {
 	return dc->dir;
+}
+
+void aprfs_diskcache_entry_name(const aprfs_dc_key *key, char *buf, size_t size)
+{
+	dc_hash h = dc_key_hash(key);
+	int n = 0;
+
+	for (int i = 0; i < 16 && n >= 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - (size_t)n, "%02x", h.b[i]);
 }

@@ -240,12 +240,22 @@ struct aprfs_diskcache {
 	int salvage[8], nsalvage;     /* fds of packs deleted for a corrupt record */
 	dc_io *io;
 	int leaked;	     /* threads stuck in the storage: the handle is not freed */
-	dc_pack *windows[4]; /* the packs holding a read window (diskcache.c) */
+	dc_pack *windows[4]; /* the packs holding a read window (diskcache_read.c) */
 	atomic_int nowait;   /* RWF_NOWAIT reads: 1 work, -1 unsupported, 0 not known yet */
 	int next_window;
 };
 
 void dc_count_corrupt(aprfs_diskcache *dc);
+
+/* ---- reading a record (diskcache_read.c) ---- */
+
+/* Read and verify the record l says holds key (k: its pack, referenced; the reference is
+ * dropped). 1: in buf, its CRC in *crc (crc may be NULL); 0: corrupt (its pack is gone now:
+ * look again); -1: a miss (set aside, or no memory). */
+int dc_read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l, dc_pack *k,
+		   void *buf, uint32_t *crc);
+/* Free the packs' read windows (close, once the I/O threads are gone). */
+void dc_windows_free(aprfs_diskcache *dc);
 
 /* ---- writing (diskcache_queue.c; the writer thread: diskcache_write.c) ---- */
 

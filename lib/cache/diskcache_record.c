@@ -78,15 +78,6 @@ dc_hash dc_key_hash(const aprfs_dc_key *k)
 	return h;
 }
 
-void aprfs_diskcache_entry_name(const aprfs_dc_key *key, char *buf, size_t size)
-{
-	dc_hash h = dc_key_hash(key);
-	int n = 0;
-
-	for (int i = 0; i < 16 && n >= 0 && (size_t)n < size; i++)
-		n += snprintf(buf + n, size - (size_t)n, "%02x", h.b[i]);
-}
-
 void dc_rec_header(const aprfs_dc_key *k, const uint8_t *payload, uint32_t slen, uint32_t clen,
 		   uint32_t crc, uint32_t flags, uint8_t out[DC_REC])
 {
