@@ -2,6 +2,8 @@
  * handle, its threads), lookups (a probe of the index, the record read by diskcache_read.c),
  * waiting for records another process claimed, put and flush (the queue), the counters. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "cache/diskcache.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,7 +17,16 @@
 #include "base/clock.h"
 #include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_claim.h"
+#include "cache/diskcache_io.h"
+#include "cache/diskcache_peers.h"
+#include "cache/diskcache_queue.h"
+#include "cache/diskcache_read.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_scan.h"
+#include "cache/diskcache_shared.h"
+#include "cache/diskcache_table.h"
+#include "cache/diskcache_write.h"
 
 #define DEFAULT_QUEUE	   (64u << 20)
 #define DEFAULT_STALE_MS   5000

@@ -11,6 +11,8 @@
  * is younger than claim_stale_ms (5 s by default; mtime against this host's clock: hosts
  * sharing a directory should keep their clocks in sync) and, when it names this host, its
  * process still runs. Dead claims are removed by whoever finds them; ours go at close. */
+#include "cache/diskcache_claim.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,7 @@
 
 #include "base/cancel.h"
 #include "base/clock.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_record.h"
 
 #define SWEEP_NS (60 * 1000000000ll)
 

@@ -5,6 +5,8 @@
  * the storage stays stuck alone: nothing else waits for it, close included (dc_io_stop gives
  * up at its deadline and the handle is then leaked rather than freed under that thread). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "cache/diskcache_io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,7 +20,7 @@
 #include "base/clock.h"
 #include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_table.h"
 
 #define IO_THREADS  4
 #define RA_WINDOW   (16ull << 20) /* a read from the disk asks for this much ahead */
@@ -228,7 +230,8 @@ int dc_stalled(aprfs_diskcache *dc)
 	return atomic_load(&dc->stalled_until) > aprfs_now_ns(CLOCK_MONOTONIC);
 }
 
-void dc_set_aside(aprfs_diskcache *dc, const char *why)
+/* Set the cache aside for DC_ASIDE_NS: one log line, a metric. */
+static void set_aside(aprfs_diskcache *dc, const char *why)
 {
 	char key[600];
 
@@ -326,7 +329,7 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	req_unref(io, r);
 	pthread_mutex_unlock(&io->lock);
 	if (!done) {
-		dc_set_aside(dc, "a read took longer than the deadline (stalled storage?)");
+		set_aside(dc, "a read took longer than the deadline (stalled storage?)");
 		return -2;
 	}
 	if (err == ENODATA) {
@@ -336,7 +339,7 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	if (err) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "a read failed: %s", strerror(err));
-		dc_set_aside(dc, msg);
+		set_aside(dc, msg);
 		return -2;
 	}
 	return 0;

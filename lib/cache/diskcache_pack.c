@@ -8,6 +8,8 @@
  * header and payload checksums hold, up to the first that does not, and seals it; a pack
  * with nothing good is deleted. Records are not fsync'ed: a torn record fails its checksum
  * on recovery or on read, and is recomputed, never served. */
+#include "cache/diskcache_pack.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,7 +22,9 @@
 #include "base/clock.h"
 #include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_queue.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_table.h"
 
 /* ---- appending ------------------------------------------------------------------------- */
 

@@ -11,6 +11,8 @@
  * A presence file of this host whose process is gone is removed at once; another host's
  * counts while its mtime is younger than PEER_STALE_NS (its writer refreshes it every
  * PEER_REFRESH_NS), and is removed when it is very old (its host crashed). */
+#include "cache/diskcache_peers.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,6 @@
 
 #include "base/cancel.h"
 #include "base/clock.h"
-#include "cache/diskcache_impl.h"
 
 #define PEER_CHECK_NS	(500000000ll)	     /* how often the others are counted */
 #define PEER_REFRESH_NS (2 * 1000000000ll)   /* how often our presence is touched */

@@ -4,6 +4,8 @@
  *
  * When the queue is full, the mount does not wait: the chunk is not persisted, counted and
  * said once in the log (convert waits instead, as long as the writer makes progress). */
+#include "cache/diskcache_queue.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,6 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
 
 #define NOSPACE_RETRY_NS (60 * 1000000000ll) /* a full disk may get space back */
 #define STUCK_NS	 (10 * 1000000000ll) /* convert's put() gives up on a stuck writer */

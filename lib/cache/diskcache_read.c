@@ -4,10 +4,15 @@
  * a file system without RWF_NOWAIT, e.g. FUSE, one large read serves the records after it);
  * every record verified, and its pack deleted when corrupt (dc_pack_corrupt). */
 #define _GNU_SOURCE /* preadv2, RWF_NOWAIT */
+#include "cache/diskcache_read.h"
+
 #include <errno.h>
 #include <sys/uio.h>
 
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_io.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_scan.h"
+#include "cache/diskcache_table.h"
 
 #define WINDOW	(4u << 20) /* bytes a read through the I/O threads asks for */
 #define WINDOWS 4	   /* packs holding such a window at most */

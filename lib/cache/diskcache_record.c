@@ -1,6 +1,8 @@
 /* diskcache_record.c - the bytes of the disk tier: the key serialized and hashed, record
  * headers (every check a reader makes before it trusts a record), LZ4 only where it saves
  * 10 %, pack headers, index entries and trailers. No I/O. */
+#include "cache/diskcache_record.h"
+
 #include <errno.h>
 #include <lz4.h>
 #include <stdio.h>
@@ -9,7 +11,6 @@
 #include <xxhash.h>
 
 #include "base/crc.h"
-#include "cache/diskcache_impl.h"
 #include "quant/codec.h"
 
 static const uint8_t rec_magic[8] = {'A', 'P', 'R', 'F', 'S', 'R', 'C', '1'};

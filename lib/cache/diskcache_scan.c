@@ -9,6 +9,8 @@
  * appear as they seal them), and within DC_WAIT_RESCAN_NS while a lookup waits for records
  * another process claimed. Everything it does runs without the lock held, so a stalled
  * storage stalls only the scanner, never a reader. */
+#include "cache/diskcache_scan.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +24,12 @@
 #include "base/cancel.h"
 #include "base/clock.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_claim.h"
+#include "cache/diskcache_io.h"
+#include "cache/diskcache_pack.h"
+#include "cache/diskcache_peers.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_table.h"
 
 #define DC_RESCAN_NS	  (30 * 1000000000ll)
 #define DC_PEER_RESCAN_NS (500 * 1000000ll)

@@ -2,13 +2,15 @@
  * size, mtime and references) and the index, an open-addressing hash table of key hash ->
  * pack, offset, sizes, CRC; a sealed pack's index read and checked. The scanner
  * (diskcache_scan.c) and the writer's pack (diskcache_pack.c) fill them; lookups probe them. */
+#include "cache/diskcache_table.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/io.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_record.h"
 
 #define FREE_SLOT UINT32_MAX
 #define DEAD_SLOT (UINT32_MAX - 1)

@@ -6,13 +6,16 @@
  * another process waits for records (it touched DIR/wanted, diskcache.c), the pack is sealed
  * once it is DC_PUBLISH_NS old, so that the other sees its records soon (processes load
  * sealed packs only); otherwise packs grow to their size limit. */
+#include "cache/diskcache_write.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "base/clock.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_pack.h"
+#include "cache/diskcache_queue.h"
 
 #define DC_PUBLISH_NS	(100000000ll)  /* seal this often while others wait */
 #define WANTED_FOR_NS	(2000000000ll) /* DIR/wanted this young: someone waits */

@@ -23,7 +23,7 @@
 #include "base/log.h"
 #include "cache/cache.h"
 #include "cache/diskcache.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_record.h"
 #include "check.h"
 #include "file/aprfile.h"
 #include "quant/codec.h"
