@@ -1,7 +1,9 @@
 /* diskcache_pack.c - the writer's pack: created as "packs/<writer>.<seq>.tmp", records
  * appended in batches (one write per batch), sealed by appending its index and trailer and
  * renaming it to ".pack" (atomic publish: other processes only ever load sealed packs, whose
- * bytes are immutable). Also the recovery of a dead writer's unsealed pack.
+ * bytes are immutable). Also what is made of other packs: the recovery of a dead writer's
+ * unsealed pack, the salvage of a corrupt pack's good records (queued again), and at close
+ * the compaction of the small packs this process sealed into one.
  *
  * A crash leaves at most one unsealed pack per writer. Whoever finds it with its writer dead
  * takes it (rename to a private name: only one process wins), keeps the records whose
