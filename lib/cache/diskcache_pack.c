@@ -206,10 +206,35 @@ static void drop_cur(aprfs_diskcache *dc, const char *name)
 	dc->cur = -1;
 }
 
+/* The index and trailer after the records, the file cut right after them. On a full disk
+ * the last records are given back one at a time, the index written over them (their blocks
+ * are allocated already), so that what was written stays usable: 0 or an errno. */
+static int write_index(aprfs_diskcache *dc, dc_pack *k)
+{
+	for (;;) {
+		uint8_t t[DC_TRAILER];
+		uint64_t end = dc->cur_off + dc->cur_n * DC_IDX + DC_TRAILER;
+		dc_trailer(dc->cur_off, dc->cur_n, dc->cur_idx, t);
+		int e = -aprfs_pwrite_full(k->fd, dc->cur_idx, dc->cur_n * DC_IDX, dc->cur_off);
+		e = e ? e : -aprfs_pwrite_full(k->fd, t, sizeof(t), end - DC_TRAILER);
+		if (!e)
+			return ftruncate(k->fd, (off_t)end) == 0 ? 0 : errno;
+		if ((e != ENOSPC && e != EDQUOT) || dc->cur_n <= 1)
+			return e;
+		dc_loc last;
+		dc_idx_get(dc->cur_idx + (dc->cur_n - 1) * DC_IDX, &last);
+		pthread_mutex_lock(&dc->lock);
+		dc_index_remove(dc, &last.h, (uint32_t)dc->cur);
+		dc_not_persisted_locked(dc, 1, "the disk is full");
+		pthread_mutex_unlock(&dc->lock);
+		dc->cur_n--;
+		dc->cur_off = last.off;
+	}
+}
+
 int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 {
 	char tmp[128], name[128];
-	uint8_t t[DC_TRAILER];
 
 	if (dc->cur < 0)
 		return 0;
@@ -220,10 +245,8 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 		drop_cur(dc, tmp); /* nothing in it */
 		return 0;
 	}
-	dc_trailer(dc->cur_off, dc->cur_n, dc->cur_idx, t);
 	*what = "write the index";
-	int e = -aprfs_pwrite_full(k->fd, dc->cur_idx, dc->cur_n * DC_IDX, dc->cur_off);
-	e = e ? e : -aprfs_pwrite_full(k->fd, t, sizeof(t), dc->cur_off + dc->cur_n * DC_IDX);
+	int e = write_index(dc, k);
 	pthread_mutex_lock(&dc->lock);
 	snprintf(k->name, sizeof(k->name), "%s", name); /* before: a rescan must not load it */
 	pthread_mutex_unlock(&dc->lock);

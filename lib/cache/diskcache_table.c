@@ -90,6 +90,21 @@ int dc_index_add(aprfs_diskcache *dc, const dc_loc *l)
 	return 0;
 }
 
+void dc_index_remove(aprfs_diskcache *dc, const dc_hash *h, uint32_t pack)
+{
+	if (!dc->nslots)
+		return;
+	for (size_t i = slot_of(h, dc->nslots);; i = (i + 1) & (dc->nslots - 1)) {
+		dc_loc *s = &dc->slots[i];
+		if (s->pack == FREE_SLOT)
+			return;
+		if (s->pack == pack && memcmp(s->h.b, h->b, 16) == 0) {
+			s->pack = DEAD_SLOT; /* (probing goes on past it; a rehash drops it) */
+			return;
+		}
+	}
+}
+
 /* ---- the pack table ------------------------------------------------------------------ */
 
 int dc_pack_add(aprfs_diskcache *dc, const char *name, int fd, uint64_t size, int64_t mtime,

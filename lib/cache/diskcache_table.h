@@ -7,6 +7,8 @@
 /* All under dc->lock. */
 int dc_index_find(aprfs_diskcache *dc, const dc_hash *h, dc_loc *out);
 int dc_index_add(aprfs_diskcache *dc, const dc_loc *l);
+/* Forget the record of hash h in pack (the writer gave it back before sealing). */
+void dc_index_remove(aprfs_diskcache *dc, const dc_hash *h, uint32_t pack);
 /* A pack in the table: its number, or -1 (no memory). */
 int dc_pack_add(aprfs_diskcache *dc, const char *name, int fd, uint64_t size, int64_t mtime,
 		int ours);

@@ -8,6 +8,7 @@
  * sealed packs only); otherwise packs grow to their size limit. */
 #include "cache/diskcache_write.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -34,6 +35,22 @@ static void free_jobs(dc_job *j)
 static void seal(aprfs_diskcache *dc);
 static int wanted(aprfs_diskcache *dc, int64_t now);
 
+/* A batch the disk had no room for, again one record at a time: the records that fit are
+ * kept (and sealed with the pack). 0, or the error that stopped it with *left the records
+ * not written. */
+static int append_each(aprfs_diskcache *dc, dc_job *jobs, const char **what, size_t *left)
+{
+	for (dc_job *j = jobs; j; j = j->next, --*left) {
+		dc_job *next = j->next;
+		j->next = NULL;
+		int rc = dc_pack_append(dc, j, what);
+		j->next = next;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* Write a batch (the writer thread, without the lock). */
 static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 {
@@ -47,7 +64,10 @@ static void write_batch(aprfs_diskcache *dc, dc_job *jobs, size_t n)
 	pthread_mutex_unlock(&dc->lock);
 	if (off)
 		return;
-	if ((rc = dc_pack_append(dc, jobs, &what)) != 0) {
+	rc = dc_pack_append(dc, jobs, &what);
+	if ((rc == -ENOSPC || rc == -EDQUOT) && n > 1)
+		rc = append_each(dc, jobs, &what, &n);
+	if (rc != 0) {
 		dc_write_failed(dc, what, -rc);
 		pthread_mutex_lock(&dc->lock);
 		dc_not_persisted_locked(dc, n, "a write failed");
