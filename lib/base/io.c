@@ -1,8 +1,10 @@
 /* io.c - a file descriptor read or written until done (io.h): pread (pwrite) in a loop,
- * EINTR retried, a short read (write) continued, end of file reported as such. */
+ * EINTR retried, a short read (write) continued, end of file reported as such; a
+ * directory opened relative to another. */
 #include "base/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 ssize_t aprfs_pread_upto(int fd, void *buf, size_t len, uint64_t off)
@@ -45,4 +47,17 @@ int aprfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+DIR *aprfs_opendirat(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d && fd >= 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
 }

@@ -4,6 +4,7 @@
 #ifndef APRFS_IO_H
 #define APRFS_IO_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -15,5 +16,8 @@ ssize_t aprfs_pread_upto(int fd, void *buf, size_t len, uint64_t off);
 int aprfs_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* All len bytes of buf to fd at off: 0 or -errno. */
 int aprfs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+/* The directory name under dirfd, opened for readdir (O_CLOEXEC), or NULL and errno. */
+DIR *aprfs_opendirat(int dirfd, const char *name);
 
 #endif

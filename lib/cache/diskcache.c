@@ -199,19 +199,31 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 	return hit;
 }
 
+/* The record of key if it holds len bytes: 1 with its location and a reference to its
+ * pack, else 0. wait: wait for the first scan (a read), or miss until it is done (advice). */
+static int find_sized(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len, int wait,
+		      dc_loc *l, dc_pack **k)
+{
+	dc_hash h = dc_key_hash(key);
+
+	if (dc_stalled(dc) || !(wait ? ready(dc) : atomic_load(&dc->scanned)) ||
+	    !find(dc, &h, l, k))
+		return 0;
+	if (l->clen != len) {
+		dc_pack_put(*k);
+		return 0;
+	}
+	return 1;
+}
+
 int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
 			 uint32_t *crc)
 {
-	dc_hash h = dc_key_hash(key);
 	dc_pack *k;
 	dc_loc l;
 
-	if (dc_stalled(dc) || !ready(dc) || !find(dc, &h, &l, &k))
+	if (!find_sized(dc, key, len, 1, &l, &k))
 		return 0;
-	if (l.clen != len) {
-		dc_pack_put(k);
-		return 0;
-	}
 	if (dc_read_record(dc, key, &l, k, buf, crc) != 1)
 		return 0;
 	count_lookup(dc, key, 1, DC_REC + l.slen);
@@ -220,16 +232,11 @@ int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf
 
 int aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len)
 {
-	dc_hash h = dc_key_hash(key);
 	dc_pack *k;
 	dc_loc l;
 
-	if (dc_stalled(dc) || !atomic_load(&dc->scanned) || !find(dc, &h, &l, &k))
+	if (!find_sized(dc, key, len, 0, &l, &k))
 		return 0;
-	if (l.clen != len) {
-		dc_pack_put(k);
-		return 0;
-	}
 	dc_io_prefetch(dc, k, l.off, l.off + DC_REC + l.slen);
 	return 1;
 }

@@ -26,6 +26,7 @@
 
 #include "base/cancel.h"
 #include "base/clock.h"
+#include "base/io.h"
 #include "cache/diskcache_record.h"
 
 #define SWEEP_NS (60 * 1000000000ll)
@@ -168,13 +169,9 @@ void dc_claims_sweep(aprfs_diskcache *dc)
 	if (aprfs_now_ns(CLOCK_MONOTONIC) < dc->next_sweep)
 		return;
 	dc->next_sweep = aprfs_now_ns(CLOCK_MONOTONIC) + SWEEP_NS;
-	int fd = openat(dc->dirfd, "claims", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = aprfs_opendirat(dc->dirfd, "claims");
+	if (!d)
 		return;
-	}
 	for (struct dirent *de; (de = readdir(d));)
 		if (de->d_name[0] != '.' &&
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

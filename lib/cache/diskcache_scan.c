@@ -23,6 +23,7 @@
 
 #include "base/cancel.h"
 #include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
 #include "cache/diskcache_claim.h"
 #include "cache/diskcache_io.h"
@@ -203,14 +204,9 @@ static void forget_unseen(aprfs_diskcache *dc)
 
 static void rescan(aprfs_diskcache *dc)
 {
-	int fd = openat(dc->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = aprfs_opendirat(dc->dirfd, "packs");
+	if (!d)
 		return;
-	}
 	for (struct dirent *de; (de = readdir(d));)
 		scan_name(dc, de->d_name);
 	closedir(d);
