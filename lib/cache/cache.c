@@ -199,6 +199,22 @@ cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int
 	return e;
 }
 
+cache_entry *cache_find_ready(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int variant)
+{
+	pthread_mutex_lock(&c->lock);
+	cache_entry *e = table_find(c, file_id, chunk);
+	if (e && e->state == ENTRY_READY) {
+		e->refs++;
+		c->stats.cache_hits[variant]++;
+		lru_unlink(c, e);
+		lru_push_front(c, e);
+	} else {
+		e = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
 const double aprfs_compute_bucket_le[APRFS_COMPUTE_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10};
 

@@ -14,6 +14,9 @@ typedef struct cache_entry cache_entry;
  * of this chunk failed while we waited (err filled). */
 cache_entry *cache_acquire(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int variant,
 			   int *must_compute, aprfs_err *err);
+/* The chunk when it is ready in the cache (counted as a hit, pinned until cache_release),
+ * else NULL at once: not there, being computed, or failed (nothing is inserted). */
+cache_entry *cache_find_ready(aprfs_cache *c, uint64_t file_id, uint64_t chunk, int variant);
 /* Hand over the data (malloc'd; the cache owns it now), or rc < 0 on failure. computed = 0:
  * it was loaded from the disk tier, not quantized (not counted in chunks_computed);
  * otherwise seconds is how long computing it took (the latency histogram). */

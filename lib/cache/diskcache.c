@@ -1,7 +1,9 @@
-/* diskcache.c - the disk tier's handle and its lookups: opening and closing the directory,
- * finding a record in the index and reading it (with a deadline, verified, its pack deleted
- * when corrupt), waiting for records another process claimed, and the counters. */
+/* diskcache.c - the disk tier's API (diskcache.h): opening and closing the directory (the
+ * handle, its threads), lookups (a probe of the index, the record read by diskcache_read.c),
+ * waiting for records another process claimed, put and flush (the queue), the counters. */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "cache/diskcache.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,12 +11,22 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_claim.h"
+#include "cache/diskcache_io.h"
+#include "cache/diskcache_peers.h"
+#include "cache/diskcache_queue.h"
+#include "cache/diskcache_read.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_scan.h"
+#include "cache/diskcache_shared.h"
+#include "cache/diskcache_table.h"
+#include "cache/diskcache_write.h"
 
 #define DEFAULT_QUEUE	   (64u << 20)
 #define DEFAULT_STALE_MS   5000
@@ -25,23 +37,6 @@
 #define CLOSE_PATIENCE_NS  (10 * 1000000000ll) /* close waits while the writer progresses */
 #define CLAIM_POLL_NS	   (20 * 1000000ll)
 #define WAIT_NS		   (600 * 1000000ll)
-#define WINDOW		   (4u << 20) /* bytes a read through the I/O threads asks for */
-#define WINDOWS		   4	      /* packs holding such a window at most */
-
-int64_t dc_now_ns(int clock_id)
-{
-	struct timespec ts;
-
-	clock_gettime(clock_id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void dc_count_corrupt(aprfs_diskcache *dc)
-{
-	pthread_mutex_lock(&dc->lock);
-	dc->st.corrupt++;
-	pthread_mutex_unlock(&dc->lock);
-}
 
 static void count_lookup(aprfs_diskcache *dc, const aprfs_dc_key *key, int hit, uint64_t bytes)
 {
@@ -69,7 +64,8 @@ static int ready(aprfs_diskcache *dc)
 {
 	if (atomic_load(&dc->scanned))
 		return 1;
-	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
+	int64_t deadline =
+	    aprfs_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
 	struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
 
 	pthread_mutex_lock(&dc->lock);
@@ -94,124 +90,11 @@ static int find(aprfs_diskcache *dc, const dc_hash *h, dc_loc *l, dc_pack **k)
 	return found;
 }
 
-/* A stored (not compressed) record already in the page cache: read without waiting
- * (RWF_NOWAIT), the payload straight into buf. 1 done (verified), 0 corrupt (*why), -1 not
- * possible now (not all in memory, or a file system without RWF_NOWAIT: take the I/O
- * threads' path). */
-static int read_now(const aprfs_dc_key *key, const dc_loc *l, int fd, void *buf,
-		    const char **why)
-{
-	uint8_t hdr[DC_REC];
-	struct iovec iov[2] = {{hdr, DC_REC}, {buf, l->clen}};
-
-	if (l->flags & DC_REC_LZ4)
-		return -1;
-	ssize_t r = preadv2(fd, iov, 2, (off_t)l->off, RWF_NOWAIT);
-	if (r != (ssize_t)(DC_REC + l->clen))
-		return -1;
-	return dc_rec_verify(key, l, hdr, buf, why) == 0;
-}
-
-/* The record from the pack's window, if it holds it: 1 (decoded and verified into buf), 0
- * (corrupt: *why), -1 (not there). */
-static int from_window(const aprfs_dc_key *key, const dc_loc *l, dc_pack *k, void *buf,
-		       const char **why)
-{
-	int rc = -1;
-
-	pthread_mutex_lock(&k->wlock);
-	if (k->wbuf && l->off >= k->woff && l->off + DC_REC + l->slen <= k->woff + k->wlen)
-		rc = dc_rec_decode(key, l, k->wbuf + (l->off - k->woff), buf, why) == 0;
-	pthread_mutex_unlock(&k->wlock);
-	return rc;
-}
-
-/* At most WINDOWS packs hold a window: k gets a slot, the oldest other loses its own. */
-static void window_slot(aprfs_diskcache *dc, dc_pack *k)
-{
-	dc_pack *old = NULL;
-
-	pthread_mutex_lock(&dc->lock);
-	int have = 0;
-	for (int i = 0; i < WINDOWS; i++)
-		have |= dc->windows[i] == k;
-	if (!have) {
-		old = dc->windows[dc->next_window];
-		dc->windows[dc->next_window] = k;
-		dc->next_window = (dc->next_window + 1) % WINDOWS;
-	}
-	pthread_mutex_unlock(&dc->lock);
-	if (old) {
-		pthread_mutex_lock(&old->wlock);
-		free(old->wbuf);
-		old->wbuf = NULL;
-		old->wlen = 0;
-		pthread_mutex_unlock(&old->wlock);
-	}
-}
-
-/* The window's bytes (n, read at off) become the pack's window. */
-static void set_window(aprfs_diskcache *dc, dc_pack *k, const uint8_t *p, uint64_t off,
-		       size_t n)
-{
-	window_slot(dc, k);
-	pthread_mutex_lock(&k->wlock);
-	uint8_t *b = n <= k->wlen && k->wbuf ? k->wbuf : realloc(k->wbuf, n);
-	if (b) {
-		memcpy(b, p, n);
-		k->wbuf = b;
-		k->woff = off;
-		k->wlen = n;
-	}
-	pthread_mutex_unlock(&k->wlock);
-}
-
-/* Through the I/O threads (with the deadline): a window of WINDOW bytes from the record on
- * (within the pack), which later records are served from. 1, 0 (corrupt), -1 (a miss). */
-static int read_window(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
-		       dc_pack *k, void *buf, const char **why)
-{
-	uint64_t need = DC_REC + l->slen, size = k->size;
-	size_t n = (size_t)(size > l->off + WINDOW ? WINDOW : size - l->off);
-	uint8_t *rec = NULL;
-
-	n = n < need ? (size_t)need : n;
-	atomic_fetch_add(&k->refs, 1); /* (dc_io_read takes one over) */
-	int rc = dc_io_read(dc, k, l->off, n, &rec, why);
-	if (rc == 0 && (rc = dc_rec_decode(key, l, rec, buf, why) == 0) == 1 && n > need)
-		set_window(dc, k, rec, l->off, n);
-	else if (rc == -1 || rc == -2)
-		rc = rc == -1 && *why ? 0 : -1;
-	if (rec)
-		dc_io_recycle(dc, rec);
-	return rc;
-}
-
-/* Read and verify the record l says holds key (k: its pack, referenced). 1: in buf; 0:
- * corrupt (its pack is gone now: look again); -1: a miss (set aside, or no memory). */
-static int read_record(aprfs_diskcache *dc, const aprfs_dc_key *key, const dc_loc *l,
-		       dc_pack *k, void *buf, uint32_t *crc)
-{
-	const char *why = NULL;
-	int rc = read_now(key, l, k->fd, buf, &why);
-
-	if (rc < 0)
-		rc = from_window(key, l, k, buf, &why);
-	if (rc < 0)
-		rc = read_window(dc, key, l, k, buf, &why);
-	dc_pack_put(k);
-	if (rc == 1 && crc)
-		*crc = l->crc;
-	if (rc == 0)
-		dc_pack_corrupt(dc, l->pack, l->off, why);
-	return rc;
-}
-
 /* Tell the writers of other processes that someone waits for their records: touch
  * DIR/wanted (a metadata write; at most every 50 ms). */
 static void want(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 
 	if (now - atomic_load(&dc->want_touched) < 50000000ll)
 		return;
@@ -231,8 +114,8 @@ static void want(aprfs_diskcache *dc)
 static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *range,
 			const aprfs_cancel *cancel)
 {
-	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + WAIT_NS;
-	int64_t next_check = dc_now_ns(CLOCK_MONOTONIC) + 10 * CLAIM_POLL_NS;
+	int64_t deadline = aprfs_now_ns(CLOCK_MONOTONIC) + WAIT_NS;
+	int64_t next_check = aprfs_now_ns(CLOCK_MONOTONIC) + 10 * CLAIM_POLL_NS;
 	dc_loc l;
 	int found = 0;
 
@@ -243,7 +126,7 @@ static int wait_records(aprfs_diskcache *dc, const dc_hash *h, const dc_hash *ra
 	for (;;) {
 		if ((found = dc_index_find(dc, h, &l)))
 			break;
-		int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+		int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 		if (now > deadline || aprfs_cancelled(cancel) || dc->stalled_until > now)
 			break;
 		if (now > next_check) {
@@ -294,7 +177,7 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 		if (find(dc, &h, &l, &k)) {
 			int r = -1;
 			if (l.clen == len)
-				r = read_record(dc, key, &l, k, buf, crc);
+				r = dc_read_record(dc, key, &l, k, buf, crc);
 			else
 				dc_pack_put(k);
 			if (r == 1)
@@ -316,6 +199,48 @@ int aprfs_diskcache_get(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf,
 	return hit;
 }
 
+/* The record of key if it holds len bytes: 1 with its location and a reference to its
+ * pack, else 0. wait: wait for the first scan (a read), or miss until it is done (advice). */
+static int find_sized(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len, int wait,
+		      dc_loc *l, dc_pack **k)
+{
+	dc_hash h = dc_key_hash(key);
+
+	if (dc_stalled(dc) || !(wait ? ready(dc) : atomic_load(&dc->scanned)) ||
+	    !find(dc, &h, l, k))
+		return 0;
+	if (l->clen != len) {
+		dc_pack_put(*k);
+		return 0;
+	}
+	return 1;
+}
+
+int aprfs_diskcache_read(aprfs_diskcache *dc, const aprfs_dc_key *key, void *buf, size_t len,
+			 uint32_t *crc)
+{
+	dc_pack *k;
+	dc_loc l;
+
+	if (!find_sized(dc, key, len, 1, &l, &k))
+		return 0;
+	if (dc_read_record(dc, key, &l, k, buf, crc) != 1)
+		return 0;
+	count_lookup(dc, key, 1, DC_REC + l.slen);
+	return 1;
+}
+
+int aprfs_diskcache_prefetch(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len)
+{
+	dc_pack *k;
+	dc_loc l;
+
+	if (!find_sized(dc, key, len, 0, &l, &k))
+		return 0;
+	dc_io_prefetch(dc, k, l.off, l.off + DC_REC + l.slen);
+	return 1;
+}
+
 int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t len,
 			    uint32_t *crc)
 {
@@ -333,6 +258,27 @@ int aprfs_diskcache_get_crc(aprfs_diskcache *dc, const aprfs_dc_key *key, size_t
 	return 1;
 }
 
+/* ---- writing --------------------------------------------------------------------------- */
+
+void aprfs_diskcache_put(aprfs_diskcache *dc, const aprfs_dc_key *key, const void *data,
+			 size_t len, uint32_t crc, int claimed)
+{
+	(void)claimed; /* a range claim lives until it goes stale or we close */
+	dc_queue_put(dc, key, data, len, crc, dc->wait_when_full);
+}
+
+void aprfs_diskcache_drop(aprfs_diskcache *dc, const aprfs_dc_key *key, int claimed)
+{
+	(void)dc;
+	(void)key;
+	(void)claimed;
+}
+
+void aprfs_diskcache_flush(aprfs_diskcache *dc)
+{
+	dc_queue_flush(dc);
+}
+
 /* ---- open, close, counters -------------------------------------------------------------- */
 
 /* The standard tag (bford.info/cachedir) that tells backup tools to skip the directory. */
@@ -344,7 +290,7 @@ static void write_cachedir_tag(int dirfd)
 	int fd = openat(dirfd, "CACHEDIR.TAG", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd >= 0) {
-		if (dc_write_all(fd, (const uint8_t *)tag, sizeof(tag) - 1, 0) != 0)
+		if (aprfs_pwrite_full(fd, tag, sizeof(tag) - 1, 0) != 0)
 			unlinkat(dirfd, "CACHEDIR.TAG", 0);
 		close(fd);
 	}
@@ -360,7 +306,7 @@ static void set_names(aprfs_diskcache *dc)
 		if (*p <= ' ' || *p == '/' || *p == '.' || *p > '~')
 			*p = '_';
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint32_t)dc_now_ns(CLOCK_REALTIME);
+		r = (uint32_t)aprfs_now_ns(CLOCK_REALTIME);
 	snprintf(dc->wid, sizeof(dc->wid), "%s.%ld.%08x", dc->host, (long)dc->pid, r);
 }
 
@@ -411,6 +357,9 @@ static void dc_free(aprfs_diskcache *dc)
 		dc->head = j->next;
 		free(j);
 	}
+	while (dc->nsalvage)
+		close(dc->salvage[--dc->nsalvage]);
+	dc_windows_free(dc);
 	dc_index_free(dc);
 	free(dc->cur_idx);
 	free(dc->claims);
@@ -465,14 +414,14 @@ static int join_patiently(aprfs_diskcache *dc, pthread_t t, const int64_t *progr
 			  int64_t patience_ns)
 {
 	for (;;) {
-		int64_t at = dc_now_ns(CLOCK_REALTIME) + 200000000ll;
+		int64_t at = aprfs_now_ns(CLOCK_REALTIME) + 200000000ll;
 		struct timespec ts = {at / 1000000000, at % 1000000000};
 		if (pthread_timedjoin_np(t, NULL, &ts) == 0)
 			return 0;
 		pthread_mutex_lock(&dc->lock);
 		int64_t last = progress ? *progress : 0;
 		pthread_mutex_unlock(&dc->lock);
-		if (dc_now_ns(CLOCK_MONOTONIC) - last > patience_ns) {
+		if (aprfs_now_ns(CLOCK_MONOTONIC) - last > patience_ns) {
 			pthread_detach(t);
 			return -1;
 		}
@@ -485,16 +434,16 @@ void aprfs_diskcache_close(aprfs_diskcache *dc)
 		return;
 	pthread_mutex_lock(&dc->lock);
 	dc->stopping = 1;
-	dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+	dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 	pthread_cond_signal(&dc->work);
 	pthread_cond_signal(&dc->scan);
 	pthread_mutex_unlock(&dc->lock);
 	if (dc->started && join_patiently(dc, dc->writer, &dc->progress, CLOSE_PATIENCE_NS))
 		dc->leaked = 1;
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	if (dc->scanner_started && join_patiently(dc, dc->scanner, &now, CLOSE_PATIENCE_NS / 2))
 		dc->leaked = 1;
-	if (dc_io_stop(dc, dc_now_ns(CLOCK_REALTIME) + 2000000000ll) != 0)
+	if (dc_io_stop(dc, aprfs_now_ns(CLOCK_REALTIME) + 2000000000ll) != 0)
 		dc->leaked = 1;
 	if (dc->leaked)
 		aprfs_log(APRFS_LOG_WARN,
@@ -512,8 +461,8 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 {
 	pthread_mutex_lock(&dc->lock);
 	*out = dc->st;
-	out->degraded = dc->degraded_until > dc_now_ns(CLOCK_MONOTONIC);
-	out->stalled = dc->stalled_until > dc_now_ns(CLOCK_MONOTONIC);
+	out->degraded = dc->degraded_until > aprfs_now_ns(CLOCK_MONOTONIC);
+	out->stalled = dc->stalled_until > aprfs_now_ns(CLOCK_MONOTONIC);
 	out->peers = (uint64_t)atomic_load(&dc->peers);
 	pthread_mutex_unlock(&dc->lock);
 }
@@ -521,4 +470,13 @@ void aprfs_diskcache_get_stats(aprfs_diskcache *dc, aprfs_diskcache_stats *out)
 const char *aprfs_diskcache_dir(const aprfs_diskcache *dc)
 {
 	return dc->dir;
+}
+
+void aprfs_diskcache_entry_name(const aprfs_dc_key *key, char *buf, size_t size)
+{
+	dc_hash h = dc_key_hash(key);
+	int n = 0;
+
+	for (int i = 0; i < 16 && n >= 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - (size_t)n, "%02x", h.b[i]);
 }

@@ -11,6 +11,8 @@
  * is younger than claim_stale_ms (5 s by default; mtime against this host's clock: hosts
  * sharing a directory should keep their clocks in sync) and, when it names this host, its
  * process still runs. Dead claims are removed by whoever finds them; ours go at close. */
+#include "cache/diskcache_claim.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,9 @@
 #include <xxhash.h>
 
 #include "base/cancel.h"
-#include "cache/diskcache_impl.h"
+#include "base/clock.h"
+#include "base/io.h"
+#include "cache/diskcache_record.h"
 
 #define SWEEP_NS (60 * 1000000000ll)
 
@@ -114,7 +118,7 @@ int dc_claim_alive(aprfs_diskcache *dc, const dc_hash *range)
 	claim_name(range, name, sizeof(name));
 	if (fstatat(dc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return 0;
-	int64_t age = dc_now_ns(CLOCK_REALTIME) -
+	int64_t age = aprfs_now_ns(CLOCK_REALTIME) -
 		      ((int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
 	if (age > (int64_t)dc->claim_stale_ms * 1000000 || owner_dead(dc, name)) {
 		unlinkat(dc->dirfd, name,
@@ -159,19 +163,15 @@ void dc_claims_release(aprfs_diskcache *dc)
 
 void dc_claims_sweep(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_REALTIME);
+	int64_t now = aprfs_now_ns(CLOCK_REALTIME);
 	struct stat st;
 
-	if (dc_now_ns(CLOCK_MONOTONIC) < dc->next_sweep)
+	if (aprfs_now_ns(CLOCK_MONOTONIC) < dc->next_sweep)
 		return;
-	dc->next_sweep = dc_now_ns(CLOCK_MONOTONIC) + SWEEP_NS;
-	int fd = openat(dc->dirfd, "claims", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	dc->next_sweep = aprfs_now_ns(CLOCK_MONOTONIC) + SWEEP_NS;
+	DIR *d = aprfs_opendirat(dc->dirfd, "claims");
+	if (!d)
 		return;
-	}
 	for (struct dirent *de; (de = readdir(d));)
 		if (de->d_name[0] != '.' &&
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&

@@ -5,21 +5,27 @@
  * the storage stays stuck alone: nothing else waits for it, close included (dc_io_stop gives
  * up at its deadline and the handle is then leaked rather than freed under that thread). */
 #define _GNU_SOURCE /* pthread_timedjoin_np */
+#include "cache/diskcache_io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_table.h"
 
 #define IO_THREADS  4
 #define RA_WINDOW   (16ull << 20) /* a read from the disk asks for this much ahead */
 #define SPARE_BUFS  16
+#define MAPPED_BUF  (256u << 10)	/* buffers this large are mapped, populated */
 #define DC_ASIDE_NS (30 * 1000000000ll) /* a stalled cache is retried after this */
 
 typedef struct io_req {
@@ -29,6 +35,7 @@ typedef struct io_req {
 	uint64_t off;
 	size_t n;
 	uint8_t *buf;
+	int advise; /* a read-ahead hint (posix_fadvise), not a read: nobody waits for it */
 	int done, err, refs; /* refs: the waiter and the I/O thread, whoever is last frees */
 } io_req;
 
@@ -45,9 +52,13 @@ struct dc_io {
 
 /* ---- buffers: kept for reuse (a fresh buffer per read would fault its pages in) ---- */
 
-/* A buffer of n bytes; its capacity is stored just before it. */
+/* A buffer of n bytes; its capacity is stored just before it. A large one (a window) is
+ * mapped with its pages populated at once: faulting them in one by one as the read fills it
+ * costs more than the read (each fault is an exit on a VM). */
 static uint8_t *buf_get(dc_io *io, size_t n)
 {
+	uint8_t *base;
+
 	for (int i = 0; i < io->nspare; i++) {
 		size_t cap;
 		memcpy(&cap, io->spare[i] - 16, sizeof(cap));
@@ -57,11 +68,30 @@ static uint8_t *buf_get(dc_io *io, size_t n)
 			return b;
 		}
 	}
-	uint8_t *base = malloc(n + 16);
+	if (n + 16 >= MAPPED_BUF) {
+		base = mmap(NULL, n + 16, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		base = base == MAP_FAILED ? NULL : base;
+	} else {
+		base = malloc(n + 16);
+	}
 	if (!base)
 		return NULL;
 	memcpy(base, &n, sizeof(n));
 	return base + 16;
+}
+
+void dc_io_buf_free(uint8_t *buf)
+{
+	size_t cap;
+
+	if (!buf)
+		return;
+	memcpy(&cap, buf - 16, sizeof(cap));
+	if (cap + 16 >= MAPPED_BUF)
+		munmap(buf - 16, cap + 16);
+	else
+		free(buf - 16);
 }
 
 static void buf_put(dc_io *io, uint8_t *b)
@@ -71,7 +101,7 @@ static void buf_put(dc_io *io, uint8_t *b)
 	if (io->nspare < SPARE_BUFS)
 		io->spare[io->nspare++] = b;
 	else
-		free(b - 16);
+		dc_io_buf_free(b);
 }
 
 static void req_unref(dc_io *io, io_req *r)
@@ -82,17 +112,14 @@ static void req_unref(dc_io *io, io_req *r)
 	}
 }
 
-static int read_all(int fd, uint8_t *buf, size_t n, uint64_t off)
+/* Read the request's bytes: 0, an errno, or ENODATA when the file ends first (truncated). */
+static int read_all(const io_req *r)
 {
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? errno : ENODATA; /* (the file is shorter: truncated) */
-		done += (size_t)r;
-	}
-	return 0;
+	ssize_t n = aprfs_pread_upto(r->fd, r->buf, r->n, r->off);
+
+	if (n < 0)
+		return (int)-n;
+	return (size_t)n < r->n ? ENODATA : 0;
 }
 
 /* A read that went to the storage: the records after it are likely next (a view is read
@@ -122,7 +149,16 @@ static void *io_main(void *arg)
 		io->head = r->next;
 		io->tail = io->head ? io->tail : NULL;
 		pthread_mutex_unlock(&io->lock);
-		int err = io->stop ? ECANCELED : read_all(r->fd, r->buf, r->n, r->off);
+		if (r->advise) {
+			if (!io->stop)
+				posix_fadvise(r->fd, (off_t)r->off, (off_t)r->n,
+					      POSIX_FADV_WILLNEED);
+			dc_pack_put(r->pack);
+			pthread_mutex_lock(&io->lock);
+			req_unref(io, r);
+			continue;
+		}
+		int err = io->stop ? ECANCELED : read_all(r);
 		if (!err)
 			read_ahead(r->pack, r->fd, r->off + r->n);
 		dc_pack_put(r->pack);
@@ -178,7 +214,7 @@ int dc_io_stop(aprfs_diskcache *dc, int64_t deadline)
 	if (stuck)
 		return -1;
 	while (io->nspare)
-		free(io->spare[--io->nspare] - 16);
+		dc_io_buf_free(io->spare[--io->nspare]);
 	pthread_cond_destroy(&io->work);
 	pthread_cond_destroy(&io->done);
 	pthread_mutex_destroy(&io->lock);
@@ -191,15 +227,16 @@ int dc_io_stop(aprfs_diskcache *dc, int64_t deadline)
 
 int dc_stalled(aprfs_diskcache *dc)
 {
-	return atomic_load(&dc->stalled_until) > dc_now_ns(CLOCK_MONOTONIC);
+	return atomic_load(&dc->stalled_until) > aprfs_now_ns(CLOCK_MONOTONIC);
 }
 
-void dc_set_aside(aprfs_diskcache *dc, const char *why)
+/* Set the cache aside for DC_ASIDE_NS: one log line, a metric. */
+static void set_aside(aprfs_diskcache *dc, const char *why)
 {
 	char key[600];
 
 	pthread_mutex_lock(&dc->lock);
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	int fresh = atomic_load(&dc->stalled_until) <= now;
 	if (fresh) {
 		atomic_store(&dc->stalled_until, now + DC_ASIDE_NS);
@@ -216,17 +253,23 @@ void dc_set_aside(aprfs_diskcache *dc, const char *why)
 
 /* ---- a read ---------------------------------------------------------------------------- */
 
-/* Queue the read (the pack's reference is the request's now). */
-static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n)
+/* Queue the read, or with advise the read-ahead hint (the pack's reference is the
+ * request's now). */
+static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n, int advise)
 {
 	io_req *r = calloc(1, sizeof(*r));
 
 	if (!r)
 		return NULL;
 	pthread_mutex_lock(&io->lock);
-	*r = (io_req){
-	    .fd = k->fd, .pack = k, .off = off, .n = n, .buf = buf_get(io, n), .refs = 2};
-	if (!r->buf) {
+	*r = (io_req){.fd = k->fd,
+		      .pack = k,
+		      .off = off,
+		      .n = n,
+		      .buf = advise ? NULL : buf_get(io, n),
+		      .advise = advise,
+		      .refs = advise ? 1 : 2};
+	if (!r->buf && !advise) {
 		pthread_mutex_unlock(&io->lock);
 		free(r);
 		return NULL;
@@ -241,6 +284,19 @@ static io_req *submit(dc_io *io, dc_pack *k, uint64_t off, size_t n)
 	return r;
 }
 
+void dc_io_prefetch(aprfs_diskcache *dc, dc_pack *k, uint64_t off, uint64_t end)
+{
+	uint64_t ra = atomic_load(&k->ra_end), to = end + RA_WINDOW, from;
+
+	to = to < k->size ? to : k->size;
+	from = ra > off ? ra : off; /* (what lies before ra was asked for already) */
+	/* (far enough ahead already, or another reader just moved it) */
+	if (end + RA_WINDOW / 2 <= ra || from >= to ||
+	    !atomic_compare_exchange_strong(&k->ra_end, &ra, to) ||
+	    !submit(dc->io, k, from, (size_t)(to - from), 1))
+		dc_pack_put(k);
+}
+
 void dc_io_recycle(aprfs_diskcache *dc, uint8_t *buf)
 {
 	pthread_mutex_lock(&dc->io->lock);
@@ -252,9 +308,10 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	       const char **why)
 {
 	dc_io *io = dc->io;
-	int64_t deadline = dc_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
+	int64_t deadline =
+	    aprfs_now_ns(CLOCK_MONOTONIC) + (int64_t)dc->read_timeout_ms * 1000000;
 	struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
-	io_req *r = submit(io, k, off, n);
+	io_req *r = submit(io, k, off, n, 0);
 
 	*why = NULL;
 	if (!r) {
@@ -272,7 +329,7 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	req_unref(io, r);
 	pthread_mutex_unlock(&io->lock);
 	if (!done) {
-		dc_set_aside(dc, "a read took longer than the deadline (stalled storage?)");
+		set_aside(dc, "a read took longer than the deadline (stalled storage?)");
 		return -2;
 	}
 	if (err == ENODATA) {
@@ -282,7 +339,7 @@ int dc_io_read(aprfs_diskcache *dc, dc_pack *k, uint64_t off, size_t n, uint8_t 
 	if (err) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "a read failed: %s", strerror(err));
-		dc_set_aside(dc, msg);
+		set_aside(dc, msg);
 		return -2;
 	}
 	return 0;

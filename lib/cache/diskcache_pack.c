@@ -1,13 +1,17 @@
 /* diskcache_pack.c - the writer's pack: created as "packs/<writer>.<seq>.tmp", records
  * appended in batches (one write per batch), sealed by appending its index and trailer and
  * renaming it to ".pack" (atomic publish: other processes only ever load sealed packs, whose
- * bytes are immutable). Also the recovery of a dead writer's unsealed pack.
+ * bytes are immutable). Also what is made of other packs: the recovery of a dead writer's
+ * unsealed pack, the salvage of a corrupt pack's good records (queued again), and at close
+ * the compaction of the small packs this process sealed into one.
  *
  * A crash leaves at most one unsealed pack per writer. Whoever finds it with its writer dead
  * takes it (rename to a private name: only one process wins), keeps the records whose
  * header and payload checksums hold, up to the first that does not, and seals it; a pack
  * with nothing good is deleted. Records are not fsync'ed: a torn record fails its checksum
  * on recovery or on read, and is recomputed, never served. */
+#include "cache/diskcache_pack.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,8 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_queue.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_table.h"
 
 /* ---- appending ------------------------------------------------------------------------- */
 
@@ -34,14 +42,14 @@ static int open_pack(aprfs_diskcache *dc)
 	if (fd < 0)
 		return -errno;
 	dc_pack_header(dc->wid, h);
-	if (dc_write_all(fd, h, sizeof(h), 0) != 0) {
-		int e = errno;
+	int rc = aprfs_pwrite_full(fd, h, sizeof(h), 0);
+	if (rc != 0) {
 		close(fd);
 		unlinkat(dc->dirfd, name, 0);
-		return -e;
+		return rc;
 	}
 	pthread_mutex_lock(&dc->lock);
-	int p = dc_pack_add(dc, name, fd, DC_PACK_HEAD, dc_now_ns(CLOCK_REALTIME), 1);
+	int p = dc_pack_add(dc, name, fd, DC_PACK_HEAD, aprfs_now_ns(CLOCK_REALTIME), 1);
 	if (p >= 0) {
 		dc->st.packs++;
 		dc->st.bytes_on_disk += dc_charge(DC_PACK_HEAD);
@@ -58,7 +66,7 @@ static int open_pack(aprfs_diskcache *dc)
 	dc->cur = p;
 	dc->cur_off = DC_PACK_HEAD;
 	dc->cur_n = 0;
-	dc->cur_opened = dc_now_ns(CLOCK_MONOTONIC);
+	dc->cur_opened = aprfs_now_ns(CLOCK_MONOTONIC);
 	return 0;
 }
 
@@ -169,15 +177,14 @@ int dc_pack_append(aprfs_diskcache *dc, dc_job *jobs, const char **what)
 	rc = buf && tmp && locs ? 0 : -ENOMEM;
 	if (rc == 0) {
 		size_t used = lay_out(dc, jobs, buf, locs, tmp, tcap);
-		if (dc_write_all(dc->curp->fd, buf, used, dc->cur_off) != 0) {
-			rc = -errno;
+		if ((rc = aprfs_pwrite_full(dc->curp->fd, buf, used, dc->cur_off)) != 0) {
 			/* (the batch's partial bytes go: the pack can still be sealed) */
 			if (ftruncate(dc->curp->fd, (off_t)dc->cur_off) != 0)
 				rc = rc ? rc : -EIO;
 		} else {
 			index_batch(dc, locs, n, jobs, used);
 			dc->cur_off += used;
-			dc->last_append = dc_now_ns(CLOCK_MONOTONIC);
+			dc->last_append = aprfs_now_ns(CLOCK_MONOTONIC);
 		}
 	}
 	free(buf);
@@ -199,10 +206,35 @@ static void drop_cur(aprfs_diskcache *dc, const char *name)
 	dc->cur = -1;
 }
 
+/* The index and trailer after the records, the file cut right after them. On a full disk
+ * the last records are given back one at a time, the index written over them (their blocks
+ * are allocated already), so that what was written stays usable: 0 or an errno. */
+static int write_index(aprfs_diskcache *dc, dc_pack *k)
+{
+	for (;;) {
+		uint8_t t[DC_TRAILER];
+		uint64_t end = dc->cur_off + dc->cur_n * DC_IDX + DC_TRAILER;
+		dc_trailer(dc->cur_off, dc->cur_n, dc->cur_idx, t);
+		int e = -aprfs_pwrite_full(k->fd, dc->cur_idx, dc->cur_n * DC_IDX, dc->cur_off);
+		e = e ? e : -aprfs_pwrite_full(k->fd, t, sizeof(t), end - DC_TRAILER);
+		if (!e)
+			return ftruncate(k->fd, (off_t)end) == 0 ? 0 : errno;
+		if ((e != ENOSPC && e != EDQUOT) || dc->cur_n <= 1)
+			return e;
+		dc_loc last;
+		dc_idx_get(dc->cur_idx + (dc->cur_n - 1) * DC_IDX, &last);
+		pthread_mutex_lock(&dc->lock);
+		dc_index_remove(dc, &last.h, (uint32_t)dc->cur);
+		dc_not_persisted_locked(dc, 1, "the disk is full");
+		pthread_mutex_unlock(&dc->lock);
+		dc->cur_n--;
+		dc->cur_off = last.off;
+	}
+}
+
 int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 {
 	char tmp[128], name[128];
-	uint8_t t[DC_TRAILER];
 
 	if (dc->cur < 0)
 		return 0;
@@ -213,12 +245,8 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 		drop_cur(dc, tmp); /* nothing in it */
 		return 0;
 	}
-	dc_trailer(dc->cur_off, dc->cur_n, dc->cur_idx, t);
 	*what = "write the index";
-	int e = dc_write_all(k->fd, dc->cur_idx, dc->cur_n * DC_IDX, dc->cur_off) != 0 ||
-			dc_write_all(k->fd, t, sizeof(t), dc->cur_off + dc->cur_n * DC_IDX) != 0
-		    ? errno
-		    : 0;
+	int e = write_index(dc, k);
 	pthread_mutex_lock(&dc->lock);
 	snprintf(k->name, sizeof(k->name), "%s", name); /* before: a rescan must not load it */
 	pthread_mutex_unlock(&dc->lock);
@@ -248,19 +276,6 @@ int dc_pack_seal(aprfs_diskcache *dc, const char **what)
 
 /* ---- recovery ---------------------------------------------------------------------------- */
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 /* Walk the records from the pack header on: the good ones' index entries into *idx, the
  * offset where the good records end. */
 static uint64_t walk(int fd, uint64_t size, uint8_t **idx, size_t *count)
@@ -272,12 +287,12 @@ static uint64_t walk(int fd, uint64_t size, uint8_t **idx, size_t *count)
 
 	*idx = NULL;
 	*count = 0;
-	if (pread_all(fd, h, DC_PACK_HEAD, 0) != 0 || !dc_pack_header_ok(h))
+	if (aprfs_pread_full(fd, h, DC_PACK_HEAD, 0) != 0 || !dc_pack_header_ok(h))
 		return 0;
-	while (off + DC_REC <= size && pread_all(fd, h, DC_REC, off) == 0 &&
+	while (off + DC_REC <= size && aprfs_pread_full(fd, h, DC_REC, off) == 0 &&
 	       dc_rec_parse(h, &l) == 0 && off + DC_REC + l.slen <= size) {
 		uint8_t *p = malloc(l.slen + 1);
-		int ok = p && pread_all(fd, p, l.slen, off + DC_REC) == 0 &&
+		int ok = p && aprfs_pread_full(fd, p, l.slen, off + DC_REC) == 0 &&
 			 dc_rec_payload_ok(h, p, l.slen);
 		free(p);
 		if (!ok)
@@ -305,8 +320,8 @@ static int reseal(int fd, uint64_t size, size_t *count)
 
 	if (*count && ftruncate(fd, (off_t)end) == 0) {
 		dc_trailer(end, *count, idx, t);
-		if (dc_write_all(fd, idx, *count * DC_IDX, end) == 0 &&
-		    dc_write_all(fd, t, sizeof(t), end + *count * DC_IDX) == 0)
+		if (aprfs_pwrite_full(fd, idx, *count * DC_IDX, end) == 0 &&
+		    aprfs_pwrite_full(fd, t, sizeof(t), end + *count * DC_IDX) == 0)
 			rc = 0;
 	}
 	free(idx);
@@ -356,9 +371,9 @@ static void salvage_one(aprfs_diskcache *dc, int fd, const dc_loc *l)
 	aprfs_dc_key k;
 	const char *why;
 
-	if (rec && out && pread_all(fd, rec, DC_REC + l->slen, l->off) == 0 &&
+	if (rec && out && aprfs_pread_full(fd, rec, DC_REC + l->slen, l->off) == 0 &&
 	    dc_key_parse(rec + 8, &k) == 0 && dc_rec_decode(&k, l, rec, out, &why) == 0)
-		dc_put_wait(dc, &k, out, l->clen, l->crc);
+		dc_queue_put(dc, &k, out, l->clen, l->crc, 1);
 	free(rec);
 	free(out);
 }
@@ -427,14 +442,14 @@ static int copy_pack(aprfs_diskcache *dc, dc_pack *k)
 			tail = &head;
 			bytes = 0;
 			pthread_mutex_lock(&dc->lock);
-			dc->progress = dc_now_ns(CLOCK_MONOTONIC);
+			dc->progress = aprfs_now_ns(CLOCK_MONOTONIC);
 			pthread_mutex_unlock(&dc->lock);
 		}
 		if (i == count || l.clen > DC_REC_MAX || l.slen > DC_REC_MAX)
 			continue;
 		dc_job *j = malloc(sizeof(*j) + l.clen);
 		uint8_t *rec = malloc(DC_REC + (size_t)l.slen);
-		if (j && rec && pread_all(k->fd, rec, DC_REC + l.slen, l.off) == 0 &&
+		if (j && rec && aprfs_pread_full(k->fd, rec, DC_REC + l.slen, l.off) == 0 &&
 		    dc_key_parse(rec + 8, &j->key) == 0 &&
 		    dc_rec_decode(&j->key, &l, rec, (uint8_t *)(j + 1), &why) == 0) {
 			j->next = NULL;

@@ -11,6 +11,8 @@
  * A presence file of this host whose process is gone is removed at once; another host's
  * counts while its mtime is younger than PEER_STALE_NS (its writer refreshes it every
  * PEER_REFRESH_NS), and is removed when it is very old (its host crashed). */
+#include "cache/diskcache_peers.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +24,7 @@
 #include <unistd.h>
 
 #include "base/cancel.h"
-#include "cache/diskcache_impl.h"
+#include "base/clock.h"
 
 #define PEER_CHECK_NS	(500000000ll)	     /* how often the others are counted */
 #define PEER_REFRESH_NS (2 * 1000000000ll)   /* how often our presence is touched */
@@ -38,7 +40,7 @@ void dc_peers_join(aprfs_diskcache *dc)
 			O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd >= 0)
 		close(fd);
-	dc->next_refresh = dc_now_ns(CLOCK_MONOTONIC) + PEER_REFRESH_NS;
+	dc->next_refresh = aprfs_now_ns(CLOCK_MONOTONIC) + PEER_REFRESH_NS;
 	dc_peers_check(dc);
 }
 
@@ -71,7 +73,7 @@ static int alive(aprfs_diskcache *dc, int fd, const char *name, int64_t now)
 
 void dc_peers_check(aprfs_diskcache *dc)
 {
-	int64_t mono = dc_now_ns(CLOCK_MONOTONIC), now = dc_now_ns(CLOCK_REALTIME);
+	int64_t mono = aprfs_now_ns(CLOCK_MONOTONIC), now = aprfs_now_ns(CLOCK_REALTIME);
 	int n = 0;
 
 	if (mono >= dc->next_refresh) {

@@ -1,6 +1,8 @@
 /* diskcache_record.c - the bytes of the disk tier: the key serialized and hashed, record
  * headers (every check a reader makes before it trusts a record), LZ4 only where it saves
  * 10 %, pack headers, index entries and trailers. No I/O. */
+#include "cache/diskcache_record.h"
+
 #include <errno.h>
 #include <lz4.h>
 #include <stdio.h>
@@ -9,7 +11,6 @@
 #include <xxhash.h>
 
 #include "base/crc.h"
-#include "cache/diskcache_impl.h"
 #include "quant/codec.h"
 
 static const uint8_t rec_magic[8] = {'A', 'P', 'R', 'F', 'S', 'R', 'C', '1'};
@@ -76,15 +77,6 @@ dc_hash dc_key_hash(const aprfs_dc_key *k)
 	XXH128_canonicalFromHash(&c, XXH3_128bits(buf, sizeof(buf)));
 	memcpy(h.b, c.digest, sizeof(h.b));
 	return h;
-}
-
-void aprfs_diskcache_entry_name(const aprfs_dc_key *key, char *buf, size_t size)
-{
-	dc_hash h = dc_key_hash(key);
-	int n = 0;
-
-	for (int i = 0; i < 16 && n >= 0 && (size_t)n < size; i++)
-		n += snprintf(buf + n, size - (size_t)n, "%02x", h.b[i]);
 }
 
 void dc_rec_header(const aprfs_dc_key *k, const uint8_t *payload, uint32_t slen, uint32_t clen,

@@ -180,6 +180,18 @@ int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c)
 	return !t.g.raw;
 }
 
+int aprfs_file_chunk_held(aprfs_file *f, aprfs_cache *cache, uint64_t c)
+{
+	const layout_detail *d = file_detail(f, NULL);
+	plan_tensor t;
+	plan_chunk ch;
+
+	if (!d || c >= f->L.nchunks)
+		return 0;
+	plan_chunk_of(&f->L, d, c, &t, &ch);
+	return t.g.raw || file_chunk_prefetch(f, cache, &ch);
+}
+
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err)
 {
@@ -195,6 +207,10 @@ int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cance
 				  (unsigned long long)c);
 	plan_chunk_of(&f->L, d, c, &t, &ch);
 	if (t.g.raw) /* read straight from the source when asked for: nothing to warm */
+		return 0;
+	/* Held already (a disk tier's record is read ahead into the page cache, and the
+	 * reader reads it straight into its buffer: no copy kept in memory). */
+	if (file_chunk_prefetch(f, cache, &ch))
 		return 0;
 	int rc = file_chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc == 0)
@@ -268,6 +284,10 @@ static ssize_t read_tensor(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel
 	plan_chunk ch;
 	file_chunk_ref r;
 	plan_chunk_get(t, plan_chunk_at(t, rel), &ch);
+	/* A chunk the read covers whole goes straight into the reader's buffer when nothing
+	 * needs computing (the disk tier's hits: no chunk buffer, no extra copy). */
+	if (rel == ch.out_off && want >= ch.len && file_chunk_direct(f, cache, &ch, dst))
+		return (ssize_t)ch.len;
 	int rc = file_chunk_get(f, cache, &ch, cancel, &r, err);
 	if (rc)
 		return rc;

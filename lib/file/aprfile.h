@@ -53,6 +53,10 @@ void aprfs_file_chunks_in(aprfs_file *f, uint64_t off, uint64_t len, uint64_t *f
 /* 1 when chunk c is computed (quantized) and so worth warming; 0 when its bytes are
  * copied from the source as they are (nothing to warm) or c is out of range. */
 int aprfs_file_chunk_computed(aprfs_file *f, uint64_t c);
+/* 1 when a reader of chunk c will compute nothing: its bytes are copied from the source,
+ * or the memory cache has it, or the disk tier holds it (and is then asked to read it
+ * ahead, asynchronously); 0 when it is to be computed (worth warming) or out of range. */
+int aprfs_file_chunk_held(aprfs_file *f, aprfs_cache *cache, uint64_t c);
 /* Make sure chunk c is in the cache (computing it if needed). 0 or -errno. */
 int aprfs_file_warm(aprfs_file *f, aprfs_cache *cache, const aprfs_cancel *cancel, uint64_t c,
 		    aprfs_err *err);

@@ -56,6 +56,14 @@ int file_chunk_get(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c,
 int file_chunk_alone(aprfs_file *f, aprfs_cache *counter, const plan_chunk *c,
 		     const aprfs_cancel *cancel, file_chunk_ref *r, aprfs_err *err);
 void file_chunk_put(aprfs_cache *cache, file_chunk_ref *r);
+/* Chunk c whole into dst (c->len bytes) when that costs no computation: copied from the
+ * memory cache when ready there, else read from the disk tier straight into dst (not kept in
+ * the memory cache: the kernel's page cache keeps the served bytes, the disk tier's packs
+ * stay in it too). 1 done; 0 neither holds it (or cannot now): use file_chunk_get. */
+int file_chunk_direct(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c, uint8_t *dst);
+/* For a reader coming soon (read-ahead): 1 when chunk c costs no computation (in the memory
+ * cache, or held by the disk tier, which is asked to read it ahead), else 0 (compute it). */
+int file_chunk_prefetch(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c);
 
 /* The footer CRC: known, from the disk tier, or one pass over every chunk. */
 int file_footer_crc(aprfs_file *f, aprfs_cache *cache, const layout_detail *d,

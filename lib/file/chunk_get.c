@@ -91,6 +91,45 @@ void file_chunk_put(aprfs_cache *cache, file_chunk_ref *r)
 	memset(r, 0, sizeof(*r));
 }
 
+int file_chunk_direct(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c, uint8_t *dst)
+{
+	aprfs_diskcache *dc = cache_disk(cache);
+	cache_entry *e = cache ? cache_find_ready(cache, f->id, c->global, f->L.variant) : NULL;
+	aprfs_dc_key key;
+	uint32_t crc;
+
+	if (e) {
+		size_t len;
+		const uint8_t *p = cache_entry_data(e, &len);
+		memcpy(dst, p, len < c->len ? len : c->len);
+		cache_release(cache, e);
+		return len == c->len;
+	}
+	if (!dc || c->tensor->g.raw)
+		return 0;
+	file_key_chunk(f, c, &key);
+	if (!aprfs_diskcache_read(dc, &key, dst, c->len, &crc))
+		return 0;
+	file_record_crc_value(f, c->global, crc);
+	return 1;
+}
+
+int file_chunk_prefetch(aprfs_file *f, aprfs_cache *cache, const plan_chunk *c)
+{
+	aprfs_diskcache *dc = cache_disk(cache);
+	cache_entry *e = cache ? cache_find_ready(cache, f->id, c->global, f->L.variant) : NULL;
+	aprfs_dc_key key;
+
+	if (e) {
+		cache_release(cache, e);
+		return 1;
+	}
+	if (!dc || c->tensor->g.raw)
+		return 0;
+	file_key_chunk(f, c, &key);
+	return aprfs_diskcache_prefetch(dc, &key, c->len);
+}
+
 /* Without a cache: loaded or computed into a buffer the ref owns (freed by chunk_put, or
  * here on failure). A computation is counted in counter's statistics (NULL: nowhere). */
 int file_chunk_alone(aprfs_file *f, aprfs_cache *counter, const plan_chunk *c,

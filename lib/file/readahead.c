@@ -267,8 +267,9 @@ unsigned aprfs_ra_note_read(aprfs_ra *ra, aprfs_ra_stream *s, aprfs_file *f, uin
 	if (cur_count && c < cur_first + cur_count)
 		c = cur_first + cur_count;
 	for (; c < first + count; c++) {
-		/* A worker woken for a chunk copied as it is would have nothing to do. */
-		if (!aprfs_file_chunk_computed(f, c))
+		/* A worker woken for a chunk copied as it is, or one the disk tier holds
+		 * (read ahead by it now, asynchronously), would have nothing to do. */
+		if (aprfs_file_chunk_held(f, ra->cache, c))
 			continue;
 		if (aprfs_ra_queue(ra, f, c, s, pid) < 0)
 			break;

@@ -38,7 +38,8 @@ static int try_candidate(aprfs_source *s, const char *path, aprfs_err *err)
 	return rc ? rc : s->imatrix != NULL;
 }
 
-int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, aprfs_err *err)
+int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, size_t stem_len,
+		     aprfs_err *err)
 {
 	const char *named = ctx ? ctx->imatrix_name : NULL;
 	if (ctx && ctx->imatrix)
@@ -54,10 +55,8 @@ int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, aprfs_err *er
 	}
 	const char *base = strrchr(s->path, '/');
 	char stem[512], name[600];
-	size_t len = 0;
 	base = base ? base + 1 : s->path;
-	aprfs_ckpt_name(base, &len);
-	snprintf(stem, sizeof(stem), "%.*s", (int)len, base);
+	snprintf(stem, sizeof(stem), "%.*s", (int)stem_len, base);
 	static const char *const suffix[] = {".imatrix.gguf", ".imatrix.dat", "imatrix.gguf",
 					     "imatrix.dat"};
 	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {

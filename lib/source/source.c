@@ -1,7 +1,6 @@
 /* source.c - what every source shares, whatever its format: choosing the format by name,
- * the name order of the tensor table, reference counting, reads guarded against files
- * that change or shrink under us (raw bytes and f32 elements), and staleness by identity. */
-#define _GNU_SOURCE /* qsort_r */
+ * reference counting, reads guarded against files that change or shrink under us (raw
+ * bytes and f32 elements), and staleness by identity. Opening one is open.c's. */
 #include "source/source.h"
 
 #include <errno.h>
@@ -33,7 +32,7 @@ static int ends_with(const char *s, size_t n, const char *suffix)
 	return n > m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-static const src_format *format_of(const char *name, size_t *stem_len)
+const src_format *src_format_of(const char *name, size_t *stem_len)
 {
 	const char *base = strrchr(name, '/');
 	size_t n;
@@ -55,12 +54,12 @@ static const src_format *format_of(const char *name, size_t *stem_len)
 
 aprfs_ckpt_kind aprfs_ckpt_name(const char *name, size_t *stem_len)
 {
-	const src_format *f = format_of(name, stem_len);
+	const src_format *f = src_format_of(name, stem_len);
 
 	return f ? f->kind : APRFS_CKPT_NONE;
 }
 
-static void source_free(aprfs_source *s)
+void src_source_free(aprfs_source *s)
 {
 	for (size_t k = 0; k < s->nfiles; k++) {
 		src_file *f = &s->files[k];
@@ -79,114 +78,6 @@ static void source_free(aprfs_source *s)
 	free(s->root);
 	free(s->path);
 	free(s);
-}
-
-static int cmp_by_name(const void *a, const void *b, void *ctx)
-{
-	const aprfs_tensor *t = ctx;
-	const aprfs_tensor *x = &t[*(const uint32_t *)a], *y = &t[*(const uint32_t *)b];
-	size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-	int c = memcmp(x->name, y->name, n);
-
-	return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
-}
-
-/* The APR index order, and the last word on unique names (formats check their own files;
- * this holds for any format). */
-static int order_by_name(aprfs_source *s, aprfs_err *err)
-{
-	if (s->count > UINT32_MAX)
-		return aprfs_fail(err, EINVAL, "%s: %zu tensors (at most 2^32)", s->path,
-				  s->count);
-	if (!(s->by_name = malloc((s->count + 1) * sizeof(*s->by_name))))
-		return aprfs_fail(err, ENOMEM, "%s: out of memory", s->path);
-	for (size_t i = 0; i < s->count; i++)
-		s->by_name[i] = (uint32_t)i;
-	qsort_r(s->by_name, s->count, sizeof(*s->by_name), cmp_by_name, s->tensors);
-	for (size_t i = 1; i < s->count; i++) {
-		const aprfs_tensor *a = &s->tensors[s->by_name[i - 1]];
-		const aprfs_tensor *b = &s->tensors[s->by_name[i]];
-		if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0)
-			return aprfs_fail(err, EINVAL, "%s: duplicate tensor name '%s'",
-					  s->path, a->name);
-	}
-	return 0;
-}
-
-/* A Hugging Face hub cache keeps repository ORG/NAME as models--ORG--NAME/snapshots/REV/
- * (files, possibly in subfolders): there the model's name is the repository id, not the
- * file stem ("model"). Repository names cannot contain "--", so the first one splits. */
-static int hub_repo_id(const char *path, char *out, size_t cap)
-{
-	const char *snap = NULL, *p = path, *start;
-
-	while ((p = strstr(p, "/snapshots/"))) /* the last one */
-		snap = p++;
-	if (!snap)
-		return 0;
-	for (start = snap; start > path && start[-1] != '/'; start--)
-		;
-	if (strncmp(start, "models--", 8) != 0 || snap - start <= 8)
-		return 0;
-	start += 8;
-	const char *sep = strstr(start, "--");
-	size_t len = (size_t)(snap - start);
-	if (len >= cap)
-		return 0;
-	memcpy(out, start, len);
-	out[len] = '\0';
-	if (sep && sep < snap) {
-		out[sep - start] = '/';
-		memmove(out + (sep - start) + 1, out + (sep - start) + 2,
-			len - (size_t)(sep - start) - 1);
-	}
-	return out[0] != '\0';
-}
-
-int aprfs_source_open(const char *path, const aprfs_source_ctx *ctx, aprfs_source **out,
-		      aprfs_err *err)
-{
-	const src_format *fmt = format_of(path, NULL);
-	aprfs_source *s;
-	int rc;
-
-	*out = NULL;
-	if (!fmt)
-		return aprfs_fail(err, EINVAL,
-				  "%s: not a checkpoint (expected X.safetensors, "
-				  "X.safetensors.index.json or X.gguf)",
-				  path);
-	if (!(s = calloc(1, sizeof(*s))) || !(s->path = strdup(path)) ||
-	    (ctx && ctx->root && !(s->root = strdup(ctx->root)))) {
-		if (s)
-			source_free(s);
-		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
-	}
-	atomic_init(&s->refs, 1);
-	s->fmt = fmt;
-	if (!(s->fp = XXH3_createState()) || XXH3_128bits_reset(s->fp) != XXH_OK) {
-		source_free(s);
-		return aprfs_fail(err, ENOMEM, "%s: out of memory", path);
-	}
-	src_fingerprint_add(s, fmt->name, strlen(fmt->name));
-	rc = fmt->open(s, err);
-	if (rc == 0)
-		rc = order_by_name(s, err);
-	if (rc == 0)
-		rc = src_imatrix_find(s, ctx, err);
-	if (rc == 0 && !(s->cfg.has & APRFS_CFG_NAME) &&
-	    hub_repo_id(path, s->cfg.name, sizeof(s->cfg.name)))
-		s->cfg.has |= APRFS_CFG_NAME;
-	if (rc) {
-		source_free(s);
-		return rc;
-	}
-	XXH128_canonicalFromHash((XXH128_canonical_t *)s->fingerprint,
-				 XXH3_128bits_digest(s->fp));
-	XXH3_freeState(s->fp);
-	s->fp = NULL;
-	*out = s;
-	return 0;
 }
 
 const struct aprfs_imatrix *aprfs_source_imatrix(const aprfs_source *s)
@@ -208,7 +99,7 @@ void aprfs_source_unref(aprfs_source *s)
 {
 	/* acq_rel: the thread that frees must see every other holder's last use. */
 	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
-		source_free(s);
+		src_source_free(s);
 }
 
 const char *aprfs_source_path(const aprfs_source *s)

@@ -114,9 +114,17 @@ int src_order_tensors(const char *path, aprfs_tensor *t, size_t n, aprfs_err *er
 int src_watch_path(aprfs_source *s, const char *path, const struct stat *st, aprfs_err *err);
 
 /* The importance matrix for s into s->imatrix (beside.c): explicit (a path) or looked for
- * beside s->path; every candidate watched; unreadable ones logged, never an error but
- * ENOMEM. */
-int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, aprfs_err *err);
+ * beside s->path, whose file name's first stem_len bytes name the checkpoint; every
+ * candidate watched; unreadable ones logged, never an error but ENOMEM. */
+int src_imatrix_find(aprfs_source *s, const aprfs_source_ctx *ctx, size_t stem_len,
+		     aprfs_err *err);
+
+/* The format whose suffix ends name's file name (*stem_len: the length before it), or
+ * NULL (source.c). */
+const src_format *src_format_of(const char *name, size_t *stem_len);
+/* Everything s holds, and s (source.c): for a source whose count of references is 0, or
+ * one that failed to open. */
+void src_source_free(aprfs_source *s);
 
 /* config.json beside s->path into s->cfg (config.c): optional, watched. */
 int aprfs_config_beside(aprfs_source *s, aprfs_err *err);

@@ -270,10 +270,19 @@ read_all() {
 	[ "$(disk "$MNT" degraded_errno)" -eq 28 ]
 	[ "$(disk "$MNT" corrupt)" -eq 0 ]
 	[ "$(grep -c 'serving from memory' "$LOG")" -eq 1 ]
-	# the entries that fit are whole, and served on the next mount
+	# the records that fit are whole (a batch the disk has no room for is retried record by
+	# record; the index is written over the last records if need be), and served on the
+	# next mount, once its scanner has listed the pack
 	stop "$MNT" "$APRFS_PID"
+	[ "$(packs "$CD")" -eq 1 ]
 	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
+	local i
+	for i in $(seq 600); do
+		[ "$(disk "$MNT" packs)" -ge 1 ] && break
+		sleep 0.1
+	done
 	read_all "$MNT"
+	stats_get "$MNT" .disk_cache # (shown if what follows fails)
 	[ "$(disk "$MNT" hits)" -gt 0 ]
 	[ "$(disk "$MNT" corrupt)" -eq 0 ]
 }

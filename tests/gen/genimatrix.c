@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 	size_t n = 0, count = aprfs_source_count(s);
 	imw_entry *e = calloc(count + 1, sizeof(*e));
 	char(*names)[300] = calloc(count + 1, sizeof(*names));
+	float **sum2 = calloc(count + 1, sizeof(*sum2)); /* to free, whatever --break does */
 	rng r;
 	rng_seed(&r, o.seed, "imatrix");
 	for (size_t i = 0; i < count; i++) {
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
 		if (o.hf_names ||
 		    !aprfs_tensor_name_to_gguf(t->name, names[n], sizeof(names[n])))
 			snprintf(names[n], sizeof(names[n]), "%s", t->name);
-		e[n] = (imw_entry){names[n], t->dims[1], sums(&r, t->dims[1]), 100.0f};
+		sum2[n] = sums(&r, t->dims[1]);
+		e[n] = (imw_entry){names[n], t->dims[1], sum2[n], 100.0f};
 		n++;
 	}
 	if (o.brk && n)
@@ -122,11 +124,15 @@ int main(int argc, char **argv)
 		fclose(f);
 		rc = truncate(o.out, len - len / 3);
 	}
-	if (rc) {
+	if (rc)
 		fprintf(stderr, "genimatrix: cannot write %s\n", o.out);
-		return 1;
-	}
-	printf("%s: %zu entries\n", o.out, n);
+	else
+		printf("%s: %zu entries\n", o.out, n);
+	for (size_t i = 0; i < count; i++)
+		free(sum2[i]);
+	free(sum2);
+	free(names);
+	free(e);
 	aprfs_source_unref(s);
-	return 0;
+	return rc ? 1 : 0;
 }

@@ -23,7 +23,7 @@
 #include "base/log.h"
 #include "cache/cache.h"
 #include "cache/diskcache.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_record.h"
 #include "check.h"
 #include "file/aprfile.h"
 #include "quant/codec.h"
@@ -394,6 +394,60 @@ static int all_written(aprfs_diskcache *dc)
 
 /* A writer killed before sealing leaves its .tmp; the next process recovers its whole
  * records (here the last one is torn) and seals it. */
+/* The warm read path: a record straight into the reader's buffer (from the page cache, and
+ * read alone when it is not there), counted as a hit; anything else a 0 with nothing counted
+ * (the caller goes on with aprfs_diskcache_get); a corrupt record never served. */
+static void test_read_direct(void)
+{
+	static uint8_t data[4][5000], back[5000];
+	const char *dir = new_dir("direct");
+	aprfs_dc_key k1 = key_n(1), k2 = key_n(2), none = key_n(9);
+	char pack[600];
+	uint32_t crc = 0;
+	FILE *log = tmpfile();
+
+	aprfs_log_setup(APRFS_LOG_WARN, 0);
+	aprfs_log_set_stream(log);
+	write_pack(dir, 4, data);
+	packs(dir, ".pack", pack, sizeof(pack));
+	aprfs_diskcache *dc = open_dc(dir, 64 << 20, NULL);
+	CHECK(aprfs_diskcache_read(dc, &k1, back, 5000, &crc) == 1 &&
+		  memcmp(back, data[1], 5000) == 0 && crc == aprfs_crc32(0, data[1], 5000),
+	      "a held record, from the page cache");
+	int fd = open(pack, O_RDONLY);
+	CHECK(fd >= 0 && posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	CHECK(aprfs_diskcache_read(dc, &k2, back, 5000, NULL) == 1 &&
+		  memcmp(back, data[2], 5000) == 0,
+	      "a held record not in memory: read alone");
+	CHECK(aprfs_diskcache_read(dc, &none, back, 5000, &crc) == 0, "not held");
+	CHECK(aprfs_diskcache_read(dc, &k1, back, 4999, &crc) == 0, "size is checked");
+	CHECK(aprfs_diskcache_prefetch(dc, &k2, 5000) == 1 &&
+		  aprfs_diskcache_prefetch(dc, &none, 5000) == 0 &&
+		  aprfs_diskcache_prefetch(dc, &k2, 4999) == 0,
+	      "prefetch says what is held");
+	aprfs_diskcache_stats st = stats(dc);
+	CHECK(st.hits == 2 && st.misses == 0 && st.corrupt == 0, "%llu hits, %llu misses",
+	      (unsigned long long)st.hits, (unsigned long long)st.misses);
+	aprfs_diskcache_close(dc);
+	close(fd);
+
+	/* A payload byte of record 3 flipped: never served, its pack deleted, counted once. */
+	flip(pack, DC_PACK_HEAD + 3 * (DC_REC + 5000) + DC_REC + 99);
+	dc = open_dc(dir, 64 << 20, NULL);
+	memset(back, 0, sizeof(back));
+	aprfs_dc_key k3 = key_n(3);
+	CHECK(aprfs_diskcache_read(dc, &k3, back, 5000, NULL) == 0, "corrupt: not served");
+	CHECK(stats(dc).corrupt == 1 && !exists(pack) && stats(dc).hits == 0,
+	      "counted, deleted");
+	CHECK(aprfs_diskcache_get(dc, &k3, back, 5000, NULL, NULL, NULL) == 0 &&
+		  stats(dc).misses == 1,
+	      "then a miss");
+	aprfs_diskcache_close(dc);
+	CHECK(log_lines(log, "payload checksum") == 1);
+	aprfs_log_set_stream(NULL);
+	fclose(log);
+}
+
 static void test_recovery(void)
 {
 	const char *dir = new_dir("recovery");
@@ -910,6 +964,7 @@ int main(void)
 	test_roundtrip();
 	test_key_fields();
 	test_corrupt();
+	test_read_direct();
 	test_recovery();
 	test_eviction();
 	test_readonly();

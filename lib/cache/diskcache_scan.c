@@ -1,14 +1,16 @@
-/* diskcache_index.c - what the directory holds, in memory: the pack table and the index
- * (key hash -> pack, offset, sizes, CRC), and the scanner thread that keeps them in step with
- * the directory: it loads the indexes of sealed packs other processes publish, forgets
+/* diskcache_scan.c - the scanner thread, which keeps the table (diskcache_table.c) in step
+ * with the directory: it loads the indexes of sealed packs other processes publish, forgets
  * removed ones, recovers crashed writers' packs, evicts whole packs least recently used
- * first (by mtime, which hits refresh, so across restarts and daemons), counts peers.
+ * first (by mtime, which hits refresh, so across restarts and daemons), counts peers,
+ * salvages the good records of a pack deleted for a corrupt one (dc_pack_corrupt).
  *
  * Lookups never touch the directory: a miss is a hash-table probe. The scanner rescans
  * every DC_RESCAN_NS, every DC_PEER_RESCAN_NS while other processes write (their packs
  * appear as they seal them), and within DC_WAIT_RESCAN_NS while a lookup waits for records
  * another process claimed. Everything it does runs without the lock held, so a stalled
  * storage stalls only the scanner, never a reader. */
+#include "cache/diskcache_scan.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,161 +22,27 @@
 #include <unistd.h>
 
 #include "base/cancel.h"
+#include "base/clock.h"
+#include "base/io.h"
 #include "base/log.h"
-#include "cache/diskcache_impl.h"
+#include "cache/diskcache_claim.h"
+#include "cache/diskcache_io.h"
+#include "cache/diskcache_pack.h"
+#include "cache/diskcache_peers.h"
+#include "cache/diskcache_record.h"
+#include "cache/diskcache_table.h"
 
 #define DC_RESCAN_NS	  (30 * 1000000000ll)
 #define DC_PEER_RESCAN_NS (500 * 1000000ll)
 #define DC_WAIT_RESCAN_NS (40 * 1000000ll)
 #define TMP_FORGOTTEN_NS  (15 * 60 * 1000000000ll) /* another host's unsealed pack: dead */
-#define FREE_SLOT	  UINT32_MAX
-#define DEAD_SLOT	  (UINT32_MAX - 1)
-
-uint64_t dc_charge(uint64_t n)
-{
-	return (n + 4095) & ~(uint64_t)4095;
-}
 
 static int64_t mtime_ns(const struct stat *st)
 {
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-/* ---- the hash table ----------------------------------------------------------------- */
-
-static size_t slot_of(const dc_hash *h, size_t n)
-{
-	uint64_t v;
-	memcpy(&v, h->b, sizeof(v));
-	return (size_t)(v & (n - 1));
-}
-
-int dc_index_find(aprfs_diskcache *dc, const dc_hash *h, dc_loc *out)
-{
-	if (!dc->nslots)
-		return 0;
-	for (size_t i = slot_of(h, dc->nslots);; i = (i + 1) & (dc->nslots - 1)) {
-		const dc_loc *s = &dc->slots[i];
-		if (s->pack == FREE_SLOT)
-			return 0;
-		if (s->pack != DEAD_SLOT && memcmp(s->h.b, h->b, 16) == 0 &&
-		    !dc->packs[s->pack]->dead) {
-			*out = *s;
-			return 1;
-		}
-	}
-}
-
-static void insert(dc_loc *slots, size_t n, const dc_loc *l)
-{
-	size_t i = slot_of(&l->h, n);
-	while (slots[i].pack != FREE_SLOT)
-		i = (i + 1) & (n - 1);
-	slots[i] = *l;
-}
-
-/* Rebuild into n slots, leaving out records of dead packs. */
-static int rehash(aprfs_diskcache *dc, size_t n)
-{
-	dc_loc *s = malloc(n * sizeof(*s));
-
-	if (!s)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		s[i].pack = FREE_SLOT;
-	dc->nused = 0;
-	for (size_t i = 0; i < dc->nslots; i++) {
-		const dc_loc *l = &dc->slots[i];
-		if (l->pack < DEAD_SLOT && !dc->packs[l->pack]->dead) {
-			insert(s, n, l);
-			dc->nused++;
-		}
-	}
-	free(dc->slots);
-	dc->slots = s;
-	dc->nslots = n;
-	return 0;
-}
-
-int dc_index_add(aprfs_diskcache *dc, const dc_loc *l)
-{
-	dc_loc old;
-
-	if ((dc->nused + 1) * 2 > dc->nslots &&
-	    rehash(dc, dc->nslots ? dc->nslots * 2 : 4096) != 0)
-		return -1;
-	if (dc_index_find(dc, &l->h, &old))
-		return 0; /* another process's copy: the same bytes */
-	insert(dc->slots, dc->nslots, l);
-	dc->nused++;
-	return 0;
-}
-
-/* ---- the pack table ------------------------------------------------------------------ */
-
-int dc_pack_add(aprfs_diskcache *dc, const char *name, int fd, uint64_t size, int64_t mtime,
-		int ours)
-{
-	if (dc->npacks == dc->cap_packs) {
-		uint32_t cap = dc->cap_packs ? 2 * dc->cap_packs : 64;
-		dc_pack **v = realloc(dc->packs, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		dc->packs = v;
-		dc->cap_packs = cap;
-	}
-	dc_pack *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -1;
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->fd = fd;
-	atomic_init(&p->refs, 1);
-	pthread_mutex_init(&p->wlock, NULL);
-	p->size = size;
-	p->mtime = mtime;
-	p->ours = ours;
-	p->seen = 1;
-	dc->packs[dc->npacks] = p;
-	return (int)dc->npacks++;
-}
-
-void dc_pack_put(dc_pack *k)
-{
-	if (atomic_fetch_sub(&k->refs, 1) == 1 && k->fd >= 0) {
-		close(k->fd);
-		k->fd = -1;
-	}
-}
-
-void dc_pack_forget(aprfs_diskcache *dc, uint32_t p)
-{
-	dc_pack *k = dc->packs[p];
-
-	if (k->dead)
-		return;
-	k->dead = 1;
-	dc->st.packs--;
-	dc->st.bytes_on_disk -= dc->st.bytes_on_disk > dc_charge(k->size)
-				    ? dc_charge(k->size)
-				    : dc->st.bytes_on_disk;
-	rehash(dc, dc->nslots ? dc->nslots : 4096);
-	dc_pack_put(k);
-}
-
-void dc_index_free(aprfs_diskcache *dc)
-{
-	while (dc->nsalvage)
-		close(dc->salvage[--dc->nsalvage]);
-	for (uint32_t i = 0; i < dc->npacks; i++) {
-		if (dc->packs[i]->fd >= 0)
-			close(dc->packs[i]->fd);
-		free(dc->packs[i]->wbuf);
-		pthread_mutex_destroy(&dc->packs[i]->wlock);
-		free(dc->packs[i]);
-	}
-	free(dc->packs);
-	free(dc->slots);
-}
+/* ---- a corrupt record ---------------------------------------------------------------- */
 
 void dc_pack_corrupt(aprfs_diskcache *dc, uint32_t p, uint64_t off, const char *why)
 {
@@ -216,19 +84,6 @@ void dc_pack_corrupt(aprfs_diskcache *dc, uint32_t p, uint64_t off, const char *
 
 /* ---- loading a sealed pack ------------------------------------------------------------ */
 
-static int pread_all(int fd, void *buf, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 static void bad_pack(aprfs_diskcache *dc, const char *name, const char *why)
 {
 	char key[700];
@@ -238,28 +93,6 @@ static void bad_pack(aprfs_diskcache *dc, const char *name, const char *why)
 	aprfs_log_once(APRFS_LOG_WARN, key, "disk cache %s/%s: %s; deleted", dc->dir, name,
 		       why);
 	unlinkat(dc->dirfd, name, 0);
-}
-
-uint8_t *dc_read_index(int fd, uint64_t size, uint64_t *count, const char **why)
-{
-	uint8_t t[DC_TRAILER], h[DC_PACK_HEAD];
-	uint64_t off, sum;
-
-	*why = "unreadable";
-	if (size < DC_PACK_HEAD + DC_TRAILER || pread_all(fd, h, sizeof(h), 0) != 0 ||
-	    !dc_pack_header_ok(h) || pread_all(fd, t, sizeof(t), size - DC_TRAILER) != 0 ||
-	    dc_trailer_parse(t, size, &off, count, &sum) != 0) {
-		*why = "bad pack header or trailer (truncated or not a pack)";
-		return NULL;
-	}
-	uint8_t *idx = malloc(*count * DC_IDX + 1);
-	if (!idx || pread_all(fd, idx, *count * DC_IDX, off) != 0 ||
-	    dc_sum64(idx, *count * DC_IDX) != sum) {
-		*why = idx ? "index checksum mismatch" : NULL;
-		free(idx);
-		return NULL;
-	}
-	return idx;
 }
 
 /* A sealed pack the table does not know: open it, check it, index its records. */
@@ -334,7 +167,7 @@ static int writer_dead(aprfs_diskcache *dc, const char *name, const struct stat 
 
 	if (sscanf(name, "packs/%63[^.].%ld.", host, &pid) == 2 && strcmp(host, dc->host) == 0)
 		return pid != (long)dc->pid && aprfs_pid_gone((pid_t)pid);
-	return dc_now_ns(CLOCK_REALTIME) - mtime_ns(st) > TMP_FORGOTTEN_NS;
+	return aprfs_now_ns(CLOCK_REALTIME) - mtime_ns(st) > TMP_FORGOTTEN_NS;
 }
 
 static void scan_name(aprfs_diskcache *dc, const char *d_name)
@@ -352,7 +185,7 @@ static void scan_name(aprfs_diskcache *dc, const char *d_name)
 		 dc_pack_recover(dc, name, sealed, sizeof(sealed)) == 0)
 		load_pack(dc, sealed);
 	else if (strstr(name, ".tmp.rec.") && fstatat(dc->dirfd, name, &st, 0) == 0 &&
-		 dc_now_ns(CLOCK_REALTIME) - mtime_ns(&st) > TMP_FORGOTTEN_NS)
+		 aprfs_now_ns(CLOCK_REALTIME) - mtime_ns(&st) > TMP_FORGOTTEN_NS)
 		unlinkat(dc->dirfd, name, 0); /* its recoverer died too */
 }
 
@@ -371,14 +204,9 @@ static void forget_unseen(aprfs_diskcache *dc)
 
 static void rescan(aprfs_diskcache *dc)
 {
-	int fd = openat(dc->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	DIR *d = aprfs_opendirat(dc->dirfd, "packs");
+	if (!d)
 		return;
-	}
 	for (struct dirent *de; (de = readdir(d));)
 		scan_name(dc, de->d_name);
 	closedir(d);
@@ -391,7 +219,7 @@ static void rescan(aprfs_diskcache *dc)
  * touch_after_s per pack), outside the lock (a metadata write may be slow). */
 static void touch_used(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_REALTIME);
+	int64_t now = aprfs_now_ns(CLOCK_REALTIME);
 	dc_pack *due[32];
 	int n = 0;
 
@@ -446,17 +274,11 @@ void dc_evict(aprfs_diskcache *dc)
 
 /* ---- the scanner thread ----------------------------------------------------------------- */
 
-void dc_scanner_kick(aprfs_diskcache *dc)
-{
-	dc->kicked = 1;
-	pthread_cond_signal(&dc->scan);
-}
-
 /* One pass: peers when due, the listing when due (or asked), hits' mtimes, old claims,
  * eviction. asked: a lookup waits for records, or the writer is over the budget. */
 static void scanner_pass(aprfs_diskcache *dc, int asked)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 
 	if (!dc_stalled(dc)) {
 		if (now >= dc->next_peer_check)
@@ -490,7 +312,7 @@ static void scanner_pass(aprfs_diskcache *dc, int asked)
 /* When to wake (holding the lock): soon while someone waits, else at the next due work. */
 static int64_t next_wake(aprfs_diskcache *dc)
 {
-	int64_t now = dc_now_ns(CLOCK_MONOTONIC);
+	int64_t now = aprfs_now_ns(CLOCK_MONOTONIC);
 	int64_t at =
 	    dc->next_rescan < dc->next_peer_check ? dc->next_rescan : dc->next_peer_check;
 
