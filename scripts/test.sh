@@ -47,7 +47,7 @@ stage() {
 stage setup 900 scripts/setup.sh
 stage build 600 make -j"$(nproc)" all
 stage test 2400 make test
-stage check-asan 2400 make check-asan
+stage check-asan 3000 make check-asan
 stage fuzz 600 make fuzz FUZZ_SECONDS=20
 
 echo "##### summary"
