@@ -75,7 +75,7 @@ bats_scan() {
 }
 # bats-core takes its run directory from TMPDIR (BATS_TMPDIR for older versions).
 bats_dir=$(mktemp -d)
-run bats env TMPDIR="$bats_dir" BATS_TMPDIR="$bats_dir" timeout "${BATS_LIMIT:-2800}" bats --no-tempdir-cleanup tests/bats
+run bats env TMPDIR="$bats_dir" BATS_TMPDIR="$bats_dir" timeout "${BATS_LIMIT:-3200}" bats --no-tempdir-cleanup tests/bats
 run bats-logs bats_scan "$bats_dir"
 rm -rf "$bats_dir"
 echo "asan: $passed passed, $failed failed, $(($(date +%s) - start)) s"

@@ -45,7 +45,7 @@ for t in build/tests/test_*; do
 	run "$(basename "$t")" "${UNIT_LIMIT:-900}" "$t"
 done
 if [ -d tests/bats ] && ls tests/bats/*.bats >/dev/null 2>&1; then
-	run bats "${BATS_LIMIT:-2400}" bats tests/bats
+	run bats "${BATS_LIMIT:-2600}" bats tests/bats
 fi
 if [ -f scripts/test-arm.sh ]; then
 	run arm 900 scripts/test-arm.sh

@@ -46,8 +46,8 @@ stage() {
 
 stage setup 900 scripts/setup.sh
 stage build 600 make -j"$(nproc)" all
-stage test 2400 make test
-stage check-asan 3000 make check-asan
+stage test 3100 make test
+stage check-asan 3500 make check-asan
 stage fuzz 600 make fuzz FUZZ_SECONDS=20
 
 echo "##### summary"
