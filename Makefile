@@ -78,7 +78,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; timeout 300 $$t; done
 
 bats: all
-	timeout 900 bats tests/bats
+	d=$$(mktemp -d) && timeout 2600 scripts/run-bats.sh $$d; rc=$$?; rm -rf "$$d"; exit $$rc
 
 test check: all
 	scripts/run-tests.sh

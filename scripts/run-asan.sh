@@ -73,9 +73,9 @@ bats_scan() {
 	done
 	return 1
 }
-# bats-core takes its run directory from TMPDIR (BATS_TMPDIR for older versions).
+# scripts/run-bats.sh keeps each file's bats run directory (daemons' stderr logs) in bats_dir.
 bats_dir=$(mktemp -d)
-run bats env TMPDIR="$bats_dir" BATS_TMPDIR="$bats_dir" timeout "${BATS_LIMIT:-3200}" bats --no-tempdir-cleanup tests/bats
+run bats env BATS_FLAGS=--no-tempdir-cleanup timeout "${BATS_LIMIT:-3200}" scripts/run-bats.sh "$bats_dir"
 run bats-logs bats_scan "$bats_dir"
 rm -rf "$bats_dir"
 echo "asan: $passed passed, $failed failed, $(($(date +%s) - start)) s"

@@ -3,7 +3,8 @@
 # build-fuzz/) and runs each for FUZZ_SECONDS (default 60) on a scratch copy of its seed
 # corpus tests/fuzz/corpus/NAME/ (never written). A crash, leak, UB, failed FUZZ_CHECK or
 # hang fails the run; the input is kept in build-fuzz/findings/NAME/ with the command that
-# replays it. FUZZ_ONLY="a b" runs only those harnesses; FUZZ_NICE=N runs them under nice.
+# replays it. FUZZ_ONLY="a b" runs only those harnesses; FUZZ_NICE=N runs them under nice;
+# FUZZ_LANES=N runs N at a time (default 2).
 # One summary line per harness: libFuzzer's executions, coverage, corpus size, verdict.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +37,9 @@ fi
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:symbolize=1:allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
-failed=0
-for n in $names; do
+# fuzz_one NAME: one harness for secs seconds; prints its summary line, fails on a finding.
+fuzz_one() {
+	local n=$1 bin src seeds work findings maxlen dict rc runs cov crashes c
 	bin=$out/fuzz/fuzz_$n
 	src=tests/fuzz/fuzz_$n.c
 	seeds=tests/fuzz/corpus/$n
@@ -46,15 +48,13 @@ for n in $names; do
 	maxlen=$(sed -n 's/^#define FUZZ_MAX_LEN[[:space:]]*\([0-9]*\).*/\1/p' "$src")
 	if [ ! -x "$bin" ] || [ -z "$maxlen" ] || [ ! -d "$seeds" ]; then
 		echo "fuzz_$n: FAILED: missing $bin, FUZZ_MAX_LEN in $src or seeds in $seeds"
-		failed=$((failed + 1))
-		continue
+		return 1
 	fi
 	rm -rf "$work" "$findings"
 	mkdir -p "$work/corpus" "$findings"
 	cp "$seeds"/* "$work/corpus/"
 	dict=()
 	[ -f "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
-	# -timeout: one input taking 10 s is a hang; the outer timeout only guards the guard.
 	timeout -k 10 $((secs + 120)) nice -n "${FUZZ_NICE:-0}" "$bin" \
 		-max_total_time="$secs" -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" \
@@ -65,15 +65,26 @@ for n in $names; do
 	crashes=$(find "$findings" -type f | head -n 5)
 	if [ "$rc" -eq 0 ] && [ -z "$crashes" ]; then
 		echo "fuzz_$n: ok, ${runs:-?} runs in ${secs} s, ${cov:-no coverage line} (corpus files: $(find "$work/corpus" -type f | wc -l))"
-	else
-		failed=$((failed + 1))
+		return 0
+	fi
+	{
 		echo "fuzz_$n: FAILED (exit $rc) after ${runs:-?} runs; log $work/log"
 		grep -E 'ERROR|FUZZ_CHECK|runtime error|SUMMARY|^ *#[0-9]+ 0x' "$work/log" | head -n 30
 		for c in $crashes; do
 			echo "  reproduce: $bin $c"
 		done
-	fi
-done
+	} | cat # one write per harness: the lanes' reports do not interleave
+	return 1
+}
+export -f fuzz_one
+export secs out
+
+# FUZZ_LANES harnesses at a time (default 2, one per core): each runs for a fixed time, so
+# the stage takes secs x harnesses / lanes. The exit status of xargs says whether any failed.
+printf '%s\n' $names | xargs -n 1 -P "${FUZZ_LANES:-2}" bash -c 'fuzz_one "$1"' fuzz_one |
+	tee "$probe/results"
+rc=${PIPESTATUS[1]}
 total=$(echo "$names" | wc -w)
-echo "fuzz: $((total - failed)) of $total harnesses clean (${secs} s each)"
-[ "$failed" -eq 0 ]
+clean=$(grep -c '^fuzz_[a-z0-9_]*: ok,' "$probe/results")
+echo "fuzz: $clean of $total harnesses clean (${secs} s each, ${FUZZ_LANES:-2} at a time)"
+[ "$rc" -eq 0 ] && [ "$clean" -eq "$total" ]

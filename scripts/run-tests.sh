@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # run-tests.sh - `make test`: unit tests, the kernel tests on every ISA, the bats suites
-# (real FUSE mounts), the aarch64 kernel tests under qemu when the cross tools exist, the
-# clang build checked byte-identical to the gcc one (scripts/test-clang.sh), and the
-# static checks (cppcheck, clang-format, the layering of lib/: scripts/check-layers.sh, the
-# documentation against the code: scripts/check-docs.sh).
+# (real FUSE mounts, two files at a time: scripts/run-bats.sh), the aarch64 kernel tests
+# under qemu when the cross tools exist, the clang build checked byte-identical to the gcc
+# one (scripts/test-clang.sh), and the static checks (cppcheck, clang-format, the layering of
+# lib/: scripts/check-layers.sh, the documentation against the code: scripts/check-docs.sh).
 # Everything runs in one scratch directory (scripts/run-tmp.sh) that is removed at the end.
 # Each suite's time limit is hang protection only, far above its need on a busy machine.
 # Prints every skipped check with its reason, then "suites: N passed, N failed, N skipped".
@@ -45,7 +45,7 @@ for t in build/tests/test_*; do
 	run "$(basename "$t")" "${UNIT_LIMIT:-900}" "$t"
 done
 if [ -d tests/bats ] && ls tests/bats/*.bats >/dev/null 2>&1; then
-	run bats "${BATS_LIMIT:-2600}" bats tests/bats
+	run bats "${BATS_LIMIT:-2600}" scripts/run-bats.sh "$RUN_TMP/bats"
 fi
 if [ -f scripts/test-arm.sh ]; then
 	run arm 900 scripts/test-arm.sh
