@@ -46,7 +46,7 @@ export out
 printf '%s\0' "${files[@]}" | xargs -0 -n 1 -P "${BATS_LANES:-2}" bash -c 'one_file "$1"' one_file
 rc=$?
 
-# One line a file, then the totals: "not ok" lines are failures, "# skip" lines skips.
+# The totals over every file's TAP: "not ok" lines are failures, "# skip" lines skips.
 pass=0 fail=0 skip=0
 for f in "${files[@]}"; do
 	t="$out/$(basename "$f" .bats).tap"

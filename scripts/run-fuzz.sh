@@ -39,7 +39,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 
 # fuzz_one NAME: one harness for secs seconds; prints its summary line, fails on a finding.
 fuzz_one() {
-	local n=$1 bin src seeds work findings maxlen dict rc runs cov crashes c
+	local n=$1 bin src seeds work findings maxlen dict rc runs cov crashes c report
 	bin=$out/fuzz/fuzz_$n
 	src=tests/fuzz/fuzz_$n.c
 	seeds=tests/fuzz/corpus/$n
@@ -55,6 +55,7 @@ fuzz_one() {
 	cp "$seeds"/* "$work/corpus/"
 	dict=()
 	[ -f "tests/fuzz/$n.dict" ] && dict=(-dict="tests/fuzz/$n.dict")
+	# -timeout: one input taking 10 s is a hang; the outer timeout only guards the guard.
 	timeout -k 10 $((secs + 120)) nice -n "${FUZZ_NICE:-0}" "$bin" \
 		-max_total_time="$secs" -max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" \
@@ -67,13 +68,15 @@ fuzz_one() {
 		echo "fuzz_$n: ok, ${runs:-?} runs in ${secs} s, ${cov:-no coverage line} (corpus files: $(find "$work/corpus" -type f | wc -l))"
 		return 0
 	fi
-	{
+	# gathered first and printed at once, so that the two lanes' reports do not interleave
+	report=$(
 		echo "fuzz_$n: FAILED (exit $rc) after ${runs:-?} runs; log $work/log"
 		grep -E 'ERROR|FUZZ_CHECK|runtime error|SUMMARY|^ *#[0-9]+ 0x' "$work/log" | head -n 30
 		for c in $crashes; do
 			echo "  reproduce: $bin $c"
 		done
-	} | cat # one write per harness: the lanes' reports do not interleave
+	)
+	printf '%s\n' "$report"
 	return 1
 }
 export -f fuzz_one
