@@ -281,21 +281,6 @@ void aprfs_diskcache_flush(aprfs_diskcache *dc)
 
 /* ---- open, close, counters -------------------------------------------------------------- */
 
-/* The standard tag (bford.info/cachedir) that tells backup tools to skip the directory. */
-static void write_cachedir_tag(int dirfd)
-{
-	static const char tag[] = "Signature: 8a477f597d28d172789f06886806bc55\n"
-				  "# This file is a cache directory tag created by aprfs.\n"
-				  "# Entries are recomputed when missing; see aprfs' README.\n";
-	int fd = openat(dirfd, "CACHEDIR.TAG", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-
-	if (fd >= 0) {
-		if (aprfs_pwrite_full(fd, tag, sizeof(tag) - 1, 0) != 0)
-			unlinkat(dirfd, "CACHEDIR.TAG", 0);
-		close(fd);
-	}
-}
-
 static void set_names(aprfs_diskcache *dc)
 {
 	uint32_t r = 0;
@@ -397,7 +382,9 @@ int aprfs_diskcache_open(const aprfs_diskcache_opts *o, aprfs_diskcache **out, a
 		return aprfs_fail(err, e, "%s: %s", o->dir, strerror(e));
 	}
 	set_opts(dc, o);
-	write_cachedir_tag(dc->dirfd);
+	/* Only metadata here (a distributed file system's master answers it); data (packs,
+	 * CACHEDIR.TAG) is written by the writer thread, which a storage node that does not
+	 * answer stalls alone, not the mount. */
 	mkdirat(dc->dirfd, "packs", 0755); /* (read-only: serves what it holds) */
 	dc_peers_join(dc);
 	if (start_threads(dc) != 0) {

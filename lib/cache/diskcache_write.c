@@ -1,11 +1,13 @@
 /* diskcache_write.c - the writer thread: it drains the queue (diskcache_queue.c) in batches
- * into its pack (one large sequential write per batch: diskcache_pack.c), seals the pack
- * (size limit, idle, flush, close) and at close merges the small packs this process sealed.
+ * into its pack (diskcache_pack.c), seals the pack (size limit, idle, flush, close), merges
+ * at close the small packs it sealed, and writes CACHEDIR.TAG when it starts.
  *
- * Why a writer thread: a cold read must not pay for writing what it just computed. While
- * another process waits for records (it touched DIR/wanted, diskcache.c), the pack is sealed
- * once it is DC_PUBLISH_NS old, so that the other sees its records soon (processes load
- * sealed packs only); otherwise packs grow to their size limit. */
+ * Why a writer thread: a cold read must not pay for writing what it just computed, and a
+ * storage node that stops answering a write must stall this thread alone, never a reader
+ * nor the mount (so nothing is written to DIR before the mount is up). While another
+ * process waits for records (it touched DIR/wanted, diskcache.c), the pack is sealed once it
+ * is DC_PUBLISH_NS old, so that the other sees its records soon (processes load sealed packs
+ * only); otherwise packs grow to their size limit. */
 #include "cache/diskcache_write.h"
 
 #include <errno.h>
@@ -13,8 +15,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/clock.h"
+#include "base/io.h"
 #include "cache/diskcache_pack.h"
 #include "cache/diskcache_queue.h"
 
@@ -158,11 +162,27 @@ static void wait_for_work(aprfs_diskcache *dc)
 	}
 }
 
+/* The standard tag (bford.info/cachedir) that tells backup tools to skip the directory. */
+static void write_cachedir_tag(int dirfd)
+{
+	static const char tag[] = "Signature: 8a477f597d28d172789f06886806bc55\n"
+				  "# This file is a cache directory tag created by aprfs.\n"
+				  "# Entries are recomputed when missing; see aprfs' README.\n";
+	int fd = openat(dirfd, "CACHEDIR.TAG", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd >= 0) {
+		if (aprfs_pwrite_full(fd, tag, sizeof(tag) - 1, 0) != 0)
+			unlinkat(dirfd, "CACHEDIR.TAG", 0);
+		close(fd);
+	}
+}
+
 void *dc_writer_main(void *arg)
 {
 	aprfs_diskcache *dc = arg;
 	size_t n, bytes;
 
+	write_cachedir_tag(dc->dirfd);
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
 		wait_for_work(dc);

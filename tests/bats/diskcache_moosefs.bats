@@ -127,3 +127,27 @@ warm_copy_through() {
 @test "MooseFS: a chunkserver stopped in the middle of a warm copy: it finishes, right bytes" {
 	warm_copy_through moosefs_cs_down "$MFS_HOME"
 }
+
+# A bug found by hand: with the chunkserver already gone, a daemon whose cache directory
+# was new never came up: it wrote CACHEDIR.TAG before mounting, and that file's close
+# waited for the chunkserver for good. Now every write to the directory is the writer
+# thread's, which may stall alone: the mount comes up and serves; at unmount the daemon
+# closes without the cache, and its process ends once the stuck write returns (the
+# kernel does not let a process end while one of its threads waits for a FUSE server).
+@test "MooseFS: a chunkserver already down when the daemon starts: it mounts, serves, unmounts" {
+	moosefs_cs_down "$MFS_HOME"
+	mount_fg "$SRC" "$MNT" -o cache_dir="$CD"
+	local p=$APRFS_PID i
+	timeout 120 cp "$MNT/model.q4k.apr" "$BATS_TEST_TMPDIR/a"
+	cmp "$BATS_TEST_TMPDIR/a" "$REF/model.q4k.apr"
+	[ "$(disk "$MNT" corrupt)" -eq 0 ]
+	unmount "$MNT"
+	! mountpoint -q "$MNT"
+	for i in $(seq 600); do
+		grep -q "closed without it" "$LOG" && break
+		sleep 0.1
+	done
+	grep -q "closed without it" "$LOG"
+	moosefs_cs_up "$MFS_HOME"
+	wait_gone "$p" 120
+}
