@@ -118,8 +118,8 @@ unmount_retry() {
 	wait_gone "$pid" 30 || { echo "the daemon outlived SIGTERM by 30 s"; false; }
 	echo "# daemon gone after SIGTERM: $((($(date +%s%N) - start) / 1000000)) ms" >&3
 	wait_gone "$reader" 30
-	! wait "$reader"
-	! mountpoint -q "$MNT"
+	wait "$reader" && { echo "the reader was not stopped"; false; }
+	run ! mountpoint -q "$MNT"
 }
 
 @test "200,000 tensors: ls -l lists them, daemon RSS under 128 MiB before any byte is read" {

@@ -352,7 +352,7 @@ read_all() {
 	"$GENMODEL" --seed 9 "$BATS_TEST_TMPDIR/new" >/dev/null
 	cp "$BATS_TEST_TMPDIR/new/model.safetensors" "$src/model.safetensors"
 	convert "$src" model.safetensors q8 "$BATS_TEST_TMPDIR/new.q8.apr"
-	! cmp -s "$BATS_TEST_TMPDIR/new.q8.apr" "$REF/model.q8.apr"
+	run ! cmp -s "$BATS_TEST_TMPDIR/new.q8.apr" "$REF/model.q8.apr"
 	mount_fg "$src" "$MNT" -o cache_dir="$CD"
 	timeout 120 cmp "$MNT/model.q8.apr" "$BATS_TEST_TMPDIR/new.q8.apr"
 	[ "$(disk "$MNT" hits)" -eq 0 ]

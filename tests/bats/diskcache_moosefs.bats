@@ -130,8 +130,9 @@ warm_copy_through() {
 
 # A bug found by hand: with the chunkserver already gone, a daemon whose cache directory
 # was new never came up: it wrote CACHEDIR.TAG before mounting, and that file's close
-# waited for the chunkserver for good. Now every write to the directory is the writer
-# thread's, which may stall alone: the mount comes up and serves; at unmount the daemon
+# waited for the chunkserver for good. Now nothing is written to the directory before the
+# mount is up (the writer thread writes the tag, and may stall alone): the mount comes up
+# and serves; at unmount the daemon
 # closes without the cache, and its process ends once the stuck write returns (the
 # kernel does not let a process end while one of its threads waits for a FUSE server).
 @test "MooseFS: a chunkserver already down when the daemon starts: it mounts, serves, unmounts" {
@@ -142,7 +143,7 @@ warm_copy_through() {
 	cmp "$BATS_TEST_TMPDIR/a" "$REF/model.q4k.apr"
 	[ "$(disk "$MNT" corrupt)" -eq 0 ]
 	unmount "$MNT"
-	! mountpoint -q "$MNT"
+	run ! mountpoint -q "$MNT"
 	for i in $(seq 600); do
 		grep -q "closed without it" "$LOG" && break
 		sleep 0.1

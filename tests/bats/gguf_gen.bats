@@ -5,6 +5,7 @@
 # dims and offsets; every float tensor's f32 from gguf_ref.py must equal aprfs'
 # aprfs_ggml_dequant_ref (build/tools/ggml_dq) byte for byte.
 
+bats_require_minimum_version 1.5.0 # (run ! CMD)
 ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 GENGGUF="$ROOT/build/tools/gengguf"
 GGML_DQ="$ROOT/build/tools/ggml_dq"
@@ -236,7 +237,7 @@ odd.f64 F64 [3]" ] || fail "$output"
 	gen --mixed --odd --vocab 300 --name mixed "$BATS_TEST_TMPDIR/again"
 	gen --mixed --odd --vocab 300 --name mixed --seed 7 "$BATS_TEST_TMPDIR/seed7"
 	cmp "$G/mixed.gguf" "$BATS_TEST_TMPDIR/again/mixed.gguf"
-	! cmp -s "$BATS_TEST_TMPDIR/again/mixed.gguf" "$BATS_TEST_TMPDIR/seed7/mixed.gguf"
+	run ! cmp -s "$BATS_TEST_TMPDIR/again/mixed.gguf" "$BATS_TEST_TMPDIR/seed7/mixed.gguf"
 	[ "$(stat -c %s "$BATS_TEST_TMPDIR/again/mixed.gguf")" -eq \
 		"$(stat -c %s "$BATS_TEST_TMPDIR/seed7/mixed.gguf")" ]
 }

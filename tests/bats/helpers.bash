@@ -2,6 +2,9 @@
 # per file, mounting under `timeout` (a hung daemon can never hang the suite) and a
 # teardown that unmounts everything this test mounted, even after a failure.
 
+# `run ! CMD`: a command that must fail (a bare `! CMD` is no assertion under set -e)
+bats_require_minimum_version 1.5.0
+
 ROOT="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 # APRFS_BUILD: the build directory under test, relative to ROOT or absolute (default build;
 # `make check-asan` sets build-asan).

@@ -47,7 +47,7 @@ meta() {
 	local sha n v
 	sha=$(sha256sum "$SRCD/w/imatrix.gguf" | cut -d' ' -f1)
 	mount_fg "$SRCD" "$MNT"
-	! ls "$MNT/w" | grep -q '^imatrix\..*\.apr$'
+	[ -z "$(ls "$MNT/w" | grep '^imatrix\..*\.apr$')" ]
 	for v in q4k q6k q4km q8 f16; do
 		timeout 120 cp "$MNT/w/model.$v.apr" "$W/w.$v.apr"
 		timeout 120 cp "$MNT/plain/model.$v.apr" "$W/p.$v.apr"
@@ -63,7 +63,7 @@ meta() {
 		[ "$(meta "$W/w.$v.apr" .quantization.imatrix.entries_used)" -eq 16 ]
 		"$APRFS" inspect "$W/w.$v.apr" |
 			grep -q "^imatrix:  imatrix.gguf sha256 $sha, 16 entries used$"
-		! cmp -s <(payloads "$W/w.$v.apr") <(payloads "$W/p.$v.apr")
+		run ! cmp -s <(payloads "$W/w.$v.apr") <(payloads "$W/p.$v.apr")
 	done
 	for v in q8 f16; do
 		[ "$(meta "$W/w.$v.apr" .quantization.imatrix)" = null ]
@@ -93,7 +93,7 @@ meta() {
 	timeout 120 cp "$MNT/w/model.q4k.apr" "$W/b.apr"
 	[ "$(meta "$W/b.apr" .quantization.imatrix.sha256)" = \
 		"$(sha256sum "$SRCD/w/imatrix.gguf" | cut -d' ' -f1)" ]
-	! cmp -s <(payloads "$W/a.apr") <(payloads "$W/b.apr")
+	run ! cmp -s <(payloads "$W/a.apr") <(payloads "$W/b.apr")
 	rm "$SRCD/w/imatrix.gguf"
 	timeout 120 cp "$MNT/w/model.q4k.apr" "$W/c.apr"
 	[ "$(meta "$W/c.apr" .quantization.imatrix)" = null ]

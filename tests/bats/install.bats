@@ -30,7 +30,7 @@ tree() {
 	[ -x "$d/usr/bin/aprfs" ]
 	grep -qx 'ExecStart=/usr/bin/aprfs -f $OPTIONS ${SOURCE_DIR} ${MOUNTPOINT}' \
 		"$d/usr/lib/systemd/system/aprfs@.service"
-	! grep -q '@PREFIX@' "$d/usr/lib/systemd/system/aprfs@.service"
+	run ! grep -q '@PREFIX@' "$d/usr/lib/systemd/system/aprfs@.service"
 	# installing twice changes nothing, and uninstall still removes what the first created
 	make -s install DESTDIR="$d" PREFIX=/usr >/dev/null
 	make -s uninstall DESTDIR="$d" PREFIX=/usr >/dev/null

@@ -241,8 +241,8 @@ expected_listing() {
 	ln -s /nonexistent "$H/dangling"
 	ln -s good/model.safetensors "$H/inside.safetensors"
 	mount_fg "$H" "$MNT" -o variants=q8,q4k
-	! ls -A "$MNT" | grep -xE 'fifo|passwd|etc|outside\..*|dangling'
-	! timeout 60 cat "$MNT/passwd" "$MNT/etc/hostname" "$MNT/outside.q8.apr" 2>/dev/null
+	[ -z "$(ls -A "$MNT" | grep -xE 'fifo|passwd|etc|outside\..*|dangling')" ]
+	run ! timeout 60 cat "$MNT/passwd" "$MNT/etc/hostname" "$MNT/outside.q8.apr" 2>/dev/null
 	run timeout 60 cat "$MNT/fifo"
 	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
 	cmp "$MNT/inside.safetensors" "$H/good/model.safetensors"
@@ -257,15 +257,15 @@ expected_listing() {
 		stem=$(basename "$file")
 		stem=${stem%.safetensors.index.json}
 		stem=${stem%.safetensors}
-		! ls -A "$MNT/$dir" | grep -qxF "$stem.q8.apr"
-		! stat "$MNT/$dir/$stem.q8.apr" 2>/dev/null
+		[ -z "$(ls -A "$MNT/$dir" | grep -xF "$stem.q8.apr")" ]
+		run ! stat "$MNT/$dir/$stem.q8.apr"
 		n=$(grep -cF "$file" "$LOG" || true)
 		[ "$n" -eq 1 ] || { echo "$file logged $n times"; cat "$LOG"; false; }
 		grep -F "$file" "$LOG" | grep -qF "$reason" || { echo "$file: no '$reason'"; false; }
 	done <"$H/EXPECTED"
 	# The bad files themselves pass through; reading them is harmless.
 	cat "$MNT"/*.safetensors* >/dev/null
-	! grep -q "missing-tensor-00001-of-00001.q8.apr" <(ls -A "$MNT")
+	run ! grep -q "missing-tensor-00001-of-00001.q8.apr" <(ls -A "$MNT")
 	kill -0 "$(daemon_pid "$APRFS_PID")"
 	mountpoint -q "$MNT"
 	cmp "$MNT/good/model.q4k.apr" "$BATS_TEST_TMPDIR/good.ref"
@@ -300,8 +300,8 @@ expected_listing() {
 	cmp "$MNT/model.q4.apr" "$REF/model.q4.apr"
 	fusermount3 -u "$MNT"
 	wait_gone "$pid" 30
-	! mountpoint -q "$MNT"
-	! pgrep -f -- "$MNT"
+	run ! mountpoint -q "$MNT"
+	run ! pgrep -f -- "$MNT"
 }
 
 @test "SIGTERM and SIGINT unmount cleanly" {
@@ -314,8 +314,8 @@ expected_listing() {
 		status=0
 		wait "$APRFS_PID" || status=$?
 		[ "$status" -eq 0 ] || { echo "SIG$sig: exit $status"; cat "$LOG"; false; }
-		! mountpoint -q "$MNT"
-		! kill -0 "$pid" 2>/dev/null
+		run ! mountpoint -q "$MNT"
+		run ! kill -0 "$pid"
 	done
 }
 
@@ -394,14 +394,14 @@ expected_listing() {
 	else
 		echo "# old handle after truncation: EIO after $(stat_size "$W/part2") more bytes" >&3
 		cmp -n 65536 "$W/part1" "$W/q4.apr"
-		! cmp -s <(cat "$W/part1" "$W/part2") "$W/q4.apr"
+		run ! cmp -s <(cat "$W/part1" "$W/part2") "$W/q4.apr"
 		# Whatever came after the first 64 KiB must be a prefix of the right bytes.
 		cmp -n "$(stat_size "$W/part2")" "$W/part2" <(tail -c +65537 "$W/q4.apr")
 	fi
 	kill -0 "$(daemon_pid "$APRFS_PID")"
 	sleep 1.2
 	# The broken checkpoint is no longer listed; the mount still answers.
-	! ls "$MNT" | grep -q '\.apr$'
+	[ -z "$(ls "$MNT" | grep '\.apr$')" ]
 	ls "$MNT/config.json" >/dev/null
 }
 
@@ -454,7 +454,7 @@ expected_listing() {
 	"$APRFS" convert --quiet --variant nf4 --nf4-block 128 --root "$SRC" \
 		"$SRC/model.safetensors" "$BATS_TEST_TMPDIR/nf4.apr"
 	cmp "$MNT/model.nf4.apr" "$BATS_TEST_TMPDIR/nf4.apr"
-	! cmp -s "$MNT/model.nf4.apr" "$REF/model.nf4.apr"
+	run ! cmp -s "$MNT/model.nf4.apr" "$REF/model.nf4.apr"
 }
 
 @test "bad options and arguments: a clear message and exit status 2" {
@@ -475,7 +475,7 @@ $SRC
 $SRC $MNT extra
 $SRC/model.safetensors $MNT
 EOF
-	! mountpoint -q "$MNT"
+	run ! mountpoint -q "$MNT"
 	run "$APRFS" -h
 	[ "$status" -eq 0 ] && [[ $output == *"variants="* ]] && [[ $output == *"allow_other"* ]]
 	run "$APRFS" -V

@@ -58,7 +58,7 @@ dtype() {
 	grep -qx model.mix.apr "$W/ls"
 	grep -qx model.mkm.apr "$W/ls"
 	grep -qx model.q4km.apr "$W/ls"
-	! grep -q 'model\.\(unknown\|regex\|onedim\)\.apr' "$W/ls"
+	run ! grep -q 'model\.\(unknown\|regex\|onedim\)\.apr' "$W/ls"
 	[ "$(grep -c '\.apr$' "$W/ls")" -eq $(($(wc -w <<<"$VARIANTS") + 2)) ]
 	grep -q "view.unknown: rule 'attn=q5k': unknown variant" "$LOG"
 	grep -q "view.regex: rule 'attn\[': invalid regex" "$LOG"
